@@ -1,0 +1,61 @@
+# ferry — build, test, benchmark. Everything a fresh machine needs is
+# installed here (apt packages, Go modules); nothing by hand.
+
+GO      ?= go
+BIN     := bin
+FERRY   := $(BIN)/ferry
+export GOFLAGS := -buildvcs=false
+# apt packages the tests and the demo use (iproute2: namespaces and tc;
+# debootstrap: the MariaDB fixture image; tar/gzip for bundle fixtures).
+APT_PKGS := iproute2 debootstrap tar gzip ca-certificates
+
+.PHONY: all build deps test test-unit test-integration bench fuzz demo vet clean
+
+all: build
+
+# deps installs what is missing, once; it is a no-op on a ready machine.
+deps: .deps-stamp
+.deps-stamp: go.mod go.sum
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) || \
+	  { echo "could not install$$missing (are you root?)"; exit 1; }; \
+	fi
+	$(GO) mod download
+	@touch $@
+
+build: deps
+	$(GO) build -o $(FERRY) ./cmd/ferry
+
+vet: deps
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# test runs every test: unit, in-process multi-node, and integration/ (real
+# Docker, namespaces). Long suites are bounded by -timeout.
+test: vet build
+	$(GO) test -count=1 -timeout 15m ./...
+
+test-unit: deps
+	$(GO) test -count=1 -short ./...
+
+# bench prints each measured figure next to its baseline from the same run.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./chunkstore ./release
+	$(GO) run ./integration/cmd/ferry-bench
+
+FUZZTIME ?= 30s
+# fuzz runs every Fuzz target for FUZZTIME; corpora live in testdata/fuzz/.
+fuzz: deps
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$$$' -fuzz "^$$t$$$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; done
+
+demo: build
+	$(GO) run ./integration/cmd/ferry-demo
+
+clean:
+	rm -rf $(BIN) .deps-stamp

@@ -1,0 +1,167 @@
+package chunkstore
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/bits"
+)
+
+// Chunk size limits. MaxChunkSize bounds every chunk the store accepts, from
+// any chunker or peer.
+const (
+	DefaultMinSize = 64 << 10
+	DefaultAvgSize = 256 << 10
+	DefaultMaxSize = 1 << 20
+	MaxChunkSize   = 1 << 20
+)
+
+// ChunkerParams sets the chunk sizes. A zero field means its default.
+// Changing them changes every chunk boundary, so all releases in a mesh should
+// be packed with the same parameters; they are recorded in the manifest.
+type ChunkerParams struct {
+	MinSize int // no cut before this many bytes
+	AvgSize int // normalised target; a power of two
+	MaxSize int // forced cut; at most MaxChunkSize
+}
+
+func (p ChunkerParams) withDefaults() (ChunkerParams, error) {
+	if p.MinSize == 0 {
+		p.MinSize = DefaultMinSize
+	}
+	if p.AvgSize == 0 {
+		p.AvgSize = DefaultAvgSize
+	}
+	if p.MaxSize == 0 {
+		p.MaxSize = DefaultMaxSize
+	}
+	if p.AvgSize&(p.AvgSize-1) != 0 || p.MinSize <= 0 || p.MinSize >= p.AvgSize || p.AvgSize >= p.MaxSize || p.MaxSize > MaxChunkSize {
+		return p, fmt.Errorf("chunker params min=%d avg=%d max=%d: want 0 < min < avg < max <= %d, avg a power of two", p.MinSize, p.AvgSize, p.MaxSize, MaxChunkSize)
+	}
+	return p, nil
+}
+
+// Chunker cuts a stream into content-defined chunks with FastCDC (Xia et al.,
+// USENIX ATC '16) using normalised chunking: a stricter mask before the
+// average size and a looser one after it, which narrows the size spread.
+type Chunker struct {
+	r          io.Reader
+	p          ChunkerParams
+	maskS      uint64 // stricter mask, used below the average size
+	maskL      uint64 // looser mask, used above it
+	buf        []byte // holds up to 2*MaxSize bytes read ahead
+	start, end int    // unconsumed bytes are buf[start:end]
+	eof        bool
+	err        error
+}
+
+// NewChunker returns a chunker reading r.
+func NewChunker(r io.Reader, p ChunkerParams) (*Chunker, error) {
+	p, err := p.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	b := bits.TrailingZeros(uint(p.AvgSize))
+	return &Chunker{
+		r:     r,
+		p:     p,
+		maskS: spreadMask(b + 2),
+		maskL: spreadMask(b - 2),
+		buf:   make([]byte, 2*p.MaxSize),
+	}, nil
+}
+
+// spreadMask returns a mask with n one-bits spread over the upper 48 bits of a
+// word, as FastCDC recommends (the gear hash mixes its high bits best).
+func spreadMask(n int) uint64 {
+	var m uint64
+	step := 48 / n
+	for i := 0; i < n; i++ {
+		m |= 1 << (63 - i*step)
+	}
+	return m
+}
+
+// Next returns the next chunk. The returned slice is valid only until the next
+// call. At the end of the stream it returns io.EOF.
+func (c *Chunker) Next() ([]byte, error) {
+	if err := c.fill(); err != nil {
+		return nil, err
+	}
+	if c.start == c.end {
+		return nil, io.EOF
+	}
+	n := c.cut(c.buf[c.start:c.end])
+	chunk := c.buf[c.start : c.start+n]
+	c.start += n
+	return chunk, nil
+}
+
+// fill makes sure at least MaxSize bytes are buffered, or all that remain.
+func (c *Chunker) fill() error {
+	if c.err != nil {
+		return c.err
+	}
+	if c.end-c.start >= c.p.MaxSize || c.eof {
+		return nil
+	}
+	// Move what is left to the front; the previous chunk handed out is no
+	// longer valid, as Next documents.
+	n := copy(c.buf, c.buf[c.start:c.end])
+	c.start, c.end = 0, n
+	for c.end < len(c.buf) && !c.eof {
+		m, err := c.r.Read(c.buf[c.end:])
+		c.end += m
+		if errors.Is(err, io.EOF) {
+			c.eof = true
+		} else if err != nil {
+			c.err = err
+			return err
+		}
+	}
+	return nil
+}
+
+// cut returns the length of the first chunk of data.
+func (c *Chunker) cut(data []byte) int {
+	n := len(data)
+	if n <= c.p.MinSize {
+		return n
+	}
+	if n > c.p.MaxSize {
+		n = c.p.MaxSize
+	}
+	normal := c.p.AvgSize
+	if n < normal {
+		normal = n
+	}
+	var h uint64
+	i := c.p.MinSize
+	for ; i < normal; i++ {
+		h = (h << 1) + gear[data[i]]
+		if h&c.maskS == 0 {
+			return i + 1
+		}
+	}
+	for ; i < n; i++ {
+		h = (h << 1) + gear[data[i]]
+		if h&c.maskL == 0 {
+			return i + 1
+		}
+	}
+	return n
+}
+
+// gear is FastCDC's table of 256 random words, generated from a fixed seed so
+// that every ferry build cuts identical chunks.
+var gear = func() (t [256]uint64) {
+	x := uint64(0x9E3779B97F4A7C15) // splitmix64
+	for i := range t {
+		x += 0x9E3779B97F4A7C15
+		z := x
+		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+		z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+		t[i] = z ^ (z >> 31)
+	}
+	return
+}()

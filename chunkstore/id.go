@@ -1,0 +1,52 @@
+package chunkstore
+
+import (
+	"encoding/hex"
+	"fmt"
+	"hash"
+
+	sha256 "github.com/minio/sha256-simd"
+)
+
+// ID names a chunk: the SHA-256 of its uncompressed content.
+type ID [32]byte
+
+// Hash returns the ID of data.
+func Hash(data []byte) ID { return ID(sha256.Sum256(data)) }
+
+// NewHash returns a streaming SHA-256 hasher, the same one Hash uses.
+func NewHash() hash.Hash { return sha256.New() }
+
+// String returns the ID as 64 lowercase hex digits.
+func (id ID) String() string { return hex.EncodeToString(id[:]) }
+
+// Short returns the first 12 hex digits, for messages.
+func (id ID) Short() string { return id.String()[:12] }
+
+// IsZero reports whether id is the zero value.
+func (id ID) IsZero() bool { return id == ID{} }
+
+// ParseID parses 64 hex digits.
+func ParseID(s string) (ID, error) {
+	var id ID
+	if len(s) != 64 {
+		return id, fmt.Errorf("chunk ID %q: want 64 hex digits", s)
+	}
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+		return id, fmt.Errorf("chunk ID %q: %w", s, err)
+	}
+	return id, nil
+}
+
+// MarshalText encodes the ID as hex, so IDs read naturally in JSON.
+func (id ID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText decodes hex.
+func (id *ID) UnmarshalText(b []byte) error {
+	v, err := ParseID(string(b))
+	if err != nil {
+		return err
+	}
+	*id = v
+	return nil
+}

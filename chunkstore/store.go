@@ -1,0 +1,462 @@
+package chunkstore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"syscall"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+const (
+	headerSize = 5
+	codecRaw   = 0
+	codecZstd  = 1
+	// MaxStoredSize bounds the stored encoding of any chunk: raw is used
+	// whenever zstd would not save space, so it never exceeds this.
+	MaxStoredSize = headerSize + MaxChunkSize
+)
+
+var magic = [3]byte{'F', 'C', 'K'}
+
+const formatVersion = 1
+
+// Store is a directory of content-addressed chunks. It is safe for concurrent
+// use by several goroutines; several processes may share one store, as every
+// change is an atomic rename.
+type Store struct {
+	dir string
+	enc *zstd.Encoder // EncodeAll is safe for concurrent use
+	dec *zstd.Decoder // DecodeAll is safe for concurrent use
+}
+
+// Open opens (creating if needed) the store in dir, and removes temp files a
+// crash may have left.
+func Open(dir string) (*Store, error) {
+	for _, sub := range []string{"chunks", "partial", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return nil, fmt.Errorf("open chunk store %s: %w", dir, mapDiskErr(err))
+		}
+	}
+	tmps, _ := os.ReadDir(filepath.Join(dir, "tmp"))
+	for _, e := range tmps {
+		os.Remove(filepath.Join(dir, "tmp", e.Name()))
+	}
+	enc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		return nil, err
+	}
+	dec, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithDecoderMaxMemory(2*MaxChunkSize),
+		zstd.WithDecoderMaxWindow(2*MaxChunkSize))
+	if err != nil {
+		return nil, err
+	}
+	return &Store{dir: dir, enc: enc, dec: dec}, nil
+}
+
+// Dir returns the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Close releases the store's codecs.
+func (s *Store) Close() error {
+	s.enc.Close()
+	s.dec.Close()
+	return nil
+}
+
+func (s *Store) path(id ID) string {
+	h := id.String()
+	return filepath.Join(s.dir, "chunks", h[:2], h)
+}
+
+func (s *Store) partialPath(id ID) string {
+	return filepath.Join(s.dir, "partial", id.String())
+}
+
+// Has reports whether the store holds the chunk.
+func (s *Store) Has(id ID) bool {
+	_, err := os.Stat(s.path(id))
+	return err == nil
+}
+
+// StoredSize returns the size of the chunk's stored encoding on disk.
+func (s *Store) StoredSize(id ID) (int64, error) {
+	fi, err := os.Stat(s.path(id))
+	if err != nil {
+		return 0, s.notFound(id, err)
+	}
+	return fi.Size(), nil
+}
+
+func (s *Store) notFound(id ID, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("chunk %s: %w", id.Short(), ErrNotFound)
+	}
+	return fmt.Errorf("chunk %s: %w", id.Short(), err)
+}
+
+// Encode returns the stored encoding of data, appended to dst.
+func (s *Store) Encode(dst, data []byte) []byte {
+	start := len(dst)
+	dst = append(dst, magic[0], magic[1], magic[2], formatVersion, codecZstd)
+	dst = s.enc.EncodeAll(data, dst)
+	if len(dst)-start-headerSize >= len(data) {
+		dst = append(dst[:start], magic[0], magic[1], magic[2], formatVersion, codecRaw)
+		dst = append(dst, data...)
+	}
+	return dst
+}
+
+// Decode decodes a stored encoding, appending the content to dst. It does not
+// verify the content against an ID.
+func (s *Store) Decode(dst, stored []byte) ([]byte, error) {
+	if len(stored) < headerSize || !bytes.Equal(stored[:3], magic[:]) || stored[3] != formatVersion {
+		return nil, fmt.Errorf("bad header: %w", ErrCorrupt)
+	}
+	payload := stored[headerSize:]
+	switch stored[4] {
+	case codecRaw:
+		if len(payload) > MaxChunkSize {
+			return nil, ErrTooLarge
+		}
+		return append(dst, payload...), nil
+	case codecZstd:
+		out, err := s.dec.DecodeAll(payload, dst)
+		if err != nil {
+			return nil, fmt.Errorf("zstd: %v: %w", err, ErrCorrupt)
+		}
+		if len(out)-len(dst) > MaxChunkSize {
+			return nil, ErrTooLarge
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("unknown codec %d: %w", stored[4], ErrCorrupt)
+	}
+}
+
+// Put stores data under id after checking that data hashes to id. It reports
+// whether the chunk was new, and the size of its stored encoding.
+func (s *Store) Put(id ID, data []byte) (added bool, stored int64, err error) {
+	if len(data) > MaxChunkSize {
+		return false, 0, fmt.Errorf("put chunk %s: %w", id.Short(), ErrTooLarge)
+	}
+	if Hash(data) != id {
+		return false, 0, fmt.Errorf("put chunk %s: content hashes to %s: %w", id.Short(), Hash(data).Short(), ErrCorrupt)
+	}
+	if n, err := s.StoredSize(id); err == nil {
+		return false, n, nil
+	}
+	enc := s.Encode(make([]byte, 0, headerSize+len(data)/2), data)
+	if err := s.writeAtomic(s.path(id), enc); err != nil {
+		return false, 0, fmt.Errorf("put chunk %s: %w", id.Short(), err)
+	}
+	return true, int64(len(enc)), nil
+}
+
+// PutStored stores a chunk given in its stored encoding (as received from a
+// peer), after decoding it and checking its content hashes to id.
+func (s *Store) PutStored(id ID, stored []byte) (added bool, err error) {
+	if len(stored) > MaxStoredSize {
+		return false, fmt.Errorf("put chunk %s: %w", id.Short(), ErrTooLarge)
+	}
+	data, err := s.Decode(nil, stored)
+	if err != nil {
+		return false, fmt.Errorf("put chunk %s: %w", id.Short(), err)
+	}
+	if Hash(data) != id {
+		return false, fmt.Errorf("put chunk %s: content hashes to %s: %w", id.Short(), Hash(data).Short(), ErrCorrupt)
+	}
+	if s.Has(id) {
+		return false, nil
+	}
+	if err := s.writeAtomic(s.path(id), stored); err != nil {
+		return false, fmt.Errorf("put chunk %s: %w", id.Short(), err)
+	}
+	return true, nil
+}
+
+// writeAtomic writes b to path through a temp file, fsync and rename.
+func (s *Store) writeAtomic(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "put-*")
+	if err != nil {
+		return mapDiskErr(err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(b); err != nil {
+		return mapDiskErr(err)
+	}
+	if err := f.Sync(); err != nil {
+		return mapDiskErr(err)
+	}
+	if err := f.Close(); err != nil {
+		return mapDiskErr(err)
+	}
+	dir := filepath.Dir(path)
+	if err := os.Rename(tmp, path); err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			return mapDiskErr(err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return mapDiskErr(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return mapDiskErr(err)
+		}
+	}
+	ok = true
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Get returns the content of a chunk, appended to dst, after checking that it
+// hashes to id.
+func (s *Store) Get(dst []byte, id ID) ([]byte, error) {
+	stored, err := os.ReadFile(s.path(id))
+	if err != nil {
+		return nil, s.notFound(id, err)
+	}
+	out, err := s.Decode(dst, stored)
+	if err != nil {
+		return nil, fmt.Errorf("read chunk %s: %w", id.Short(), err)
+	}
+	if Hash(out[len(dst):]) != id {
+		return nil, fmt.Errorf("read chunk %s: content on disk no longer matches its ID: %w", id.Short(), ErrCorrupt)
+	}
+	return out, nil
+}
+
+// OpenStored opens the chunk's stored encoding, for serving it (with byte
+// ranges) to peers. The caller closes the file.
+func (s *Store) OpenStored(id ID) (*os.File, error) {
+	f, err := os.Open(s.path(id))
+	if err != nil {
+		return nil, s.notFound(id, err)
+	}
+	return f, nil
+}
+
+// Verify re-reads a chunk and checks it against its ID.
+func (s *Store) Verify(id ID) error {
+	_, err := s.Get(nil, id)
+	return err
+}
+
+// Delete removes a chunk. Deleting a chunk that is not there is not an error.
+func (s *Store) Delete(id ID) error {
+	if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete chunk %s: %w", id.Short(), err)
+	}
+	return nil
+}
+
+// Walk calls fn for every chunk in the store with the size of its stored
+// encoding, in no particular order. Files that are not chunks are skipped.
+func (s *Store) Walk(fn func(id ID, stored int64) error) error {
+	root := filepath.Join(s.dir, "chunks")
+	subs, err := os.ReadDir(root)
+	if err != nil {
+		return err
+	}
+	for _, sub := range subs {
+		if !sub.IsDir() || len(sub.Name()) != 2 {
+			continue
+		}
+		ents, err := os.ReadDir(filepath.Join(root, sub.Name()))
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			id, err := ParseID(e.Name())
+			if err != nil || id.String()[:2] != sub.Name() {
+				continue
+			}
+			fi, err := e.Info()
+			if err != nil {
+				continue // removed since listing
+			}
+			if err := fn(id, fi.Size()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Usage is what the store holds.
+type Usage struct {
+	Chunks        int   `json:"chunks"`
+	StoredBytes   int64 `json:"stored_bytes"`   // on disk, encoded
+	PartialChunks int   `json:"partial_chunks"` // being received
+	PartialBytes  int64 `json:"partial_bytes"`
+}
+
+// Usage counts the chunks and bytes in the store.
+func (s *Store) Usage() (Usage, error) {
+	var u Usage
+	err := s.Walk(func(_ ID, n int64) error {
+		u.Chunks++
+		u.StoredBytes += n
+		return nil
+	})
+	if err != nil {
+		return u, err
+	}
+	ents, _ := os.ReadDir(filepath.Join(s.dir, "partial"))
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil {
+			u.PartialChunks++
+			u.PartialBytes += fi.Size()
+		}
+	}
+	return u, nil
+}
+
+// GCResult says what a garbage collection removed.
+type GCResult struct {
+	Removed      int   `json:"removed"`
+	RemovedBytes int64 `json:"removed_bytes"`
+	Kept         int   `json:"kept"`
+}
+
+// GC removes every chunk for which live returns false, and every partial chunk
+// for which live returns false. live is called from one goroutine.
+func (s *Store) GC(live func(ID) bool) (GCResult, error) {
+	var r GCResult
+	err := s.Walk(func(id ID, n int64) error {
+		if live(id) {
+			r.Kept++
+			return nil
+		}
+		if err := s.Delete(id); err != nil {
+			return err
+		}
+		r.Removed++
+		r.RemovedBytes += n
+		return nil
+	})
+	if err != nil {
+		return r, fmt.Errorf("garbage collection: %w", err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(s.dir, "partial"))
+	for _, e := range ents {
+		if id, err := ParseID(e.Name()); err == nil && !live(id) {
+			os.Remove(filepath.Join(s.dir, "partial", e.Name()))
+		}
+	}
+	return r, nil
+}
+
+// mapDiskErr turns ENOSPC and EDQUOT into ErrNoSpace, keeping the cause.
+func mapDiskErr(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w (%v)", ErrNoSpace, err)
+	}
+	return err
+}
+
+// Partial is a chunk being received in its stored encoding. Bytes are appended
+// with Write; Commit verifies and publishes the chunk. A Partial that is
+// closed without Commit keeps its bytes for a later resume.
+type Partial struct {
+	s    *Store
+	id   ID
+	f    *os.File
+	size int64
+}
+
+// OpenPartial opens (or creates) the partial file of a chunk. Offset tells how
+// many bytes of the stored encoding are already there: resume from it.
+func (s *Store) OpenPartial(id ID) (*Partial, error) {
+	f, err := os.OpenFile(s.partialPath(id), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open partial chunk %s: %w", id.Short(), mapDiskErr(err))
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	size := fi.Size()
+	if size > MaxStoredSize {
+		size = 0
+		f.Truncate(0)
+	}
+	if _, err := f.Seek(size, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &Partial{s: s, id: id, f: f, size: size}, nil
+}
+
+// Offset is the number of stored-encoding bytes already held.
+func (p *Partial) Offset() int64 { return p.size }
+
+// Write appends bytes of the stored encoding.
+func (p *Partial) Write(b []byte) (int, error) {
+	if p.size+int64(len(b)) > MaxStoredSize {
+		return 0, fmt.Errorf("partial chunk %s: %w", p.id.Short(), ErrTooLarge)
+	}
+	n, err := p.f.Write(b)
+	p.size += int64(n)
+	return n, mapDiskErr(err)
+}
+
+// Sync flushes written bytes to disk, so that a resume after a power cut
+// finds them.
+func (p *Partial) Sync() error { return mapDiskErr(p.f.Sync()) }
+
+// Close keeps the bytes received so far for a later resume.
+func (p *Partial) Close() error { return p.f.Close() }
+
+// Abort discards the bytes received so far.
+func (p *Partial) Abort() error {
+	p.f.Close()
+	return os.Remove(p.s.partialPath(p.id))
+}
+
+// Commit verifies the received bytes and publishes the chunk. On ErrCorrupt
+// the partial bytes are discarded, as they can never become valid.
+func (p *Partial) Commit() error {
+	if _, err := p.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	stored, err := io.ReadAll(io.LimitReader(p.f, MaxStoredSize+1))
+	if err != nil {
+		return err
+	}
+	_, err = p.s.PutStored(p.id, stored)
+	if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrTooLarge) {
+		p.Abort()
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	return p.Abort() // published; the partial file is no longer needed
+}

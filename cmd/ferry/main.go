@@ -1,0 +1,115 @@
+// Command ferry distributes signed Docker Compose releases over a
+// peer-to-peer mesh and applies them to sites. It only parses flags and calls
+// packages; see README.md for each command.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// command is one leaf of the command tree, e.g. "release create".
+type command struct {
+	name    string // full name, e.g. "release create"
+	usage   string // arguments, e.g. "REF [--json]"
+	summary string // one line
+	run     func(ctx context.Context, env *env, args []string) error
+}
+
+var commands = map[string]*command{}
+
+func register(c *command) { commands[c.name] = c }
+
+// usageError is bad usage: exit code 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:]))
+}
+
+func run(ctx context.Context, args []string) int {
+	e := newEnv()
+	args, err := e.parseGlobal(args)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ferry:", err)
+		return 2
+	}
+	cmd, rest := lookup(args)
+	if cmd == nil {
+		printHelp(args)
+		if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+			return 0
+		}
+		return 2
+	}
+	err = cmd.run(ctx, e, rest)
+	var ue usageError
+	switch {
+	case err == nil, err == errHelp:
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "ferry %s: %s\nusage: ferry %s %s\n", cmd.name, ue.msg, cmd.name, cmd.usage)
+		return 2
+	default:
+		fmt.Fprintf(os.Stderr, "ferry %s: %s\n", cmd.name, sentence(err))
+		return 1
+	}
+}
+
+// lookup finds the longest command name that prefixes args.
+func lookup(args []string) (*command, []string) {
+	for n := min(len(args), 3); n > 0; n-- {
+		if c, ok := commands[strings.Join(args[:n], " ")]; ok {
+			return c, args[n:]
+		}
+	}
+	return nil, nil
+}
+
+func printHelp(args []string) {
+	prefix := ""
+	if len(args) > 0 && args[0] != "help" && !strings.HasPrefix(args[0], "-") {
+		prefix = args[0]
+	}
+	var names []string
+	for n := range commands {
+		if prefix == "" || strings.HasPrefix(n, prefix+" ") || n == prefix {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		fmt.Fprintf(os.Stderr, "ferry: unknown command %q\n", strings.Join(args, " "))
+		names = nil
+		for n := range commands {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	fmt.Fprintln(os.Stderr, "usage: ferry [--data DIR] COMMAND [ARGS]\n\ncommands:")
+	for _, n := range names {
+		c := commands[n]
+		fmt.Fprintf(os.Stderr, "  %-40s %s\n", n+" "+c.usage, c.summary)
+	}
+	fmt.Fprintln(os.Stderr, "\nRun 'ferry COMMAND --help' for a command's flags. README.md documents each command.")
+}
+
+// sentence makes an error read as one sentence.
+func sentence(err error) string {
+	s := err.Error()
+	if s != "" && !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
+}

@@ -1,0 +1,195 @@
+package release
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ferry-mesh/ferry/chunkstore"
+)
+
+// SchemaVersion is the manifest format this build writes. It reads every
+// version up to this one; fields it does not know are ignored.
+const SchemaVersion = 1
+
+// Manifest says what a release is. Its exact bytes, as signed, define the
+// release: ID = SHA-256 of those bytes. It is never re-encoded after signing.
+type Manifest struct {
+	Schema   int       `json:"schema"`
+	Name     string    `json:"name"`    // distribution, e.g. "openmrs"
+	Version  string    `json:"version"` // semver-like, see CompareVersions
+	Channel  string    `json:"channel"` // e.g. "stable"
+	Created  time.Time `json:"created"`
+	Chunking Chunking  `json:"chunking"`
+
+	// Compose holds the compose file(s) of the release, in the order they
+	// are given to docker compose (-f). Small; carried inline.
+	Compose []File `json:"compose"`
+	// Env holds the .env keys the release manages (e.g. TAG) and their
+	// values. Every other key of a site's .env is the site's own.
+	Env map[string]string `json:"env,omitempty"`
+
+	Images []Image `json:"images"`
+	// Blobs holds each config and layer once, even when images share it.
+	Blobs []Blob `json:"blobs"`
+}
+
+// Chunking records the chunker parameters the release was packed with.
+type Chunking struct {
+	Algorithm string `json:"algorithm"` // "fastcdc"
+	Min       int    `json:"min"`
+	Avg       int    `json:"avg"`
+	Max       int    `json:"max"`
+}
+
+// File is a small file carried inline.
+type File struct {
+	Name    string `json:"name"` // base name, e.g. "docker-compose.yml"
+	Content string `json:"content"`
+}
+
+// Image is one image of the release, as docker load must recreate it.
+type Image struct {
+	Tags   []string `json:"tags"`   // e.g. "openmrs/openmrs-reference-application-3-backend:3.2.0"
+	Config Digest   `json:"config"` // digest of the config JSON: the image ID
+	Layers []Digest `json:"layers"` // diffIDs, base first
+}
+
+// Blob kinds.
+const (
+	KindConfig = "config" // image config JSON, chunked as is
+	KindLayer  = "layer"  // uncompressed layer tar, split into Meta and Chunks
+)
+
+// Blob is a config or an uncompressed layer tar, and the chunks that rebuild it.
+type Blob struct {
+	Digest Digest `json:"digest"` // SHA-256 of the uncompressed bytes (diffID for a layer)
+	Kind   string `json:"kind"`
+	Size   int64  `json:"size"` // uncompressed size
+	// Chunks rebuild the content: for a config, the bytes themselves; for a
+	// layer, the concatenated contents of its regular files.
+	Chunks []ChunkRef `json:"chunks"`
+	// Meta, for a layer only, rebuilds its tar-split metadata stream
+	// (headers, padding, and the order of entries).
+	Meta []ChunkRef `json:"meta,omitempty"`
+}
+
+// ChunkRef names a chunk and its uncompressed size.
+type ChunkRef struct {
+	ID   chunkstore.ID `json:"id"`
+	Size int           `json:"size"`
+}
+
+// Digest is "sha256:" and 64 hex digits, as Docker writes them.
+type Digest string
+
+// DigestOf formats a SHA-256 sum as a Digest.
+func DigestOf(sum []byte) Digest { return Digest("sha256:" + hex.EncodeToString(sum)) }
+
+// Hex returns the 64 hex digits.
+func (d Digest) Hex() string { return strings.TrimPrefix(string(d), "sha256:") }
+
+// Validate checks the form of a digest.
+func (d Digest) Validate() error {
+	h, ok := strings.CutPrefix(string(d), "sha256:")
+	if !ok || len(h) != 64 {
+		return fmt.Errorf("digest %q: want sha256: and 64 hex digits", string(d))
+	}
+	if _, err := hex.DecodeString(h); err != nil {
+		return fmt.Errorf("digest %q: %w", string(d), err)
+	}
+	return nil
+}
+
+// ID names a release: the SHA-256 of its manifest bytes.
+type ID = chunkstore.ID
+
+// Encode returns the canonical bytes of m: compact JSON, fields in struct
+// order, map keys sorted.
+func (m *Manifest) Encode() ([]byte, error) { return json.Marshal(m) }
+
+// DecodeManifest parses manifest bytes and checks that they describe a
+// well-formed release. It does not check signatures.
+func DecodeManifest(b []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("decode manifest: %w", err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// ChunkIDs calls fn for every chunk the release references, meta included.
+// A chunk referenced twice is passed twice.
+func (m *Manifest) ChunkIDs(fn func(ChunkRef)) {
+	for _, b := range m.Blobs {
+		for _, c := range b.Meta {
+			fn(c)
+		}
+		for _, c := range b.Chunks {
+			fn(c)
+		}
+	}
+}
+
+// Validate checks that the manifest is well-formed: known schema, names,
+// digests, and that every image refers to blobs that are present.
+func (m *Manifest) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("invalid manifest: "+format, a...)
+	}
+	if m.Schema < 1 || m.Schema > SchemaVersion {
+		return bad("schema %d is not supported by this ferry (it reads up to %d); upgrade ferry", m.Schema, SchemaVersion)
+	}
+	if m.Name == "" || strings.ContainsAny(m.Name, ":/\\ \t\n") {
+		return bad("name %q", m.Name)
+	}
+	if m.Version == "" || strings.ContainsAny(m.Version, ":/\\ \t\n") {
+		return bad("version %q", m.Version)
+	}
+	if len(m.Compose) == 0 {
+		return bad("no compose file")
+	}
+	for _, f := range m.Compose {
+		if f.Name == "" || strings.ContainsAny(f.Name, "/\\") || f.Name == "." || f.Name == ".." {
+			return bad("compose file name %q", f.Name)
+		}
+	}
+	blobs := make(map[Digest]*Blob, len(m.Blobs))
+	for i := range m.Blobs {
+		b := &m.Blobs[i]
+		if err := b.Digest.Validate(); err != nil {
+			return bad("blob %d: %v", i, err)
+		}
+		if b.Kind != KindConfig && b.Kind != KindLayer {
+			return bad("blob %s: kind %q", b.Digest, b.Kind)
+		}
+		if b.Kind == KindConfig && len(b.Meta) != 0 {
+			return bad("blob %s: a config has no meta", b.Digest)
+		}
+		if b.Size < 0 {
+			return bad("blob %s: size %d", b.Digest, b.Size)
+		}
+		for _, c := range append(b.Meta[:len(b.Meta):len(b.Meta)], b.Chunks...) {
+			if c.Size <= 0 || c.Size > chunkstore.MaxChunkSize {
+				return bad("blob %s: chunk %s size %d", b.Digest, c.ID.Short(), c.Size)
+			}
+		}
+		blobs[b.Digest] = b
+	}
+	for _, img := range m.Images {
+		if b := blobs[img.Config]; b == nil || b.Kind != KindConfig {
+			return bad("image %v: config %s is not among the blobs", img.Tags, img.Config)
+		}
+		for _, l := range img.Layers {
+			if b := blobs[l]; b == nil || b.Kind != KindLayer {
+				return bad("image %v: layer %s is not among the blobs", img.Tags, l)
+			}
+		}
+	}
+	return nil
+}
