@@ -193,3 +193,17 @@ func (m *Manifest) Validate() error {
 	}
 	return nil
 }
+
+// UniqueChunks returns every chunk the release references once, in manifest
+// order (blob by blob, meta before content). Have-bitmaps index this list.
+func UniqueChunks(m *Manifest) []ChunkRef {
+	seen := make(map[chunkstore.ID]bool)
+	var out []ChunkRef
+	m.ChunkIDs(func(c ChunkRef) {
+		if !seen[c.ID] {
+			seen[c.ID] = true
+			out = append(out, c)
+		}
+	})
+	return out
+}
