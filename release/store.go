@@ -1,0 +1,383 @@
+package release
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ferry-mesh/ferry/chunkstore"
+)
+
+// Store is a node's data directory: the chunk store, the releases, and the
+// trust list.
+//
+//	<data>/chunks/ partial/ tmp/         the chunkstore (opened on <data>)
+//	<data>/releases/<id>/manifest.json   exact signed manifest bytes
+//	<data>/releases/<id>/signatures.json
+//	<data>/trusted_keys                  the trust list
+//	<data>/lock                          flock: shared by writers, exclusive for GC
+//
+// A release directory may exist while some of its chunks are still missing
+// (being fetched); Complete says whether they are all there.
+type Store struct {
+	Chunks *chunkstore.Store
+	dir    string
+}
+
+// OpenStore opens (creating if needed) the data directory.
+func OpenStore(dataDir string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Join(dataDir, "releases"), 0o755); err != nil {
+		return nil, fmt.Errorf("open data directory %s: %w", dataDir, err)
+	}
+	cs, err := chunkstore.Open(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{Chunks: cs, dir: dataDir}, nil
+}
+
+// Dir returns the data directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Close closes the chunk store.
+func (s *Store) Close() error { return s.Chunks.Close() }
+
+func (s *Store) releaseDir(id ID) string { return filepath.Join(s.dir, "releases", id.String()) }
+
+// TrustPath is the trust list's file.
+func (s *Store) TrustPath() string { return filepath.Join(s.dir, "trusted_keys") }
+
+// Trusted loads the trust list.
+func (s *Store) Trusted() (*TrustList, error) { return LoadTrustList(s.TrustPath()) }
+
+// Lock takes the store's lock: shared (exclusive=false) for work that adds
+// chunks before a release refers to them (create, import, fetch), exclusive
+// for garbage collection, which would otherwise delete those chunks. It
+// blocks until the lock is free or ctx ends.
+func (s *Store) Lock(ctx context.Context, exclusive bool) (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(s.dir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock store: %w", err)
+	}
+	how := syscall.LOCK_SH
+	if exclusive {
+		how = syscall.LOCK_EX
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
+		if err == nil {
+			return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock store: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("lock store: another ferry command is using it: %w", ctx.Err())
+		case <-sleepChan():
+		}
+	}
+}
+
+// Add stores a release after checking that a trusted key signed it. Its
+// chunks may still be missing. Adding a release that is there is a no-op.
+func (s *Store) Add(sr *Signed) error {
+	t, err := s.Trusted()
+	if err != nil {
+		return err
+	}
+	if err := t.Check(sr); err != nil {
+		return err
+	}
+	return s.put(sr)
+}
+
+// put writes the release directory atomically, without a trust check.
+func (s *Store) put(sr *Signed) error {
+	final := s.releaseDir(sr.ID)
+	if _, err := os.Stat(final); err == nil {
+		return nil
+	}
+	tmp, err := os.MkdirTemp(filepath.Join(s.dir, "releases"), ".tmp-")
+	if err != nil {
+		return fmt.Errorf("store release %s: %w", sr, err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := writeFileAtomic(filepath.Join(tmp, "manifest.json"), sr.Raw, 0o644); err != nil {
+		return fmt.Errorf("store release %s: %w", sr, err)
+	}
+	if err := writeFileAtomic(filepath.Join(tmp, "signatures.json"), sr.SignaturesJSON(), 0o644); err != nil {
+		return fmt.Errorf("store release %s: %w", sr, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		if _, serr := os.Stat(final); serr == nil {
+			return nil // added concurrently
+		}
+		return fmt.Errorf("store release %s: %w", sr, err)
+	}
+	return syncDir(filepath.Dir(final))
+}
+
+// Get reads a stored release.
+func (s *Store) Get(id ID) (*Signed, error) {
+	dir := s.releaseDir(id)
+	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("release %s: %w", id.Short(), ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read release %s: %w", id.Short(), err)
+	}
+	sigs, err := os.ReadFile(filepath.Join(dir, "signatures.json"))
+	if err != nil {
+		return nil, fmt.Errorf("read release %s: %w", id.Short(), err)
+	}
+	sr, err := DecodeSigned(raw, sigs)
+	if err != nil {
+		return nil, fmt.Errorf("release %s in %s: %w", id.Short(), dir, err)
+	}
+	if sr.ID != id {
+		return nil, fmt.Errorf("release %s in %s: manifest hashes to %s: %w", id.Short(), dir, sr.ID.Short(), chunkstore.ErrCorrupt)
+	}
+	return sr, nil
+}
+
+// IDs lists the IDs of stored releases.
+func (s *Store) IDs() ([]ID, error) {
+	ents, err := os.ReadDir(filepath.Join(s.dir, "releases"))
+	if err != nil {
+		return nil, fmt.Errorf("list releases: %w", err)
+	}
+	var ids []ID
+	for _, e := range ents {
+		if id, err := chunkstore.ParseID(e.Name()); err == nil && e.IsDir() {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// List returns the stored releases sorted by name, then version.
+func (s *Store) List() ([]*Signed, error) {
+	ids, err := s.IDs()
+	if err != nil {
+		return nil, err
+	}
+	var out []*Signed
+	for _, id := range ids {
+		sr, err := s.Get(id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sr)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].Manifest, out[j].Manifest
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		if c := CompareVersions(a.Version, b.Version); c != 0 {
+			return c < 0
+		}
+		return a.Created.Before(b.Created)
+	})
+	return out, nil
+}
+
+// Resolve finds the release a user's reference names: an ID prefix of at
+// least 4 hex digits, or NAME:VERSION (the newest created if several).
+func (s *Store) Resolve(ref string) (*Signed, error) {
+	all, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	if name, version, ok := strings.Cut(ref, ":"); ok {
+		var found *Signed
+		for _, sr := range all {
+			if sr.Manifest.Name == name && sr.Manifest.Version == version {
+				if found == nil || sr.Manifest.Created.After(found.Manifest.Created) {
+					found = sr
+				}
+			}
+		}
+		if found == nil {
+			return nil, fmt.Errorf("no release %s in this store ('ferry release list' shows what is here): %w", ref, ErrNotFound)
+		}
+		return found, nil
+	}
+	ref = strings.ToLower(ref)
+	if _, err := hex.DecodeString(ref + strings.Repeat("0", len(ref)%2)); err != nil || len(ref) < 4 {
+		return nil, fmt.Errorf("%q is neither NAME:VERSION nor a release ID prefix of at least 4 hex digits", ref)
+	}
+	var found []*Signed
+	for _, sr := range all {
+		if strings.HasPrefix(sr.ID.String(), ref) {
+			found = append(found, sr)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("no release with ID %s in this store ('ferry release list' shows what is here): %w", ref, ErrNotFound)
+	case 1:
+		return found[0], nil
+	}
+	return nil, fmt.Errorf("%s matches %d releases; give more digits: %w", ref, len(found), ErrAmbiguous)
+}
+
+// Missing returns the chunks of m the store lacks, each once, in manifest order.
+func (s *Store) Missing(m *Manifest) []ChunkRef {
+	var out []ChunkRef
+	for _, c := range UniqueChunks(m) {
+		if !s.Chunks.Has(c.ID) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Complete reports whether the store holds every chunk of release id.
+func (s *Store) Complete(id ID) (bool, error) {
+	sr, err := s.Get(id)
+	if err != nil {
+		return false, err
+	}
+	return len(s.Missing(sr.Manifest)) == 0, nil
+}
+
+// Remove deletes a release, then every chunk no remaining release
+// references. It returns what the garbage collection freed.
+func (s *Store) Remove(ctx context.Context, id ID) (chunkstore.GCResult, error) {
+	unlock, err := s.Lock(ctx, true)
+	if err != nil {
+		return chunkstore.GCResult{}, err
+	}
+	defer unlock()
+	dir := s.releaseDir(id)
+	if _, err := os.Stat(dir); err != nil {
+		return chunkstore.GCResult{}, fmt.Errorf("release %s: %w", id.Short(), ErrNotFound)
+	}
+	// Rename first so that a crash never leaves a half-deleted release visible.
+	trash := filepath.Join(s.dir, "releases", ".rm-"+id.String())
+	if err := os.Rename(dir, trash); err != nil {
+		return chunkstore.GCResult{}, fmt.Errorf("remove release %s: %w", id.Short(), err)
+	}
+	if err := os.RemoveAll(trash); err != nil {
+		return chunkstore.GCResult{}, fmt.Errorf("remove release %s: %w", id.Short(), err)
+	}
+	return s.gcLocked()
+}
+
+// GC removes chunks that no stored release references.
+func (s *Store) GC(ctx context.Context) (chunkstore.GCResult, error) {
+	unlock, err := s.Lock(ctx, true)
+	if err != nil {
+		return chunkstore.GCResult{}, err
+	}
+	defer unlock()
+	return s.gcLocked()
+}
+
+func (s *Store) gcLocked() (chunkstore.GCResult, error) {
+	live := make(map[ID]bool)
+	ids, err := s.IDs()
+	if err != nil {
+		return chunkstore.GCResult{}, err
+	}
+	for _, id := range ids {
+		sr, err := s.Get(id)
+		if err != nil {
+			// Never collect while a release cannot be read: its chunks
+			// would be lost.
+			return chunkstore.GCResult{}, fmt.Errorf("garbage collection stopped: %w", err)
+		}
+		sr.Manifest.ChunkIDs(func(c ChunkRef) { live[c.ID] = true })
+	}
+	return s.Chunks.GC(func(id ID) bool { return live[id] })
+}
+
+// Diff is what a release B adds over a release A.
+type Diff struct {
+	Chunks        int   `json:"chunks"`         // chunks of B that A lacks
+	ContentBytes  int64 `json:"content_bytes"`  // their uncompressed size
+	StoredBytes   int64 `json:"stored_bytes"`   // their size as stored and sent (compressed)
+	ManifestBytes int64 `json:"manifest_bytes"` // B's manifest, which travels too
+	TotalChunks   int   `json:"total_chunks"`   // all of B's chunks
+	TotalBytes    int64 `json:"total_content_bytes"`
+}
+
+// DiffReleases computes what b adds over a. Stored sizes come from this
+// store; a chunk it lacks counts at its content size.
+func (s *Store) DiffReleases(a, b *Manifest) Diff {
+	have := make(map[ID]bool)
+	if a != nil {
+		a.ChunkIDs(func(c ChunkRef) { have[c.ID] = true })
+	}
+	var d Diff
+	for _, c := range UniqueChunks(b) {
+		d.TotalChunks++
+		d.TotalBytes += int64(c.Size)
+		if have[c.ID] {
+			continue
+		}
+		d.Chunks++
+		d.ContentBytes += int64(c.Size)
+		if n, err := s.Chunks.StoredSize(c.ID); err == nil {
+			d.StoredBytes += n
+		} else {
+			d.StoredBytes += int64(c.Size)
+		}
+	}
+	return d
+}
+
+func hashID(raw []byte) ID { return chunkstore.Hash(raw) }
+
+// writeFileAtomic writes through a temp file in the same directory, fsync
+// and rename.
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func sleepChan() <-chan time.Time { return time.After(100 * time.Millisecond) }
