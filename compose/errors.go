@@ -1,0 +1,12 @@
+package compose
+
+import "errors"
+
+// Sentinel errors, tested with errors.Is.
+var (
+	// ErrRequired is a ${VAR:?message} or ${VAR?message} whose variable is
+	// not set (or empty, for :?).
+	ErrRequired = errors.New("required variable is not set")
+	// ErrSyntax is an interpolation, YAML or .env line that cannot be read.
+	ErrSyntax = errors.New("syntax error")
+)
