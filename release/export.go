@@ -1,0 +1,237 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/ferry-mesh/ferry/chunkstore"
+)
+
+// An export directory (a USB stick) has the store's own layout, so that
+// import is a verified copy:
+//
+//	DIR/README-FERRY.txt
+//	DIR/releases/<id>/manifest.json, signatures.json
+//	DIR/chunks/<2 hex>/<64 hex>        chunks in their stored encoding
+//
+// The release files are written last: an export cut short has no release in
+// it and imports nothing.
+
+const exportReadme = `This folder carries ferry releases (signed Docker Compose updates).
+On the site's machine, run:
+
+    ferry release import THIS-FOLDER
+
+Nothing here is trusted on its own: ferry checks every signature and every
+chunk before it keeps anything.
+`
+
+// Transferred counts what an export or import moved.
+type Transferred struct {
+	Release     string `json:"release"`
+	Chunks      int    `json:"chunks"`       // chunks written
+	StoredBytes int64  `json:"stored_bytes"` // their stored (compressed) size
+	Skipped     int    `json:"skipped"`      // already there
+	Missing     int    `json:"missing"`      // import: chunks neither the folder nor the store has
+}
+
+// Export writes release sr to dir. With since, the chunks since's release
+// holds are left out (the receiving site is expected to have it).
+func Export(ctx context.Context, s *Store, sr *Signed, dir string, since *Manifest) (Transferred, error) {
+	t := Transferred{Release: sr.String()}
+	skip := map[ID]bool{}
+	if since != nil {
+		since.ChunkIDs(func(c ChunkRef) { skip[c.ID] = true })
+	}
+	if missing := s.Missing(sr.Manifest); len(missing) > 0 {
+		return t, fmt.Errorf("release %s lacks %d chunks in this store, so it cannot be exported: %w", sr, len(missing), ErrIncomplete)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "chunks"), 0o755); err != nil {
+		return t, fmt.Errorf("export to %s: %w", dir, err)
+	}
+	for _, c := range UniqueChunks(sr.Manifest) {
+		if err := ctx.Err(); err != nil {
+			return t, err
+		}
+		if skip[c.ID] {
+			continue
+		}
+		n, copied, err := copyChunkOut(s.Chunks, c.ID, dir)
+		if err != nil {
+			return t, fmt.Errorf("export %s to %s: %w", sr, dir, err)
+		}
+		if copied {
+			t.Chunks++
+			t.StoredBytes += n
+		} else {
+			t.Skipped++
+		}
+	}
+	rdir := filepath.Join(dir, "releases", sr.ID.String())
+	if err := os.MkdirAll(rdir, 0o755); err != nil {
+		return t, fmt.Errorf("export to %s: %w", dir, err)
+	}
+	if err := writeFileAtomic(filepath.Join(rdir, "signatures.json"), sr.SignaturesJSON(), 0o644); err != nil {
+		return t, fmt.Errorf("export to %s: %w", dir, err)
+	}
+	if err := writeFileAtomic(filepath.Join(rdir, "manifest.json"), sr.Raw, 0o644); err != nil {
+		return t, fmt.Errorf("export to %s: %w", dir, err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "README-FERRY.txt"), []byte(exportReadme), 0o644); err != nil {
+		return t, fmt.Errorf("export to %s: %w", dir, err)
+	}
+	return t, nil
+}
+
+func exportChunkPath(dir string, id ID) string {
+	h := id.String()
+	return filepath.Join(dir, "chunks", h[:2], h)
+}
+
+// copyChunkOut copies a chunk's stored encoding into an export directory,
+// unless a file of that name is already there.
+func copyChunkOut(cs *chunkstore.Store, id ID, dir string) (int64, bool, error) {
+	dst := exportChunkPath(dir, id)
+	if _, err := os.Stat(dst); err == nil {
+		return 0, false, nil
+	}
+	src, err := cs.OpenStored(id)
+	if err != nil {
+		return 0, false, err
+	}
+	defer src.Close()
+	b, err := io.ReadAll(io.LimitReader(src, chunkstore.MaxStoredSize+1))
+	if err != nil {
+		return 0, false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return 0, false, err
+	}
+	if err := writeFileAtomic(dst, b, 0o644); err != nil {
+		return 0, false, err
+	}
+	return int64(len(b)), true, nil
+}
+
+// Import copies every release in an export directory into the store, after
+// checking its signature against the trust list and every chunk against its
+// ID. On error nothing is kept: chunks it added are removed again.
+func Import(ctx context.Context, s *Store, dir string) ([]Transferred, error) {
+	ents, err := os.ReadDir(filepath.Join(dir, "releases"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s holds no ferry export (no releases/ folder); give the folder 'ferry release export' wrote", dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("import %s: %w", dir, err)
+	}
+	trust, err := s.Trusted()
+	if err != nil {
+		return nil, err
+	}
+	var srs []*Signed
+	for _, e := range ents {
+		id, err := chunkstore.ParseID(e.Name())
+		if err != nil || !e.IsDir() {
+			continue
+		}
+		rdir := filepath.Join(dir, "releases", e.Name())
+		raw, err := os.ReadFile(filepath.Join(rdir, "manifest.json"))
+		if err != nil {
+			return nil, fmt.Errorf("import %s: %w", dir, err)
+		}
+		sigs, err := os.ReadFile(filepath.Join(rdir, "signatures.json"))
+		if err != nil {
+			return nil, fmt.Errorf("import %s: %w", dir, err)
+		}
+		sr, err := DecodeSigned(raw, sigs)
+		if err != nil {
+			return nil, fmt.Errorf("import %s: %s: %w", dir, filepath.Join(rdir, "manifest.json"), err)
+		}
+		if sr.ID != id {
+			return nil, fmt.Errorf("import %s: %s was changed after it was signed (it hashes to %s, not %s); get a fresh copy",
+				dir, filepath.Join(rdir, "manifest.json"), sr.ID.Short(), id.Short())
+		}
+		if err := trust.Check(sr); err != nil {
+			return nil, fmt.Errorf("import %s: %w", dir, err)
+		}
+		srs = append(srs, sr)
+	}
+	if len(srs) == 0 {
+		return nil, fmt.Errorf("%s holds no complete ferry export (its releases/ folder is empty: was the export cut short?)", dir)
+	}
+
+	unlock, err := s.Lock(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var added []ID
+	ok := false
+	defer func() {
+		if !ok {
+			for _, id := range added {
+				s.Chunks.Delete(id)
+			}
+		}
+	}()
+	var out []Transferred
+	for _, sr := range srs {
+		t := Transferred{Release: sr.String()}
+		for _, c := range UniqueChunks(sr.Manifest) {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if s.Chunks.Has(c.ID) {
+				t.Skipped++
+				continue
+			}
+			path := exportChunkPath(dir, c.ID)
+			b, err := readBounded(path, chunkstore.MaxStoredSize)
+			if errors.Is(err, fs.ErrNotExist) {
+				t.Missing++
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("import %s: %w", dir, err)
+			}
+			isNew, err := s.Chunks.PutStored(c.ID, b)
+			if err != nil {
+				return nil, fmt.Errorf("import %s: %s: %w", dir, path, err)
+			}
+			if isNew {
+				added = append(added, c.ID)
+				t.Chunks++
+				t.StoredBytes += int64(len(b))
+			}
+		}
+		out = append(out, t)
+	}
+	for _, sr := range srs {
+		if err := s.put(sr); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return out, nil
+}
+
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: %w", path, chunkstore.ErrTooLarge)
+	}
+	return b, nil
+}

@@ -1,0 +1,303 @@
+package release
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-mesh/ferry/chunkstore"
+)
+
+// configOnlyRelease signs a small release whose images have only a config
+// blob, each config n chunks of deterministic bytes, and stores its chunks.
+// It needs no image packing, so store mechanics can be tested alone.
+func configOnlyRelease(t *testing.T, st *Store, priv ed25519.PrivateKey, version string, seed int64, nChunks int) *Signed {
+	t.Helper()
+	rng := rand.New(rand.NewSource(seed))
+	m := &Manifest{Schema: SchemaVersion, Name: "demo", Version: version, Channel: "stable",
+		Created: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		Compose: []File{{Name: "docker-compose.yml", Content: "services: {}\n"}}}
+	h := chunkstore.NewHash()
+	var b Blob
+	b.Kind = KindConfig
+	for i := 0; i < nChunks; i++ {
+		data := make([]byte, 1000+rng.Intn(1000))
+		rng.Read(data)
+		id := chunkstore.Hash(data)
+		if _, _, err := st.Chunks.Put(id, data); err != nil {
+			t.Fatal(err)
+		}
+		h.Write(data)
+		b.Size += int64(len(data))
+		b.Chunks = append(b.Chunks, ChunkRef{ID: id, Size: len(data)})
+	}
+	b.Digest = DigestOf(h.Sum(nil))
+	m.Blobs = []Blob{b}
+	m.Images = []Image{{Tags: []string{fmt.Sprintf("demo:%s", version)}, Config: b.Digest}}
+	raw, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr, err := DecodeSigned(raw, mustJSON(t, []Signature{Sign(raw, priv)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sr
+}
+
+func mustJSON(t *testing.T, sigs []Signature) []byte {
+	t.Helper()
+	return (&Signed{Signatures: sigs}).SignaturesJSON()
+}
+
+func newTestStore(t *testing.T) (*Store, ed25519.PrivateKey) {
+	t.Helper()
+	st, err := OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	_, priv, _ := ed25519.GenerateKey(nil)
+	return st, priv
+}
+
+func trustKey(t *testing.T, st *Store, priv ed25519.PrivateKey) {
+	t.Helper()
+	tl, err := st.Trusted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k PublicKey
+	copy(k[:], priv.Public().(ed25519.PublicKey))
+	if err := tl.Add(k, "test"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStoreAddRefusesUntrusted(t *testing.T) {
+	st, priv := newTestStore(t)
+	sr := configOnlyRelease(t, st, priv, "1.0.0", 1, 3)
+	if err := st.Add(sr); !errors.Is(err, ErrUntrusted) {
+		t.Fatalf("Add(untrusted) = %v, want ErrUntrusted", err)
+	}
+	if ids, _ := st.IDs(); len(ids) != 0 {
+		t.Fatalf("untrusted release was stored: %v", ids)
+	}
+	trustKey(t, st, priv)
+	if err := st.Add(sr); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Get(sr.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Raw) != string(sr.Raw) || got.ID != sr.ID {
+		t.Fatal("stored release differs")
+	}
+}
+
+func TestStoreRejectsForgedSignature(t *testing.T) {
+	st, priv := newTestStore(t)
+	trustKey(t, st, priv)
+	sr := configOnlyRelease(t, st, priv, "1.0.0", 1, 3)
+	// Same key claimed, but the manifest bytes changed after signing.
+	forged := strings.Replace(string(sr.Raw), `"1.0.0"`, `"9.0.0"`, 1)
+	fs, err := DecodeSigned([]byte(forged), sr.SignaturesJSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Add(fs); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("Add(forged) = %v, want ErrBadSignature", err)
+	}
+}
+
+func TestStoreResolve(t *testing.T) {
+	st, priv := newTestStore(t)
+	trustKey(t, st, priv)
+	a := configOnlyRelease(t, st, priv, "1.0.0", 1, 2)
+	b := configOnlyRelease(t, st, priv, "1.10.0", 2, 2)
+	for _, sr := range []*Signed{a, b} {
+		if err := st.Add(sr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for ref, want := range map[string]*Signed{"demo:1.0.0": a, "demo:1.10.0": b, a.ID.String()[:8]: a, strings.ToUpper(b.ID.String()[:10]): b} {
+		got, err := st.Resolve(ref)
+		if err != nil {
+			t.Fatalf("Resolve(%q): %v", ref, err)
+		}
+		if got.ID != want.ID {
+			t.Errorf("Resolve(%q) = %s, want %s", ref, got, want)
+		}
+	}
+	for _, ref := range []string{"demo:2.0", "ffffffff", "ab", "zzzz"} {
+		if _, err := st.Resolve(ref); err == nil {
+			t.Errorf("Resolve(%q) succeeded", ref)
+		}
+	}
+	list, err := st.List()
+	if err != nil || len(list) != 2 || list[0].ID != a.ID {
+		t.Fatalf("List = %v, %v; want 1.0.0 then 1.10.0", list, err)
+	}
+}
+
+func TestStoreRemoveCollectsOnlyUnreferencedChunks(t *testing.T) {
+	st, priv := newTestStore(t)
+	trustKey(t, st, priv)
+	a := configOnlyRelease(t, st, priv, "1.0.0", 1, 5)
+	b := configOnlyRelease(t, st, priv, "2.0.0", 2, 5)
+	for _, sr := range []*Signed{a, b} {
+		if err := st.Add(sr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stray := []byte("a chunk no release references")
+	st.Chunks.Put(chunkstore.Hash(stray), stray)
+	gc, err := st.Remove(context.Background(), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gc.Removed != 6 {
+		t.Errorf("removed %d chunks, want 6 (a's 5 and the stray)", gc.Removed)
+	}
+	if ok, err := st.Complete(b.ID); !ok || err != nil {
+		t.Fatalf("release b incomplete after removing a: %v %v", ok, err)
+	}
+	if _, err := st.Get(a.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get(removed) = %v", err)
+	}
+}
+
+func TestStoreGCWaitsForWriters(t *testing.T) {
+	st, _ := newTestStore(t)
+	unlock, err := st.Lock(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := st.GC(ctx); err == nil {
+		t.Fatal("GC ran while a writer held the store")
+	}
+	unlock()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	if _, err := st.GC(ctx2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStoreDetectsTamperedReleaseFile(t *testing.T) {
+	st, priv := newTestStore(t)
+	trustKey(t, st, priv)
+	sr := configOnlyRelease(t, st, priv, "1.0.0", 1, 2)
+	if err := st.Add(sr); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(st.Dir(), "releases", sr.ID.String(), "manifest.json")
+	os.WriteFile(p, []byte(strings.Replace(string(sr.Raw), "demo", "dem0", 1)), 0o644)
+	if _, err := st.Get(sr.ID); !errors.Is(err, chunkstore.ErrCorrupt) {
+		t.Fatalf("Get(tampered) = %v, want ErrCorrupt", err)
+	}
+}
+
+func TestExportImportSince(t *testing.T) {
+	src, priv := newTestStore(t)
+	trustKey(t, src, priv)
+	a := configOnlyRelease(t, src, priv, "1.0.0", 1, 4)
+	// Same seed: b's first 4 chunks are a's, and it adds 2.
+	b := configOnlyRelease(t, src, priv, "2.0.0", 1, 6)
+	for _, sr := range []*Signed{a, b} {
+		if err := src.Add(sr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	full := t.TempDir()
+	if _, err := Export(ctx, src, a, full, nil); err != nil {
+		t.Fatal(err)
+	}
+	delta := t.TempDir()
+	tr, err := Export(ctx, src, b, delta, a.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := src.DiffReleases(a.Manifest, b.Manifest); tr.Chunks != d.Chunks || d.Chunks != 2 {
+		t.Errorf("--since export wrote %d chunks, diff says %d, want 2", tr.Chunks, d.Chunks)
+	}
+
+	dst, _ := newTestStore(t)
+	if _, err := Import(ctx, dst, full); !errors.Is(err, ErrUntrusted) {
+		t.Fatalf("import with no trusted key = %v, want ErrUntrusted", err)
+	}
+	if u, _ := dst.Chunks.Usage(); u.Chunks != 0 {
+		t.Fatalf("untrusted import left %d chunks", u.Chunks)
+	}
+	trustKey(t, dst, priv)
+	if _, err := Import(ctx, dst, full); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Import(ctx, dst, delta); err != nil {
+		t.Fatal(err)
+	}
+	for _, sr := range []*Signed{a, b} {
+		if ok, err := dst.Complete(sr.ID); !ok || err != nil {
+			t.Fatalf("%s incomplete after import: %v", sr, err)
+		}
+	}
+}
+
+func TestImportRejectsCorruptChunkAndKeepsNothing(t *testing.T) {
+	src, priv := newTestStore(t)
+	trustKey(t, src, priv)
+	a := configOnlyRelease(t, src, priv, "1.0.0", 1, 4)
+	src.Add(a)
+	dir := t.TempDir()
+	ctx := context.Background()
+	if _, err := Export(ctx, src, a, dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	last := UniqueChunks(a.Manifest)[3].ID
+	p := exportChunkPath(dir, last)
+	b, _ := os.ReadFile(p)
+	b[len(b)-1] ^= 0xff
+	os.WriteFile(p, b, 0o644)
+
+	dst, _ := newTestStore(t)
+	trustKey(t, dst, priv)
+	if _, err := Import(ctx, dst, dir); !errors.Is(err, chunkstore.ErrCorrupt) {
+		t.Fatalf("Import(corrupt) = %v, want ErrCorrupt", err)
+	}
+	if u, _ := dst.Chunks.Usage(); u.Chunks != 0 {
+		t.Fatalf("failed import left %d chunks behind", u.Chunks)
+	}
+	if ids, _ := dst.IDs(); len(ids) != 0 {
+		t.Fatal("failed import left a release behind")
+	}
+}
+
+func TestImportRejectsTamperedManifest(t *testing.T) {
+	src, priv := newTestStore(t)
+	trustKey(t, src, priv)
+	a := configOnlyRelease(t, src, priv, "1.0.0", 1, 2)
+	src.Add(a)
+	dir := t.TempDir()
+	if _, err := Export(context.Background(), src, a, dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "releases", a.ID.String(), "manifest.json")
+	os.WriteFile(p, []byte(strings.Replace(string(a.Raw), "1.0.0", "1.0.1", 1)), 0o644)
+	dst, _ := newTestStore(t)
+	trustKey(t, dst, priv)
+	_, err := Import(context.Background(), dst, dir)
+	if err == nil || !strings.Contains(err.Error(), "changed after it was signed") {
+		t.Fatalf("Import(tampered) = %v", err)
+	}
+}
