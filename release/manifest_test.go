@@ -1,0 +1,86 @@
+package release
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestManifestRoundTripIsStable(t *testing.T) {
+	st, priv := newTestStore(t)
+	sr := configOnlyRelease(t, st, priv, "1.0.0", 7, 3)
+	m, err := DecodeManifest(sr.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again, sr.Raw) {
+		t.Fatalf("decode+encode changed the manifest bytes:\n%s\n%s", sr.Raw, again)
+	}
+}
+
+func TestManifestIgnoresUnknownFields(t *testing.T) {
+	st, priv := newTestStore(t)
+	sr := configOnlyRelease(t, st, priv, "1.0.0", 7, 1)
+	newer := strings.Replace(string(sr.Raw), `{"schema":1,`, `{"schema":1,"rings":["a"],`, 1)
+	if _, err := DecodeManifest([]byte(newer)); err != nil {
+		t.Fatalf("a field added by a later ferry broke decoding: %v", err)
+	}
+}
+
+func TestManifestValidate(t *testing.T) {
+	st, priv := newTestStore(t)
+	good := configOnlyRelease(t, st, priv, "1.0.0", 7, 2).Manifest
+	for name, mutate := range map[string]func(m *Manifest){
+		"future schema":      func(m *Manifest) { m.Schema = SchemaVersion + 1 },
+		"no name":            func(m *Manifest) { m.Name = "" },
+		"name with slash":    func(m *Manifest) { m.Name = "a/b" },
+		"version with colon": func(m *Manifest) { m.Version = "1:2" },
+		"no compose":         func(m *Manifest) { m.Compose = nil },
+		"compose traversal":  func(m *Manifest) { m.Compose[0].Name = "../docker-compose.yml" },
+		"bad digest":         func(m *Manifest) { m.Blobs[0].Digest = "sha256:xyz" },
+		"bad kind":           func(m *Manifest) { m.Blobs[0].Kind = "tarball" },
+		"chunk too large":    func(m *Manifest) { m.Blobs[0].Chunks[0].Size = 1 << 30 },
+		"chunk empty":        func(m *Manifest) { m.Blobs[0].Chunks[0].Size = 0 },
+		"config missing":     func(m *Manifest) { m.Images[0].Config = DigestOf(make([]byte, 32)) },
+		"layer missing":      func(m *Manifest) { m.Images[0].Layers = []Digest{DigestOf(make([]byte, 32))} },
+		"layer is a config":  func(m *Manifest) { m.Images[0].Layers = []Digest{m.Blobs[0].Digest} },
+		"meta on a config":   func(m *Manifest) { m.Blobs[0].Meta = m.Blobs[0].Chunks },
+	} {
+		raw, _ := good.Encode()
+		m, _ := DecodeManifest(raw) // a deep copy
+		mutate(m)
+		if err := m.Validate(); err == nil {
+			t.Errorf("%s: Validate accepted it", name)
+		}
+	}
+}
+
+// FuzzDecodeSigned feeds arbitrary manifest and signature bytes to the
+// decoder every received release goes through: it must never panic, and
+// what it accepts must validate and re-verify consistently.
+func FuzzDecodeSigned(f *testing.F) {
+	f.Add([]byte(`{"schema":1,"name":"openmrs","version":"3.2.0","channel":"stable","created":"2026-01-01T00:00:00Z","chunking":{"algorithm":"fastcdc","min":65536,"avg":262144,"max":1048576},"compose":[{"name":"docker-compose.yml","content":"services: {}\n"}],"env":{"TAG":"3.2.0"},"images":[],"blobs":[]}`),
+		[]byte(`[{"key":"ed25519:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","sig":"AAAA"}]`))
+	f.Add([]byte(`{"schema":1}`), []byte(`[]`))
+	f.Add([]byte(`{}`), []byte(`null`))
+	f.Fuzz(func(t *testing.T, raw, sigs []byte) {
+		sr, err := DecodeSigned(raw, sigs)
+		if err != nil {
+			return
+		}
+		if err := sr.Manifest.Validate(); err != nil {
+			t.Fatalf("accepted a manifest that does not validate: %v", err)
+		}
+		if sr.ID != hashID(raw) {
+			t.Fatal("ID is not the hash of the bytes")
+		}
+		for _, s := range sr.Signatures {
+			s.Verify(sr.Raw) // must not panic on any length
+		}
+		UniqueChunks(sr.Manifest)
+	})
+}
