@@ -1,0 +1,80 @@
+package imagesrc
+
+import (
+	"bufio"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	sha256 "github.com/minio/sha256-simd"
+)
+
+// blobResult is what reading one blob-like entry found.
+type blobResult struct {
+	json   []byte // the content, when it is small JSON
+	diffID string // set when it is a layer (a tar, maybe compressed)
+}
+
+// readBlob reads one blob-like entry (a layer.tar, or a file under blobs/)
+// from r to its end: small JSON is kept, a tar (plain, gzip or zstd) is
+// handed to fn, anything else is skipped. An entry under blobs/sha256/ must
+// hash to its name.
+func readBlob(input, p string, r io.Reader, size int64, fn LayerFunc) (blobResult, error) {
+	var res blobResult
+	h := sha256.New()
+	src := &trap{r: io.TeeReader(r, h)}
+	br := bufio.NewReaderSize(src, 64<<10)
+	head, _ := br.Peek(512)
+	switch {
+	case looksJSON(head) && size <= MaxJSONSize:
+		b, err := io.ReadAll(br)
+		if err != nil {
+			return res, inputErr(input, err)
+		}
+		res.json = b
+	case looksTar(head) || hasMagic(head):
+		d, err := decompress(br)
+		if err != nil {
+			return res, inputErr(fmt.Sprintf("%s in %s", p, input), err)
+		}
+		defer d.close()
+		db := bufio.NewReaderSize(d, 64<<10)
+		if inner, _ := db.Peek(512); !looksTar(inner) {
+			break // compressed, but not a tar: no layer
+		}
+		l := Layer{Input: input, Path: p, Compression: d.kind}
+		lr := &trap{r: db}
+		diffID, err := fn(l, lr)
+		if lr.err != nil {
+			return res, inputErr(fmt.Sprintf("%s in %s", p, input), lr.err)
+		}
+		if err != nil {
+			return res, err
+		}
+		if n, _ := io.Copy(io.Discard, lr); n > 0 {
+			return res, fmt.Errorf("%s: the layer function left %d bytes unread", l, n)
+		}
+		if lr.err != nil {
+			return res, inputErr(fmt.Sprintf("%s in %s", p, input), lr.err)
+		}
+		res.diffID = diffID
+	}
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		return res, inputErr(input, err)
+	}
+	if src.err != nil {
+		return res, inputErr(input, src.err)
+	}
+	if want, ok := strings.CutPrefix(p, "blobs/sha256/"); ok {
+		if got := hex.EncodeToString(h.Sum(nil)); got != want {
+			return res, malformed("%s: blob sha256:%s is corrupt: its content hashes to sha256:%s", input, path.Base(p), got)
+		}
+	}
+	return res, nil
+}
+
+func hasMagic(head []byte) bool {
+	return strings.HasPrefix(string(head), string(gzipMagic)) || strings.HasPrefix(string(head), string(zstdMagic))
+}

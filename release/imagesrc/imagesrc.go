@@ -1,0 +1,158 @@
+package imagesrc
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Size limits for what is kept in memory while an input streams past.
+const (
+	// MaxJSONSize bounds one kept JSON entry (manifest, index, config).
+	MaxJSONSize = 4 << 20
+	// MaxJSONTotal bounds all JSON kept for one archive.
+	MaxJSONTotal = 64 << 20
+	// maxNesting bounds archives inside archives (a bundle holds docker save
+	// tars; nothing legitimate goes deeper).
+	maxNesting = 2
+)
+
+// Layer says where a layer-like entry was found.
+type Layer struct {
+	Input string // the archive, e.g. "app.tar" or "images/app.tar in bundle.tgz"
+	Path  string // the entry's path inside it, e.g. "blobs/sha256/3f2a…" or "3f2a…/layer.tar"
+	// Compression is what was undone before the LayerFunc saw the bytes:
+	// "" (a plain tar), "gzip" or "zstd".
+	Compression string
+}
+
+// String names the layer for messages: its digest when its path holds one.
+func (l Layer) String() string {
+	if h, ok := strings.CutPrefix(l.Path, "blobs/sha256/"); ok {
+		return fmt.Sprintf("layer sha256:%s in %s", h, l.Input)
+	}
+	return fmt.Sprintf("layer %s in %s", l.Path, l.Input)
+}
+
+// LayerFunc consumes one layer. r yields the uncompressed tar; the function
+// must read it to the end (or fail) and return the SHA-256 of all it read,
+// the diffID, as "sha256:<64 hex>".
+//
+// It is called from the reading goroutine, one layer at a time, in the order
+// layers appear in the input; it may block, and must not call back into the
+// reader. A layer present twice in an input (in two archives of a bundle, for
+// instance) is passed twice. Entries that look like layers but that no image
+// uses are passed too: the stream cannot know before its end.
+type LayerFunc func(l Layer, r io.Reader) (diffID string, err error)
+
+// Options says what to do with what is read.
+type Options struct {
+	Layer LayerFunc // required
+	// Progress, when set, is called from the reading goroutine with the
+	// number of input bytes consumed since its previous call.
+	Progress func(n int64)
+}
+
+// Image is one image found in an input.
+type Image struct {
+	Input  string   // the archive it came from, for messages
+	Tags   []string // familiar form, e.g. "openmrs/openmrs-core:2.6" or "busybox:latest"
+	Config string   // "sha256:<hex>" of ConfigJSON: the image ID
+	// ConfigJSON is the config's exact bytes.
+	ConfigJSON []byte
+	Layers     []string // diffIDs, base first
+}
+
+// Read reads every image of the input at path: a docker save archive or an
+// air-gapper bundle (plain, gzip or zstd), or a directory (an OCI image
+// layout, an extracted docker save archive, or an extracted bundle).
+func Read(ctx context.Context, path string, opt Options) ([]Image, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("read images: %w", err)
+	}
+	if fi.IsDir() {
+		return readDir(ctx, path, opt)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read images: %w", err)
+	}
+	defer f.Close()
+	return ReadStream(ctx, path, f, opt)
+}
+
+// ReadStream reads every image of a docker save archive or air-gapper
+// bundle (plain, gzip or zstd) from r, which it reads once, to the end. name
+// names the input in messages.
+func ReadStream(ctx context.Context, name string, r io.Reader, opt Options) ([]Image, error) {
+	if opt.Layer == nil {
+		return nil, fmt.Errorf("read images from %s: no layer function", name)
+	}
+	in := &inputReader{ctx: ctx, r: r, progress: opt.Progress}
+	defer in.flush()
+	imgs, err := readArchive(ctx, name, in, opt.Layer, 0)
+	if err != nil {
+		return nil, err
+	}
+	if len(imgs) == 0 {
+		return nil, fmt.Errorf("%s holds no image: %w", name, ErrMalformed)
+	}
+	return imgs, nil
+}
+
+// InputSize returns how many bytes Read consumes at most for path, for
+// progress totals: a file's size, or the sum of a directory's files.
+func InputSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	if !fi.IsDir() {
+		return fi.Size()
+	}
+	var n int64
+	filepath.WalkDir(path, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// inputReader stops reading when ctx is done and reports progress in steps.
+type inputReader struct {
+	ctx      context.Context
+	r        io.Reader
+	progress func(int64)
+	pending  int64 // bytes read but not yet reported
+}
+
+const progressStep = 1 << 20
+
+func (in *inputReader) Read(p []byte) (int, error) {
+	if err := in.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := in.r.Read(p)
+	if in.progress != nil {
+		in.pending += int64(n)
+		if in.pending >= progressStep {
+			in.flush()
+		}
+	}
+	return n, err
+}
+
+func (in *inputReader) flush() {
+	if in.progress != nil && in.pending > 0 {
+		in.progress(in.pending)
+		in.pending = 0
+	}
+}
