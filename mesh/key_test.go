@@ -1,0 +1,63 @@
+package mesh
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mesh.key")
+	k, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteKeyFile(path, k); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v, want 0600", st.Mode().Perm())
+	}
+	got, err := LoadKey(path)
+	if err != nil || !bytes.Equal(got, k) {
+		t.Fatalf("LoadKey = %x, %v; want %x", got, err, k)
+	}
+
+	// Refuses to overwrite, and leaves the old key as it was.
+	k2, _ := GenerateKey()
+	if err := WriteKeyFile(path, k2); !errors.Is(err, ErrKeyExists) {
+		t.Fatalf("overwrite: err = %v, want ErrKeyExists", err)
+	}
+	if got, _ := LoadKey(path); !bytes.Equal(got, k) {
+		t.Fatal("existing key file was changed")
+	}
+}
+
+func TestLoadKeyBad(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"short":  "c2hvcnQ=\n",
+		"binary": "\x00\x01\x02",
+		"empty":  "",
+	} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(text), 0o600)
+		_, err := LoadKey(p)
+		if !errors.Is(err, ErrBadKey) {
+			t.Errorf("%s: err = %v, want ErrBadKey", name, err)
+		}
+		if err != nil && !bytes.Contains([]byte(err.Error()), []byte(p)) {
+			t.Errorf("%s: error %q does not name the file", name, err)
+		}
+	}
+	if _, err := LoadKey(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: err = %v", err)
+	}
+}
