@@ -1,0 +1,259 @@
+package chunkstore
+
+// Benchmarks behind the choices in this package; `make bench` runs them once
+// each (-benchtime 1x), on data generated in-process. Each reports MB/s of
+// wall time and, since the machine may be shared, cpu-MB/s (bytes per second
+// of this process's CPU time) and cores (CPU time / wall time).
+//
+//   - BenchmarkChunkerFastCDC vs BenchmarkChunkerRestic: the same 256 MiB
+//     stream and the same sizes (64 KiB min, 256 KiB average, 1 MiB max);
+//     reused-bytes is the fraction of an edited copy's bytes found in chunks
+//     of the original (dedupe), reused-chunks the same by chunk count.
+//   - BenchmarkSHA256Simd vs BenchmarkSHA256Stdlib: 256 KiB chunks.
+//   - BenchmarkSinglePassLimit: read + chunk + SHA-256 + zstd (fastest) on
+//     one goroutine, no disk: what one core can do at best.
+//   - BenchmarkWriteStream: the real pipeline into a store on disk; x-single
+//     is its MB/s over the single-pass limit's MB/s measured in the same run,
+//     per-core that divided by GOMAXPROCS (goal ≥ 0.8), cpu-eff the
+//     single-pass CPU time over WriteStream's (1 = no overhead).
+//     Sub-benchmarks: batched (one syncfs per SyncBatch) and sync-each (an
+//     fsync per chunk and per directory, the naive design).
+
+import (
+	"bytes"
+	"context"
+	cryptosha256 "crypto/sha256"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	resticchunker "github.com/restic/chunker"
+
+	"github.com/ferry-mesh/ferry/chunkstore/testcorpus"
+)
+
+const benchSize = 256 << 20
+
+var bench struct {
+	once     sync.Once
+	original []byte // benchSize bytes of testcorpus
+	edited   []byte // original with 24 edits
+}
+
+func benchData() ([]byte, []byte) {
+	bench.once.Do(func() {
+		bench.original = testcorpus.Bytes(7, benchSize)
+		bench.edited = testcorpus.Edit(bench.original, 8, 24)
+	})
+	return bench.original, bench.edited
+}
+
+// cpuTime is this process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// measure reports wall and CPU throughput of the timed loop that follows it;
+// call the returned func when the loop is done.
+func measure(b *testing.B, bytesPerOp int) func() (mbps, cpuMBps float64) {
+	b.SetBytes(int64(bytesPerOp))
+	runtime.GC()
+	b.ResetTimer()
+	wall, cpu := time.Now(), cpuTime()
+	return func() (float64, float64) {
+		w, c := time.Since(wall).Seconds(), (cpuTime() - cpu).Seconds()
+		b.StopTimer()
+		mb := float64(bytesPerOp) * float64(b.N) / 1e6
+		b.ReportMetric(mb/c, "cpu-MB/s")
+		b.ReportMetric(c/w, "cores")
+		return mb / w, mb / c
+	}
+}
+
+// cutter returns the chunk lengths of data.
+type cutter func(data []byte) []int
+
+func fastCDCCut(data []byte) []int {
+	c, _ := NewChunker(bytes.NewReader(data), ChunkerParams{})
+	var sizes []int
+	for {
+		b, err := c.Next()
+		if err != nil {
+			return sizes
+		}
+		sizes = append(sizes, len(b))
+	}
+}
+
+// resticPol is the irreducible polynomial restic's own tests use; any fixed
+// one gives the same speed.
+const resticPol = resticchunker.Pol(0x3DA3358B4DC173)
+
+func resticCut(data []byte) []int {
+	c := resticchunker.NewWithBoundaries(bytes.NewReader(data), resticPol, DefaultMinSize, DefaultMaxSize)
+	c.SetAverageBits(18) // 256 KiB, as DefaultAvgSize
+	buf := make([]byte, DefaultMaxSize)
+	var sizes []int
+	for {
+		ch, err := c.Next(buf)
+		if err != nil {
+			return sizes
+		}
+		sizes = append(sizes, int(ch.Length))
+	}
+}
+
+// reuse chunks original and edited and reports which fraction of edited's
+// bytes and chunks are in chunks original already has.
+func reuse(cut cutter, original, edited []byte) (byBytes, byChunks, avg float64) {
+	have := make(map[ID]bool)
+	off := 0
+	for _, n := range cut(original) {
+		have[Hash(original[off:off+n])] = true
+		off += n
+	}
+	var reusedBytes, reusedChunks, chunks int
+	off = 0
+	for _, n := range cut(edited) {
+		if have[Hash(edited[off:off+n])] {
+			reusedBytes += n
+			reusedChunks++
+		}
+		chunks++
+		off += n
+	}
+	return float64(reusedBytes) / float64(len(edited)), float64(reusedChunks) / float64(chunks), float64(len(edited)) / float64(chunks)
+}
+
+func benchChunker(b *testing.B, cut cutter) {
+	original, edited := benchData()
+	byBytes, byChunks, avg := reuse(cut, original, edited)
+	done := measure(b, len(original))
+	for i := 0; i < b.N; i++ {
+		cut(original)
+	}
+	done()
+	b.ReportMetric(byBytes, "reused-bytes")
+	b.ReportMetric(byChunks, "reused-chunks")
+	b.ReportMetric(avg/1024, "avg-KiB")
+}
+
+func BenchmarkChunkerFastCDC(b *testing.B) { benchChunker(b, fastCDCCut) }
+func BenchmarkChunkerRestic(b *testing.B)  { benchChunker(b, resticCut) }
+
+func benchHash(b *testing.B, sum func([]byte) [32]byte) {
+	original, _ := benchData()
+	const chunk = 256 << 10
+	done := measure(b, len(original))
+	for i := 0; i < b.N; i++ {
+		for off := 0; off < len(original); off += chunk {
+			sum(original[off : off+chunk])
+		}
+	}
+	done()
+}
+
+func BenchmarkSHA256Simd(b *testing.B) {
+	benchHash(b, func(p []byte) [32]byte { return Hash(p) })
+}
+
+func BenchmarkSHA256Stdlib(b *testing.B) { benchHash(b, cryptosha256.Sum256) }
+
+// singlePass is the single-core limit: chunk, hash and compress every chunk
+// of data on the calling goroutine, storing nothing.
+func singlePass(enc *zstd.Encoder, data []byte) {
+	c, _ := NewChunker(bytes.NewReader(data), ChunkerParams{})
+	out := make([]byte, 0, MaxStoredSize+1024)
+	for {
+		chunk, err := c.Next()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		Hash(chunk)
+		out = enc.EncodeAll(chunk, out[:0])
+	}
+}
+
+func newFastestEncoder() *zstd.Encoder {
+	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+	return enc
+}
+
+var singlePassRate struct {
+	once sync.Once
+	mbps float64
+	cpu  float64 // MB per CPU second
+}
+
+// measureSinglePass times one single pass, for the ratios WriteStream
+// reports; it is measured in the same run so that both see the same machine.
+func measureSinglePass(data []byte) (mbps, cpuMBps float64) {
+	singlePassRate.once.Do(func() {
+		enc := newFastestEncoder()
+		defer enc.Close()
+		runtime.GC()
+		wall, cpu := time.Now(), cpuTime()
+		singlePass(enc, data)
+		mb := float64(len(data)) / 1e6
+		singlePassRate.mbps = mb / time.Since(wall).Seconds()
+		singlePassRate.cpu = mb / (cpuTime() - cpu).Seconds()
+	})
+	return singlePassRate.mbps, singlePassRate.cpu
+}
+
+func BenchmarkSinglePassLimit(b *testing.B) {
+	original, _ := benchData()
+	enc := newFastestEncoder()
+	defer enc.Close()
+	done := measure(b, len(original))
+	for i := 0; i < b.N; i++ {
+		singlePass(enc, original)
+	}
+	done()
+}
+
+func BenchmarkWriteStream(b *testing.B) {
+	for _, mode := range []string{"batched", "sync-each"} {
+		b.Run(mode, func(b *testing.B) {
+			original, _ := benchData()
+			spMBps, spCPU := measureSinglePass(original)
+			root := b.TempDir()
+			var stored int64
+			done := measure(b, len(original))
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				dir := filepath.Join(root, "store")
+				os.RemoveAll(dir)
+				s, err := Open(dir)
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.syncEach = mode == "sync-each"
+				b.StartTimer()
+				if _, _, err := s.WriteStream(context.Background(), bytes.NewReader(original), ChunkerParams{}); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				u, _ := s.Usage()
+				stored = u.StoredBytes
+				s.Close()
+				b.StartTimer()
+			}
+			mbps, cpuMBps := done()
+			b.ReportMetric(mbps/spMBps, "x-single")
+			b.ReportMetric(mbps/spMBps/float64(runtime.GOMAXPROCS(0)), "per-core")
+			b.ReportMetric(cpuMBps/spCPU, "cpu-eff")
+			b.ReportMetric(float64(len(original))/float64(stored), "zstd-ratio")
+		})
+	}
+}

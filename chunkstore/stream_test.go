@@ -1,0 +1,92 @@
+package chunkstore
+
+import (
+	"bytes"
+	"context"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferry-mesh/ferry/chunkstore/testcorpus"
+)
+
+// TestWriteStreamSyncEach checks the unbatched path (a sync per chunk), which
+// the benchmarks compare against, stores the same chunks.
+func TestWriteStreamSyncEach(t *testing.T) {
+	s := openTemp(t)
+	s.syncEach = true
+	data := testcorpus.Bytes(5, 2<<20)
+	refs, n, err := s.WriteStream(context.Background(), bytes.NewReader(data), smallParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(len(data)) {
+		t.Fatalf("read %d bytes, want %d", n, len(data))
+	}
+	var got []byte
+	for _, r := range refs {
+		if got, err = s.Get(got, r.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("chunks do not reassemble the stream")
+	}
+}
+
+// TestWriteStreamBoundedMemory streams far more than MaxInFlight through
+// WriteStream from a generator and checks the heap stays bounded: nothing
+// holds the stream, only the in-flight buffers, the chunker's window, the
+// workers' encode buffers and the zstd encoders.
+func TestWriteStreamBoundedMemory(t *testing.T) {
+	size := int64(512 << 20)
+	if testing.Short() {
+		size = 64 << 20
+	}
+	s := openTemp(t)
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		var m runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				runtime.ReadMemStats(&m)
+				if m.HeapInuse > peak.Load() {
+					peak.Store(m.HeapInuse)
+				}
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	refs, n, err := s.WriteStream(ctx, testcorpus.New(6, size), ChunkerParams{})
+	close(stop)
+	<-sampled
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != size {
+		t.Fatalf("read %d bytes, want %d", n, size)
+	}
+	grew := int64(peak.Load()) - int64(base.HeapInuse)
+	// 16 MiB of buffers + 2 MiB chunker window + per-worker encode buffers
+	// and zstd state; 64 MiB leaves room for the GC's slack, and is far
+	// below the stream's size.
+	const limit = 64 << 20
+	t.Logf("%d MiB in %d chunks; heap grew by %.1f MiB at most", size>>20, len(refs), float64(grew)/(1<<20))
+	if grew > limit {
+		t.Fatalf("heap grew by %d MiB while streaming %d MiB, want at most %d MiB", grew>>20, size>>20, limit>>20)
+	}
+}
