@@ -1,0 +1,355 @@
+package release
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc64"
+	"io"
+	"sync"
+
+	"github.com/vbatts/tar-split/tar/asm"
+	"github.com/vbatts/tar-split/tar/storage"
+
+	"github.com/ferry-mesh/ferry/chunkstore"
+	"github.com/ferry-mesh/ferry/release/imagesrc"
+)
+
+// A layer tar is stored as two chunked streams, so that a rebuild that only
+// changes file metadata (mtimes, say) shares every content chunk with the
+// previous build:
+//
+//   - Meta: the tar-split metadata stream (JSON lines: tar headers, padding
+//     and the order of entries, with a CRC-64 of each file's content);
+//   - Chunks: the contents of its regular files, concatenated in entry order.
+//
+// Reassembly interleaves them back and is bit-exact; the diffID (SHA-256 of
+// the uncompressed tar) is checked on the way out.
+
+// packer stores streams in a chunk store and remembers the chunks it added.
+// It is safe for concurrent use.
+type packer struct {
+	ctx context.Context
+	cs  *chunkstore.Store
+	p   chunkstore.ChunkerParams
+
+	mu    sync.Mutex // protects added
+	added []chunkstore.ID
+}
+
+// store chunks r into the store and returns its chunk list and length.
+func (pk *packer) store(r io.Reader) ([]ChunkRef, int64, error) {
+	refs, n, err := writeStream(pk.ctx, pk.cs, r, pk.p)
+	pk.mu.Lock()
+	for _, ref := range refs {
+		if ref.Added {
+			pk.added = append(pk.added, ref.ID)
+		}
+	}
+	pk.mu.Unlock()
+	if err != nil {
+		return nil, n, err
+	}
+	out := make([]ChunkRef, len(refs))
+	for i, ref := range refs {
+		out[i] = ChunkRef{ID: ref.ID, Size: ref.Size}
+	}
+	return out, n, nil
+}
+
+// errAborted closes the pipes of a layer whose packing failed elsewhere.
+var errAborted = errors.New("layer packing aborted")
+
+// packLayer splits the uncompressed layer tar r into its metadata and
+// content streams and stores both. It reads r to its end, holding no more
+// than pipe and chunk buffers in memory. An entry that escapes the layer is
+// an error wrapping imagesrc.ErrUnsafeEntry.
+func (pk *packer) packLayer(l imagesrc.Layer, r io.Reader) (Blob, error) {
+	type stored struct {
+		refs []ChunkRef
+		err  error
+	}
+	storeAll := func(pr *io.PipeReader) <-chan stored {
+		ch := make(chan stored, 1)
+		go func() {
+			refs, _, err := pk.store(pr)
+			pr.CloseWithError(err) // a writer still writing learns why
+			if err == nil {
+				pr.CloseWithError(errAborted)
+			}
+			ch <- stored{refs, err}
+		}()
+		return ch
+	}
+	contentR, contentW := io.Pipe()
+	metaR, metaW := io.Pipe()
+	contentDone, metaDone := storeAll(contentR), storeAll(metaR)
+	contentBuf := bufio.NewWriterSize(contentW, 64<<10)
+	metaBuf := bufio.NewWriterSize(metaW, 64<<10)
+
+	// tar-split reads r in its own goroutine, handing file contents to the
+	// putter and everything else to the packer; what it read comes out of
+	// split, which is hashed and checked here.
+	split, splitDone, _ := asm.NewInputTarStreamWithDone(r, storage.NewJSONPacker(metaBuf), &contentPutter{w: contentBuf})
+	h := chunkstore.NewHash()
+	n, checkErr := checkLayer(io.TeeReader(split, h))
+	if checkErr != nil {
+		split.Close() // stops tar-split at its next write
+	}
+	splitErr := <-splitDone
+	if checkErr == nil && splitErr == nil {
+		if err := contentBuf.Flush(); err != nil {
+			splitErr = err
+		} else if err := metaBuf.Flush(); err != nil {
+			splitErr = err
+		}
+	}
+	if checkErr != nil || splitErr != nil {
+		contentW.CloseWithError(errAborted)
+		metaW.CloseWithError(errAborted)
+	} else {
+		contentW.Close()
+		metaW.Close()
+	}
+	content, meta := <-contentDone, <-metaDone
+	for _, err := range []error{content.err, meta.err} {
+		if err != nil && !errors.Is(err, errAborted) {
+			return Blob{}, fmt.Errorf("store %s: %w", l, err)
+		}
+	}
+	switch {
+	case errors.Is(checkErr, imagesrc.ErrUnsafeEntry):
+		return Blob{}, fmt.Errorf("%s: %w", l, checkErr)
+	case checkErr != nil:
+		return Blob{}, fmt.Errorf("read %s: %w", l, checkErr)
+	case splitErr != nil:
+		return Blob{}, fmt.Errorf("split %s: %w", l, splitErr)
+	}
+	return Blob{Digest: DigestOf(h.Sum(nil)), Kind: KindLayer, Size: n, Meta: meta.refs, Chunks: content.refs}, nil
+}
+
+// checkLayer reads a layer tar to its end, checking every entry, and
+// returns its length.
+func checkLayer(r io.Reader) (int64, error) {
+	cr := &countingReader{r: r}
+	tr := tar.NewReader(cr)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return cr.n, err
+		}
+		if err := imagesrc.CheckLayerEntry(hdr); err != nil {
+			return cr.n, err
+		}
+	}
+	_, err := io.Copy(io.Discard, cr) // padding after the end of the archive
+	return cr.n, err
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// contentPutter is tar-split's FilePutter: it appends each file's content
+// to the content stream, in entry order, and returns its CRC-64.
+type contentPutter struct {
+	w   io.Writer
+	buf [32 << 10]byte
+}
+
+func (p *contentPutter) Put(_ string, r io.Reader) (int64, []byte, error) {
+	c := crc64.New(storage.CRCTable)
+	n, err := io.CopyBuffer(io.MultiWriter(p.w, c), r, p.buf[:])
+	return n, c.Sum(nil), err
+}
+
+// openLayer streams the layer tar b rebuilds from the store. If the rebuilt
+// bytes do not hash to b.Digest or do not number b.Size, reading ends with an
+// error wrapping chunkstore.ErrCorrupt, and the last byte is never returned:
+// a reader that checks lengths (tar, docker load) cannot take a bad layer
+// for a whole one. The caller closes the reader.
+func openLayer(ctx context.Context, cs *chunkstore.Store, b Blob) io.ReadCloser {
+	up := &sizedUnpacker{up: storage.NewJSONUnpacker(newChunkReader(ctx, cs, b.Meta))}
+	content := newChunkReader(ctx, cs, b.Chunks)
+	pr, pw := io.Pipe()
+	go func() {
+		err := asm.WriteOutputTarStream(&contentGetter{r: content, up: up}, up, pw)
+		if err == nil {
+			if n, _ := io.Copy(io.Discard, content); n > 0 {
+				err = fmt.Errorf("%d bytes of content left over", n)
+			}
+		}
+		if err != nil && !errors.Is(err, io.ErrClosedPipe) && !errors.Is(err, chunkstore.ErrCorrupt) &&
+			!errors.Is(err, chunkstore.ErrNotFound) && ctx.Err() == nil {
+			err = fmt.Errorf("%w: %v", chunkstore.ErrCorrupt, err)
+		}
+		if err != nil {
+			err = fmt.Errorf("rebuild layer %s: %w", b.Digest, err)
+		}
+		pw.CloseWithError(err)
+	}()
+	return &verifyReader{src: pr, h: chunkstore.NewHash(), b: b, buf: make([]byte, 64<<10)}
+}
+
+// sizedUnpacker remembers the entry it returned last, so that contentGetter
+// knows how many content bytes the file it is asked for has.
+type sizedUnpacker struct {
+	up   storage.Unpacker
+	last *storage.Entry
+}
+
+func (u *sizedUnpacker) Next() (*storage.Entry, error) {
+	e, err := u.up.Next()
+	u.last = e
+	return e, err
+}
+
+// contentGetter is tar-split's FileGetter: it hands out each file's bytes in
+// turn from the content stream. tar-split checks each file's CRC-64.
+type contentGetter struct {
+	r  io.Reader
+	up *sizedUnpacker
+}
+
+func (g *contentGetter) Get(string) (io.ReadCloser, error) {
+	return io.NopCloser(io.LimitReader(g.r, g.up.last.Size)), nil
+}
+
+// verifyReader hashes what it passes on and holds back the last byte until
+// the hash and length are checked.
+type verifyReader struct {
+	src      io.ReadCloser
+	h        hash.Hash
+	n        int64
+	b        Blob
+	buf      []byte // buf[off:end] is read and hashed but not yet returned
+	off, end int
+	eof      bool // src ended and the content checked out
+	err      error
+}
+
+func (v *verifyReader) Read(p []byte) (int, error) {
+	for {
+		avail := v.end - v.off
+		if !v.eof {
+			avail-- // the held-back byte
+		}
+		if avail > 0 {
+			n := copy(p, v.buf[v.off:v.off+avail])
+			v.off += n
+			return n, nil
+		}
+		if v.eof {
+			return 0, io.EOF
+		}
+		if v.err != nil {
+			return 0, v.err
+		}
+		v.end = copy(v.buf, v.buf[v.off:v.end])
+		v.off = 0
+		n, err := v.src.Read(v.buf[v.end:])
+		v.h.Write(v.buf[v.end : v.end+n])
+		v.n += int64(n)
+		v.end += n
+		switch {
+		case err == io.EOF:
+			if got := DigestOf(v.h.Sum(nil)); got != v.b.Digest || v.n != v.b.Size {
+				v.err = fmt.Errorf("rebuild layer %s: got %d bytes hashing to %s, want %d bytes: %w", v.b.Digest, v.n, got, v.b.Size, chunkstore.ErrCorrupt)
+			} else {
+				v.eof = true
+			}
+		case err != nil:
+			v.err = err
+		}
+	}
+}
+
+func (v *verifyReader) Close() error { return v.src.Close() }
+
+// chunkReader reads the concatenated content of a list of chunks, each
+// checked against its ID and size.
+type chunkReader struct {
+	ctx  context.Context
+	cs   *chunkstore.Store
+	refs []ChunkRef
+	buf  []byte
+	off  int
+}
+
+func newChunkReader(ctx context.Context, cs *chunkstore.Store, refs []ChunkRef) *chunkReader {
+	return &chunkReader{ctx: ctx, cs: cs, refs: refs}
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for r.off == len(r.buf) {
+		if len(r.refs) == 0 {
+			return 0, io.EOF
+		}
+		if err := r.ctx.Err(); err != nil {
+			return 0, err
+		}
+		ref := r.refs[0]
+		b, err := r.cs.Get(r.buf[:0], ref.ID)
+		if err != nil {
+			return 0, err
+		}
+		if len(b) != ref.Size {
+			return 0, fmt.Errorf("chunk %s has %d bytes, the manifest says %d: %w", ref.ID.Short(), len(b), ref.Size, chunkstore.ErrCorrupt)
+		}
+		r.buf, r.off, r.refs = b, 0, r.refs[1:]
+	}
+	n := copy(p, r.buf[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// streamRef is a chunk written by writeStream.
+type streamRef struct {
+	ID    chunkstore.ID
+	Size  int
+	Added bool
+}
+
+// writeStream chunks r into the store, one chunk at a time. It stands in for
+// chunkstore's parallel Store.WriteStream (same contract) until that lands;
+// unlike it, it also returns the refs written before an error.
+func writeStream(ctx context.Context, cs *chunkstore.Store, r io.Reader, p chunkstore.ChunkerParams) ([]streamRef, int64, error) {
+	c, err := chunkstore.NewChunker(r, p)
+	if err != nil {
+		return nil, 0, err
+	}
+	var refs []streamRef
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return refs, n, err
+		}
+		chunk, err := c.Next()
+		if err == io.EOF {
+			return refs, n, nil
+		}
+		if err != nil {
+			return refs, n, fmt.Errorf("write stream: read at byte %d: %w", n, err)
+		}
+		id := chunkstore.Hash(chunk)
+		added, _, err := cs.Put(id, chunk)
+		if err != nil {
+			return refs, n, fmt.Errorf("write stream: %w", err)
+		}
+		refs = append(refs, streamRef{ID: id, Size: len(chunk), Added: added})
+		n += int64(len(chunk))
+	}
+}
