@@ -41,8 +41,14 @@ type packer struct {
 }
 
 // store chunks r into the store and returns its chunk list and length.
+//
+// WriteStream does not say which chunks it added when it fails, so a failure
+// of the packing is never passed to it as one: r must end cleanly (the
+// pipes of an aborted layer are closed, not closed with an error), and it
+// does not see ctx (an aborted layer's pipes end soon enough). Then every
+// chunk added is known, and Pack can remove it.
 func (pk *packer) store(r io.Reader) ([]ChunkRef, int64, error) {
-	refs, n, err := writeStream(pk.ctx, pk.cs, r, pk.p)
+	refs, n, err := pk.cs.WriteStream(context.WithoutCancel(pk.ctx), r, pk.p)
 	pk.mu.Lock()
 	for _, ref := range refs {
 		if ref.Added {
@@ -60,8 +66,8 @@ func (pk *packer) store(r io.Reader) ([]ChunkRef, int64, error) {
 	return out, n, nil
 }
 
-// errAborted closes the pipes of a layer whose packing failed elsewhere.
-var errAborted = errors.New("layer packing aborted")
+// errStoreDone tells a writer that the stream it writes to has been stored.
+var errStoreDone = errors.New("stream already stored")
 
 // packLayer splits the uncompressed layer tar r into its metadata and
 // content streams and stores both. It reads r to its end, holding no more
@@ -76,10 +82,10 @@ func (pk *packer) packLayer(l imagesrc.Layer, r io.Reader) (Blob, error) {
 		ch := make(chan stored, 1)
 		go func() {
 			refs, _, err := pk.store(pr)
-			pr.CloseWithError(err) // a writer still writing learns why
 			if err == nil {
-				pr.CloseWithError(errAborted)
+				err = errStoreDone
 			}
+			pr.CloseWithError(err) // a writer still writing learns why
 			ch <- stored{refs, err}
 		}()
 		return ch
@@ -107,16 +113,12 @@ func (pk *packer) packLayer(l imagesrc.Layer, r io.Reader) (Blob, error) {
 			splitErr = err
 		}
 	}
-	if checkErr != nil || splitErr != nil {
-		contentW.CloseWithError(errAborted)
-		metaW.CloseWithError(errAborted)
-	} else {
-		contentW.Close()
-		metaW.Close()
-	}
+	// Even when packing failed, the streams end cleanly: see store.
+	contentW.Close()
+	metaW.Close()
 	content, meta := <-contentDone, <-metaDone
 	for _, err := range []error{content.err, meta.err} {
-		if err != nil && !errors.Is(err, errAborted) {
+		if err != nil && err != errStoreDone {
 			return Blob{}, fmt.Errorf("store %s: %w", l, err)
 		}
 	}
@@ -314,42 +316,4 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 	n := copy(p, r.buf[r.off:])
 	r.off += n
 	return n, nil
-}
-
-// streamRef is a chunk written by writeStream.
-type streamRef struct {
-	ID    chunkstore.ID
-	Size  int
-	Added bool
-}
-
-// writeStream chunks r into the store, one chunk at a time. It stands in for
-// chunkstore's parallel Store.WriteStream (same contract) until that lands;
-// unlike it, it also returns the refs written before an error.
-func writeStream(ctx context.Context, cs *chunkstore.Store, r io.Reader, p chunkstore.ChunkerParams) ([]streamRef, int64, error) {
-	c, err := chunkstore.NewChunker(r, p)
-	if err != nil {
-		return nil, 0, err
-	}
-	var refs []streamRef
-	var n int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return refs, n, err
-		}
-		chunk, err := c.Next()
-		if err == io.EOF {
-			return refs, n, nil
-		}
-		if err != nil {
-			return refs, n, fmt.Errorf("write stream: read at byte %d: %w", n, err)
-		}
-		id := chunkstore.Hash(chunk)
-		added, _, err := cs.Put(id, chunk)
-		if err != nil {
-			return refs, n, fmt.Errorf("write stream: %w", err)
-		}
-		refs = append(refs, streamRef{ID: id, Size: len(chunk), Added: added})
-		n += int64(len(chunk))
-	}
 }

@@ -486,3 +486,23 @@ func TestWriteArchiveSubset(t *testing.T) {
 		t.Fatalf("subset archive holds %+v", got)
 	}
 }
+
+// Cancelling Pack midway leaves the store as it was.
+func TestPackCancelLeavesStoreUnchanged(t *testing.T) {
+	cs := openChunks(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	big := imagetest.Layer(imagetest.File{Name: "big", Body: imagetest.Noise(7, 4<<20)})
+	in := writeFile(t, "big.tar", imagetest.DockerSave([]*imagetest.Image{imagetest.NewImage("big", []string{"ferry-test/big:1"}, big)}, imagetest.Options{}))
+	_, err := Pack(ctx, cs, PackOptions{Inputs: []string{in}, Chunking: testChunking, Progress: func(done, total int64) {
+		if done >= 2<<20 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+	if u := usage(t, cs); u.Chunks != 0 {
+		t.Errorf("store holds %d chunks after a cancelled pack", u.Chunks)
+	}
+}
