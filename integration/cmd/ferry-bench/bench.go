@@ -1,0 +1,325 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ferry-mesh/ferry/integration/fixture"
+)
+
+type bench struct {
+	config
+	started time.Time
+	rows    []row
+	layout  []string // the fixture's composition, printed before the figures
+
+	key   string  // publisher key file
+	packA *packed // the base release, packed by the pack part
+	base  *fixture.Distribution
+}
+
+// row is one line of the report: a figure, its baseline and its goal.
+type row struct {
+	part, figure, value, baseline, ratio, goal string
+	met                                        string // "yes", "NO" or ""
+}
+
+func (b *bench) add(r row) {
+	b.rows = append(b.rows, r)
+	logf("%s: %s = %s (baseline %s, %s) %s %s", r.part, r.figure, r.value, r.baseline, r.ratio, r.goal, r.met)
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "NO"
+}
+
+func (b *bench) print(w io.Writer) {
+	if len(b.layout) > 0 {
+		fmt.Fprintln(w, "\nfixture (OpenMRS 3 shaped, seed", b.seed, "):")
+		for _, l := range b.layout {
+			fmt.Fprintln(w, "  "+l)
+		}
+	}
+	fmt.Fprintf(w, "\nferry bench, %d cores, %s\n\n", cores(), time.Since(b.started).Round(time.Second))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "part\tfigure\tmeasured\tbaseline\tratio\tgoal\tmet")
+	for _, r := range b.rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.part, r.figure, r.value, r.baseline, r.ratio, r.goal, r.met)
+	}
+	tw.Flush()
+}
+
+func (b *bench) run(ctx context.Context) error {
+	f := ferry{bin: b.bin, data: filepath.Join(b.work, "keys")}
+	if err := f.requireCommands(ctx, "key generate", "release create", "release diff", "release images", "release show"); err != nil {
+		return err
+	}
+	b.key = filepath.Join(b.work, "publisher.key")
+	if _, err := f.exec(ctx, false, "key", "generate", "--out", b.key); err != nil {
+		return err
+	}
+	b.base = fixture.New(fixture.Options{Size: b.size, Seed: b.seed})
+	if b.parts["pack"] || b.parts["update"] {
+		if err := b.pack(ctx); err != nil {
+			return err
+		}
+	}
+	if b.parts["update"] {
+		if err := b.update(ctx); err != nil {
+			return err
+		}
+	}
+	if b.parts["memory"] {
+		if err := b.memory(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// generated is a distribution written to the cache.
+type generated struct {
+	archive, compose, env string
+	size                  int64 // of the archive
+}
+
+// generate writes d's legacy docker-save archive, compose file and .env into
+// the cache, unless an earlier run did (the directory is named by the
+// distribution's fingerprint, and the archive appears only when complete).
+func (b *bench) generate(d *fixture.Distribution) (*generated, error) {
+	dir := filepath.Join(b.cache, "fixture-"+d.Fingerprint()[:20])
+	g := &generated{archive: filepath.Join(dir, "images.tar"), compose: filepath.Join(dir, "docker-compose.yml"),
+		env: filepath.Join(dir, ".env")}
+	if !fileExists(g.archive) {
+		start := time.Now()
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		if _, _, err := d.WriteCompose(dir); err != nil {
+			return nil, err
+		}
+		if _, err := d.Write(dir, fixture.LegacyTar); err != nil {
+			return nil, err
+		}
+		logf("generated %s in %s", g.archive, time.Since(start).Round(time.Second))
+	}
+	fi, err := os.Stat(g.archive)
+	if err != nil {
+		return nil, err
+	}
+	g.size = fi.Size()
+	return g, nil
+}
+
+// packed is a release created by the bench.
+type packed struct {
+	store, ref string
+	create     *result
+	gen        *generated
+}
+
+// create runs `ferry release create` of g into store as NAME:version.
+func (b *bench) create(ctx context.Context, store string, g *generated, version string) (*packed, error) {
+	f := ferry{bin: b.bin, data: store}
+	r, err := f.exec(ctx, false, "release", "create", "--key", b.key, "--name", "openmrs", "--version", version,
+		"--compose", g.compose, "--env", g.env, "--images", g.archive)
+	if err != nil {
+		return nil, err
+	}
+	logf("created openmrs:%s from %s in %s (%.1f cores, peak RSS %s)", version, mb(g.size), r.wall.Round(time.Millisecond),
+		r.cpu.Seconds()/r.wall.Seconds(), mb(r.maxRSS))
+	return &packed{store: store, ref: "openmrs:" + version, create: r, gen: g}, nil
+}
+
+func (b *bench) describe(d *fixture.Distribution) {
+	b.layout = nil
+	for _, im := range d.Images {
+		var names []string
+		var total int64
+		for _, l := range im.Layers {
+			names = append(names, fmt.Sprintf("%s %s/%d files", l.Name, mb(l.ContentSize()), l.Files()))
+			total += l.ContentSize()
+		}
+		b.layout = append(b.layout, fmt.Sprintf("%-9s %9s: %s", im.Service, mb(total), strings.Join(names, ", ")))
+	}
+}
+
+func (b *bench) pack(ctx context.Context) error {
+	b.describe(b.base)
+	g, err := b.generate(b.base)
+	if err != nil {
+		return err
+	}
+	p, err := b.create(ctx, filepath.Join(b.work, "store"), g, b.base.Options.Tag)
+	if err != nil {
+		return err
+	}
+	b.packA = p
+	if !b.parts["pack"] {
+		return nil
+	}
+	logf("measuring the single-pass limit on %s", g.archive)
+	limit, n, err := singlePassLimit(g.archive)
+	if err != nil {
+		return err
+	}
+	wall := p.create.wall.Seconds()
+	through := float64(n) / wall
+	used := p.create.cpu.Seconds() / wall
+	perCore := through / (limit * used)
+	b.add(row{part: "pack", figure: fmt.Sprintf("release create, %s", mb(n)), value: mbps(through),
+		baseline: mbps(limit) + " (1 goroutine)", ratio: fmt.Sprintf("%.2fx limit", through/limit)})
+	b.add(row{part: "pack", figure: fmt.Sprintf("  per core used (%.2f of %d)", used, cores()),
+		value: mbps(through / used), baseline: mbps(limit), ratio: fmt.Sprintf("%.2f", perCore),
+		goal: ">= 0.80", met: verdict(perCore >= 0.8)})
+	stored, err := dirBytes(filepath.Join(p.store, "chunks"))
+	if err != nil {
+		return err
+	}
+	bundle, err := gzipFileSize(g.archive)
+	if err != nil {
+		return err
+	}
+	b.add(row{part: "pack", figure: "store size of the release", value: mb(stored), baseline: mb(bundle) + " (gzip bundle)",
+		ratio: fmt.Sprintf("%.2f", float64(stored)/float64(bundle))})
+	return nil
+}
+
+func (b *bench) update(ctx context.Context) error {
+	a := b.packA
+	f := ferry{bin: b.bin, data: a.store}
+	for _, v := range fixture.Variants {
+		nd, ch, err := b.base.Variant(v, b.base.Options.Tag+"-"+string(v))
+		if err != nil {
+			return err
+		}
+		g, err := b.generate(nd)
+		if err != nil {
+			return err
+		}
+		p, err := b.create(ctx, a.store, g, nd.Options.Tag)
+		if err != nil {
+			return err
+		}
+		var diff struct {
+			Chunks        int   `json:"chunks"`
+			StoredBytes   int64 `json:"stored_bytes"`
+			ContentBytes  int64 `json:"content_bytes"`
+			ManifestBytes int64 `json:"manifest_bytes"`
+		}
+		if err := f.jsonOut(ctx, &diff, "release", "diff", a.ref, p.ref); err != nil {
+			return err
+		}
+		travel := diff.StoredBytes + diff.ManifestBytes
+		changed, err := zstdSize(ch.WriteChangedData)
+		if err != nil {
+			return err
+		}
+		var layers int64
+		for _, l := range ch.Layers {
+			n, err := gzipSize(func(w io.Writer) error { _, err := l.WriteTo(w); return err })
+			if err != nil {
+				return err
+			}
+			layers += n
+		}
+		bundle, err := gzipFileSize(g.archive)
+		if err != nil {
+			return err
+		}
+		ideal := float64(diff.StoredBytes) / float64(changed)
+		name := map[fixture.Variant]string{
+			fixture.VariantConfig:  "(a) config CSVs",
+			fixture.VariantRebuild: "(b) app rebuild, 1 jar",
+			fixture.VariantModules: "(c) module bump",
+		}[v]
+		b.add(row{part: "update", figure: fmt.Sprintf("%s, %s changed", name, mb(ch.Bytes)),
+			value:    fmt.Sprintf("%s (%d chunks + %s manifest)", mb(travel), diff.Chunks, mb(diff.ManifestBytes)),
+			baseline: mb(changed) + " zstd of changed files", ratio: fmt.Sprintf("%.2fx + manifest", ideal),
+			goal: "<= 1.5x + manifest", met: verdict(ideal <= 1.5)})
+		b.add(row{part: "update", figure: "  vs docker pull of changed layers", value: mb(travel),
+			baseline: mb(layers) + " gzip", ratio: fmt.Sprintf("%.3f", float64(travel)/float64(layers))})
+		b.add(row{part: "update", figure: "  vs carrying the bundle", value: mb(travel),
+			baseline: mb(bundle) + " gzip", ratio: fmt.Sprintf("%.4f", float64(travel)/float64(bundle))})
+	}
+	return nil
+}
+
+func (b *bench) memory(ctx context.Context) error {
+	type rss struct{ create, images int64 }
+	var got []rss
+	for _, size := range b.memSizes {
+		var p *packed
+		if b.packA != nil && size == b.size {
+			p = b.packA
+		} else {
+			d := fixture.New(fixture.Options{Size: size, Seed: b.seed})
+			g, err := b.generate(d)
+			if err != nil {
+				return err
+			}
+			store := filepath.Join(b.work, fmt.Sprintf("store-%d", size))
+			if p, err = b.create(ctx, store, g, d.Options.Tag); err != nil {
+				return err
+			}
+		}
+		f := ferry{bin: b.bin, data: p.store}
+		img, err := f.exec(ctx, true, "release", "images", p.ref)
+		if err != nil {
+			return err
+		}
+		logf("release images %s: %s in %s, peak RSS %s", p.ref, mb(img.outN), img.wall.Round(time.Millisecond), mb(img.maxRSS))
+		got = append(got, rss{p.create.maxRSS, img.maxRSS})
+		for _, c := range []struct {
+			name string
+			n    int64
+		}{{"release create", p.create.maxRSS}, {"release images", img.maxRSS}} {
+			b.add(row{part: "memory", figure: fmt.Sprintf("%s, %s", c.name, mb(p.gen.size)), value: mb(c.n) + " peak RSS",
+				goal: "<= 150 MB", met: verdict(c.n <= 150e6)})
+		}
+		if p != b.packA && !b.keep {
+			os.RemoveAll(p.store)
+		}
+	}
+	if len(got) >= 2 {
+		first, last := got[0], got[len(got)-1]
+		for _, c := range []struct {
+			name     string
+			lo, high int64
+		}{{"release create", first.create, last.create}, {"release images", first.images, last.images}} {
+			r := float64(c.high) / float64(c.lo)
+			b.add(row{part: "memory", figure: c.name + " RSS, largest vs smallest input", value: mb(c.high),
+				baseline: mb(c.lo), ratio: fmt.Sprintf("%.2f", r), goal: "within 10%", met: verdict(r <= 1.1 && r >= 0.9)})
+		}
+	}
+	return nil
+}
+
+// dirBytes sums the sizes of the files under dir.
+func dirBytes(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.Type().IsRegular() {
+			fi, err := e.Info()
+			if err != nil {
+				return err
+			}
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n, err
+}
