@@ -27,9 +27,10 @@ type cluster struct {
 // Memberlist tuning beyond DefaultLANConfig.
 const (
 	// deadNodeReclaim lets a node that was declared dead come back under the
-	// same ID from a new address (a courier's laptop gets a new DHCP lease)
-	// soon after; memberlist's default refuses it forever.
-	deadNodeReclaim = 5 * time.Second
+	// same ID from a new address (a courier's laptop gets a new DHCP lease,
+	// a node restarts on another port) as soon as it is dead; memberlist's
+	// default refuses that forever. Only key holders can claim an ID.
+	deadNodeReclaim = time.Nanosecond
 	// leaveTimeout bounds how long Close waits for the leave message to go
 	// out.
 	leaveTimeout = time.Second
