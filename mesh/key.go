@@ -3,7 +3,9 @@ package mesh
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -76,4 +78,12 @@ func ParseKey(text []byte) ([]byte, error) {
 		return nil, ErrBadKey
 	}
 	return k[:n], nil
+}
+
+// KeyID names a key without revealing it: the first 16 hex digits of the
+// SHA-256 of a fixed label and the key. Two nodes show the same KeyID if and
+// only if they hold the same key (to any practical certainty).
+func KeyID(key []byte) string {
+	h := sha256.Sum256(append([]byte("ferry mesh key id\x00"), key...))
+	return hex.EncodeToString(h[:8])
 }

@@ -3,6 +3,7 @@ package mesh
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -59,5 +60,16 @@ func TestLoadKeyBad(t *testing.T) {
 	}
 	if _, err := LoadKey(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing file: err = %v", err)
+	}
+}
+
+func TestKeyID(t *testing.T) {
+	k1, _ := GenerateKey()
+	k2, _ := GenerateKey()
+	if KeyID(k1) != KeyID(bytes.Clone(k1)) || KeyID(k1) == KeyID(k2) || len(KeyID(k1)) != 16 {
+		t.Fatalf("KeyID: %s %s", KeyID(k1), KeyID(k2))
+	}
+	if bytes.Contains([]byte(KeyID(k1)), []byte(fmt.Sprintf("%x", k1[:8]))) {
+		t.Fatal("KeyID shows the key")
 	}
 }
