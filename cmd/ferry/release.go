@@ -1,0 +1,451 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ferry-mesh/ferry/release"
+)
+
+func init() {
+	for _, c := range []*command{
+		{name: "release create", usage: "--key FILE --name NAME --version V [--channel C] --compose FILE [--env FILE] [--images PATH]... [--json]",
+			summary: "pack a compose file and its images into a signed release", run: runReleaseCreate},
+		{name: "release list", usage: "[--json]", summary: "list the releases in the store", run: runReleaseList},
+		{name: "release show", usage: "REF [--json]", summary: "show a release's manifest: images, compose files, managed .env keys", run: runReleaseShow},
+		{name: "release verify", usage: "REF [--json]", summary: "check a release's signature and rebuild every blob from its chunks", run: runReleaseVerify},
+		{name: "release diff", usage: "REF REF [--json]", summary: "what the second release adds over the first: chunks and bytes to move", run: runReleaseDiff},
+		{name: "release rm", usage: "REF [--json]", summary: "remove a release and the chunks no other release uses", run: runReleaseRm},
+		{name: "release images", usage: "REF", summary: "write the release's images as a docker-archive to stdout (pipe to 'docker load')", run: runReleaseImages},
+		{name: "release export", usage: "REF --to DIR [--since REF] [--json]", summary: "copy a release to a folder (a USB stick); --since leaves out what that release has", run: runReleaseExport},
+		{name: "release import", usage: "PATH [--json]", summary: "copy the releases in an export folder into the store, verifying everything", run: runReleaseImport},
+	} {
+		register(c)
+	}
+}
+
+func openStore(e *env) (*release.Store, error) { return release.OpenStore(e.dataDir) }
+
+// oneRef parses a command that takes exactly one REF.
+func oneRef(args []string, c *command) (string, error) {
+	if len(args) != 1 {
+		return "", usagef("want one release (an ID prefix or NAME:VERSION)")
+	}
+	return args[0], nil
+}
+
+func runReleaseCreate(ctx context.Context, e *env, args []string) error {
+	c := commands["release create"]
+	fs := newFlags(c)
+	var opt release.CreateOptions
+	keyFile := fs.String("key", "", "publisher private key (from 'ferry key generate')")
+	fs.StringVar(&opt.Name, "name", "", "distribution name, e.g. openmrs")
+	fs.StringVar(&opt.Version, "version", "", "release version, e.g. 3.2.0")
+	fs.StringVar(&opt.Channel, "channel", "stable", "release channel")
+	var composeFiles, images stringList
+	fs.Var(&composeFiles, "compose", "compose file (repeatable, in -f order)")
+	fs.StringVar(&opt.EnvFile, "env", "", ".env file whose keys the release manages (e.g. TAG)")
+	fs.Var(&images, "images", "image input: docker save tar (.tar/.tar.gz/.tgz), images bundle .tgz, or OCI layout dir (repeatable); without it, images come from the local Docker Engine")
+	jsonOut := fs.Bool("json", false, "print the result as JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) > 0:
+		return usagef("unexpected argument %q", pos[0])
+	case *keyFile == "":
+		return usagef("--key FILE is required")
+	case opt.Name == "" || opt.Version == "":
+		return usagef("--name and --version are required")
+	case len(composeFiles) == 0:
+		return usagef("--compose FILE is required")
+	}
+	opt.ComposeFiles, opt.Images = composeFiles, images
+	opt.Key, err = release.LoadPrivateKey(*keyFile)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(e)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	bar := newProgress("packing")
+	opt.Progress = func(done, total int64) { bar.update(done, total, "") }
+	start := time.Now()
+	cr, err := release.Create(ctx, st, opt)
+	bar.done()
+	if err != nil {
+		return err
+	}
+	u := st.DiffReleases(nil, cr.Manifest)
+	if *jsonOut {
+		return e.printJSON(map[string]any{
+			"id": cr.ID.String(), "name": cr.Manifest.Name, "version": cr.Manifest.Version,
+			"channel": cr.Manifest.Channel, "images": len(cr.Manifest.Images), "chunks": u.TotalChunks,
+			"content_bytes": u.TotalBytes, "stored_bytes": u.StoredBytes, "seconds": time.Since(start).Seconds(),
+			"trusted_key_added": cr.TrustedKey,
+		})
+	}
+	if cr.TrustedKey {
+		fmt.Fprintf(e.stderr, "Trusting your publisher key %s in this store.\n", cr.Signatures[0].Key)
+	}
+	fmt.Fprintf(e.stderr, "Created %s %s: %d images, %d chunks, %s of content stored in %s, in %s.\n",
+		cr.Manifest.Name, cr.Manifest.Version, len(cr.Manifest.Images), u.TotalChunks,
+		humanBytes(u.TotalBytes), humanBytes(u.StoredBytes), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintln(e.stdout, cr.ID)
+	return nil
+}
+
+// releaseSummary is a release as 'release list' shows it.
+type releaseSummary struct {
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	Version  string    `json:"version"`
+	Channel  string    `json:"channel"`
+	Created  time.Time `json:"created"`
+	Images   int       `json:"images"`
+	Chunks   int       `json:"chunks"`
+	Missing  int       `json:"missing_chunks"`
+	Complete bool      `json:"complete"`
+	Bytes    int64     `json:"content_bytes"`
+}
+
+func summarize(st *release.Store, sr *release.Signed) releaseSummary {
+	d := st.DiffReleases(nil, sr.Manifest)
+	missing := len(st.Missing(sr.Manifest))
+	return releaseSummary{
+		ID: sr.ID.String(), Name: sr.Manifest.Name, Version: sr.Manifest.Version,
+		Channel: sr.Manifest.Channel, Created: sr.Manifest.Created, Images: len(sr.Manifest.Images),
+		Chunks: d.TotalChunks, Missing: missing, Complete: missing == 0, Bytes: d.TotalBytes,
+	}
+}
+
+func runReleaseList(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(commands["release list"])
+	jsonOut := fs.Bool("json", false, "print JSON")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	st, err := openStore(e)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	all, err := st.List()
+	if err != nil {
+		return err
+	}
+	out := []releaseSummary{}
+	for _, sr := range all {
+		out = append(out, summarize(st, sr))
+	}
+	if *jsonOut {
+		return e.printJSON(out)
+	}
+	if len(out) == 0 {
+		fmt.Fprintln(e.stderr, "No releases in this store yet.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tVERSION\tCHANNEL\tCREATED\tSIZE\tSTATE")
+	for _, r := range out {
+		state := "complete"
+		if !r.Complete {
+			state = fmt.Sprintf("%d of %d chunks missing", r.Missing, r.Chunks)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID[:12], r.Name, r.Version, r.Channel,
+			r.Created.Format("2006-01-02 15:04"), humanBytes(r.Bytes), state)
+	}
+	return tw.Flush()
+}
+
+func runReleaseShow(ctx context.Context, e *env, args []string) error {
+	c := commands["release show"]
+	fs := newFlags(c)
+	jsonOut := fs.Bool("json", false, "print JSON (the manifest, with id and signatures)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	ref, err := oneRef(pos, c)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(e)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sr, err := st.Resolve(ref)
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		return e.printJSON(map[string]any{
+			"id": sr.ID.String(), "summary": summarize(st, sr), "signatures": sr.Signatures, "manifest": sr.Manifest,
+		})
+	}
+	m := sr.Manifest
+	s := summarize(st, sr)
+	w := e.stdout
+	fmt.Fprintf(w, "Release   %s %s (channel %s)\nID        %s\nCreated   %s\n", m.Name, m.Version, m.Channel, sr.ID, m.Created.Format(time.RFC3339))
+	for _, sig := range sr.Signatures {
+		fmt.Fprintf(w, "Signed by %s\n", sig.Key)
+	}
+	state := "complete"
+	if !s.Complete {
+		state = fmt.Sprintf("%d of %d chunks missing", s.Missing, s.Chunks)
+	}
+	fmt.Fprintf(w, "Content   %s in %d chunks, %s\n", humanBytes(s.Bytes), s.Chunks, state)
+	var names []string
+	for _, f := range m.Compose {
+		names = append(names, f.Name)
+	}
+	fmt.Fprintf(w, "Compose   %s\n", strings.Join(names, ", "))
+	var env []string
+	for k, v := range m.Env {
+		env = append(env, k+"="+v)
+	}
+	slices.Sort(env)
+	if len(env) > 0 {
+		fmt.Fprintf(w, "Manages   %s\n", strings.Join(env, " "))
+	}
+	sizes := map[release.Digest]int64{}
+	for _, b := range m.Blobs {
+		sizes[b.Digest] = b.Size
+	}
+	fmt.Fprintln(w, "Images:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, img := range m.Images {
+		var total int64
+		for _, l := range img.Layers {
+			total += sizes[l]
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d layers\t%s\n", strings.Join(img.Tags, ", "), img.Config.Hex()[:12], len(img.Layers), humanBytes(total))
+	}
+	return tw.Flush()
+}
+
+func runReleaseVerify(ctx context.Context, e *env, args []string) error {
+	c := commands["release verify"]
+	fs := newFlags(c)
+	jsonOut := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	ref, err := oneRef(pos, c)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(e)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sr, err := st.Resolve(ref)
+	if err != nil {
+		return err
+	}
+	verr := st.Verify(ctx, sr.ID)
+	if *jsonOut {
+		res := map[string]any{"id": sr.ID.String(), "ok": verr == nil}
+		if verr != nil {
+			res["error"] = verr.Error()
+		}
+		if err := e.printJSON(res); err != nil {
+			return err
+		}
+	}
+	if verr != nil {
+		return verr
+	}
+	if !*jsonOut {
+		fmt.Fprintf(e.stderr, "Release %s is intact: signed by a trusted key, every chunk and image checked.\n", sr)
+	}
+	return nil
+}
+
+func runReleaseDiff(ctx context.Context, e *env, args []string) error {
+	c := commands["release diff"]
+	fs := newFlags(c)
+	jsonOut := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("want two releases: the one a site has, then the new one")
+	}
+	st, err := openStore(e)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	a, err := st.Resolve(pos[0])
+	if err != nil {
+		return err
+	}
+	b, err := st.Resolve(pos[1])
+	if err != nil {
+		return err
+	}
+	d := st.DiffReleases(a.Manifest, b.Manifest)
+	d.ManifestBytes = int64(len(b.Raw))
+	if *jsonOut {
+		return e.printJSON(map[string]any{"from": a.ID.String(), "to": b.ID.String(), "chunks": d.Chunks,
+			"content_bytes": d.ContentBytes, "stored_bytes": d.StoredBytes, "manifest_bytes": d.ManifestBytes,
+			"travel_bytes": d.StoredBytes + d.ManifestBytes, "total_chunks": d.TotalChunks, "total_content_bytes": d.TotalBytes})
+	}
+	fmt.Fprintf(e.stdout, "%s adds over %s:\n  %d of %d chunks\n  %s of content, %s stored (what travels, plus a %s manifest)\n",
+		b, a, d.Chunks, d.TotalChunks, humanBytes(d.ContentBytes), humanBytes(d.StoredBytes), humanBytes(d.ManifestBytes))
+	return nil
+}
+
+func runReleaseRm(ctx context.Context, e *env, args []string) error {
+	c := commands["release rm"]
+	fs := newFlags(c)
+	jsonOut := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	ref, err := oneRef(pos, c)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(e)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sr, err := st.Resolve(ref)
+	if err != nil {
+		return err
+	}
+	gc, err := st.Remove(ctx, sr.ID)
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		return e.printJSON(map[string]any{"id": sr.ID.String(), "removed_chunks": gc.Removed, "freed_bytes": gc.RemovedBytes})
+	}
+	fmt.Fprintf(e.stderr, "Removed %s; freed %s in %d chunks no other release uses.\n", sr, humanBytes(gc.RemovedBytes), gc.Removed)
+	return nil
+}
+
+func runReleaseImages(ctx context.Context, e *env, args []string) error {
+	c := commands["release images"]
+	fs := newFlags(c)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	ref, err := oneRef(pos, c)
+	if err != nil {
+		return err
+	}
+	if isTerminal(os.Stdout) {
+		return usagef("refusing to write a docker-archive to a terminal; pipe it: ferry release images %s | docker load", ref)
+	}
+	st, err := openStore(e)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sr, err := st.Resolve(ref)
+	if err != nil {
+		return err
+	}
+	if missing := st.Missing(sr.Manifest); len(missing) > 0 {
+		return fmt.Errorf("release %s lacks %d of its chunks; fetch or import it completely first: %w", sr, len(missing), release.ErrIncomplete)
+	}
+	return release.WriteArchive(ctx, e.stdout, st.Chunks, sr.Manifest, nil)
+}
+
+func runReleaseExport(ctx context.Context, e *env, args []string) error {
+	c := commands["release export"]
+	fs := newFlags(c)
+	to := fs.String("to", "", "folder to write to (e.g. a USB stick)")
+	since := fs.String("since", "", "leave out the chunks this release (which the site has) holds")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	ref, err := oneRef(pos, c)
+	if err != nil {
+		return err
+	}
+	if *to == "" {
+		return usagef("--to DIR is required")
+	}
+	st, err := openStore(e)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sr, err := st.Resolve(ref)
+	if err != nil {
+		return err
+	}
+	var base *release.Manifest
+	if *since != "" {
+		b, err := st.Resolve(*since)
+		if err != nil {
+			return err
+		}
+		base = b.Manifest
+	}
+	t, err := release.Export(ctx, st, sr, *to, base)
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		return e.printJSON(t)
+	}
+	fmt.Fprintf(e.stderr, "Exported %s to %s: %d chunks, %s. On the site: ferry release import %s\n",
+		sr, *to, t.Chunks, humanBytes(t.StoredBytes), *to)
+	return nil
+}
+
+func runReleaseImport(ctx context.Context, e *env, args []string) error {
+	c := commands["release import"]
+	fs := newFlags(c)
+	jsonOut := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want one folder written by 'ferry release export'")
+	}
+	st, err := openStore(e)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ts, err := release.Import(ctx, st, pos[0])
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		return e.printJSON(ts)
+	}
+	for _, t := range ts {
+		fmt.Fprintf(e.stderr, "Imported %s: %d new chunks (%s), %d already here.\n", t.Release, t.Chunks, humanBytes(t.StoredBytes), t.Skipped)
+		if t.Missing > 0 {
+			fmt.Fprintf(e.stderr, "  %d chunks are still missing: this export was made with --since; import the release it was based on, or fetch the rest from a peer.\n", t.Missing)
+		}
+	}
+	return nil
+}
