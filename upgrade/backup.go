@@ -1,0 +1,351 @@
+package upgrade
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/ferry-mesh/ferry/compose"
+)
+
+// backupInfo describes a backup; it is info.json in the backup directory.
+type backupInfo struct {
+	Created time.Time `json:"created"`
+	Project string    `json:"project"`
+	// The release the site ran (empty if unknown to ferry).
+	Release string `json:"release,omitempty"`
+	Version string `json:"version,omitempty"`
+	// Current is what current.json said at backup time: restoring the
+	// backup makes it current again.
+	Current *current `json:"current,omitempty"`
+	// Files are the site files saved under files/: compose files, override
+	// files and .env, by name relative to the compose directory.
+	Files []string `json:"files"`
+	// Database is the dumped database ("" when the site had none running).
+	Database string `json:"database,omitempty"`
+	DBSize   int64  `json:"db_size,omitempty"` // compressed dump bytes
+	// Checksums says where the Initializer's configuration_checksums live
+	// and whether they existed.
+	Checksums checksumsLoc `json:"checksums"`
+	Seconds   float64      `json:"seconds"`
+}
+
+// checksumsLoc is a directory inside a named volume or a bind mount.
+type checksumsLoc struct {
+	Volume  string `json:"volume,omitempty"` // docker volume name
+	HostDir string `json:"host_dir,omitempty"`
+	Sub     string `json:"sub,omitempty"` // path inside the volume
+	Present bool   `json:"present"`
+}
+
+// dir returns the host directory, or "" when the volume does not exist.
+func (l checksumsLoc) dir(ctx context.Context) (string, error) {
+	if l.HostDir != "" {
+		return filepath.Join(l.HostDir, l.Sub), nil
+	}
+	if l.Volume == "" {
+		return "", nil
+	}
+	mp, err := volumeMountpoint(ctx, l.Volume)
+	if err != nil || mp == "" {
+		return "", err
+	}
+	return filepath.Join(mp, l.Sub), nil
+}
+
+const dumpTrailer = "-- Dump completed"
+
+// dbConn is how to reach the database inside the db container.
+type dbConn struct {
+	container string
+	user      string
+	password  string
+	database  string
+}
+
+// dbConnection reads the credentials the running db container was given, as
+// the OpenMRS compose file passes them (MYSQL_* or MARIADB_*), falling back
+// to the backend's OMRS_CONFIG_CONNECTION_* settings.
+func dbConnection(c *container, backend *compose.Service) (*dbConn, error) {
+	first := func(keys ...string) string {
+		for _, k := range keys {
+			if v := c.env(k); v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	conn := &dbConn{container: c.ID}
+	if pw := first("MYSQL_ROOT_PASSWORD", "MARIADB_ROOT_PASSWORD"); pw != "" {
+		conn.user, conn.password = "root", pw
+	} else if u := first("MYSQL_USER", "MARIADB_USER"); u != "" {
+		conn.user, conn.password = u, first("MYSQL_PASSWORD", "MARIADB_PASSWORD")
+	} else if backend != nil && backend.Environment["OMRS_CONFIG_CONNECTION_USERNAME"] != "" {
+		conn.user = backend.Environment["OMRS_CONFIG_CONNECTION_USERNAME"]
+		conn.password = backend.Environment["OMRS_CONFIG_CONNECTION_PASSWORD"]
+	} else {
+		return nil, fmt.Errorf("the db service has no MYSQL_ROOT_PASSWORD or MYSQL_USER setting, so ferry cannot make a backup of the database")
+	}
+	conn.database = first("MYSQL_DATABASE", "MARIADB_DATABASE")
+	if conn.database == "" && backend != nil {
+		conn.database = backend.Environment["OMRS_CONFIG_CONNECTION_DATABASE"]
+	}
+	if conn.database == "" {
+		conn.database = "openmrs"
+	}
+	return conn, nil
+}
+
+// exec runs a MariaDB/MySQL client program in the db container; the
+// password travels in the environment, never on a command line.
+func (c *dbConn) exec(ctx context.Context, prog, fallback string, args ...string) *exec.Cmd {
+	script := fmt.Sprintf(`if command -v %s >/dev/null 2>&1; then exec %s "$@"; else exec %s "$@"; fi`, prog, prog, fallback)
+	full := append([]string{"exec", "-i", "-e", "MYSQL_PWD", c.container, "sh", "-c", script, prog, "-u" + c.user}, args...)
+	cmd := exec.CommandContext(ctx, "docker", full...)
+	cmd.Env = append(os.Environ(), "MYSQL_PWD="+c.password)
+	return cmd
+}
+
+// dump streams a consistent dump of the database into path (gzip), and
+// checks that it is complete.
+func (c *dbConn) dump(ctx context.Context, path string) (int64, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("dump database: %w", err)
+	}
+	defer f.Close()
+	zw, _ := gzip.NewWriterLevel(f, gzip.BestSpeed)
+	tail := &tailWriter{max: 256}
+	cmd := c.exec(ctx, "mariadb-dump", "mysqldump", "--single-transaction", "--routines", "--triggers",
+		"--events", "--add-drop-database", "--hex-blob", "--databases", c.database)
+	cmd.Stdout = io.MultiWriter(zw, tail)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("dump database %s: %w: %s", c.database, err, strings.TrimSpace(stderr.String()))
+	}
+	if !bytes.Contains(tail.buf, []byte(dumpTrailer)) {
+		return 0, fmt.Errorf("dump database %s: %w: the dump does not end with %q", c.database, ErrBackupIncomplete, dumpTrailer)
+	}
+	if err := zw.Close(); err != nil {
+		return 0, fmt.Errorf("dump database: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return 0, fmt.Errorf("dump database: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
+// restore replaces the database with the dump at path.
+func (c *dbConn) restore(ctx context.Context, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("restore database: %w", err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return fmt.Errorf("restore database from %s: %w", path, err)
+	}
+	cmd := c.exec(ctx, "mariadb", "mysql")
+	cmd.Stdin = zr
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("restore database %s from %s: %w: %s", c.database, path, err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// ping says whether the server accepts queries.
+func (c *dbConn) ping(ctx context.Context) error {
+	cmd := c.exec(ctx, "mariadb", "mysql", "-e", "SELECT 1")
+	_, err := runCmd(cmd, "database ping", nil)
+	return err
+}
+
+// size estimates the database's size on disk, for the space check.
+func (c *dbConn) size(ctx context.Context) (int64, error) {
+	cmd := c.exec(ctx, "mariadb", "mysql", "-N", "-B", "-e",
+		"SELECT COALESCE(SUM(data_length+index_length),0) FROM information_schema.tables WHERE table_schema='"+strings.ReplaceAll(c.database, "'", "")+"'")
+	out, err := runCmd(cmd, "database size", nil)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	fmt.Sscan(strings.TrimSpace(out), &n)
+	return n, nil
+}
+
+// tailWriter keeps the last max bytes written.
+type tailWriter struct {
+	buf []byte
+	max int
+}
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+// tarDir writes the tree at dir into a tar file at path: modes, owners,
+// times and symlinks kept.
+func tarDir(dir, path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tw := tar.NewWriter(f)
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if info.Mode()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name = filepath.ToSlash(rel)
+		if d.IsDir() {
+			hdr.Name += "/"
+		}
+		hdr.Format = tar.FormatPAX
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			src, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(tw, src)
+			src.Close()
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("save %s: %w", dir, err)
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// untarDir makes dir hold exactly what the tar at path holds.
+func untarDir(path, dir string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	tr := tar.NewReader(f)
+	type dirTime struct {
+		path string
+		mt   time.Time
+	}
+	var dirs []dirTime
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", path, err)
+		}
+		name := filepath.Clean(filepath.FromSlash(hdr.Name))
+		if name == ".." || strings.HasPrefix(name, ".."+string(filepath.Separator)) || filepath.IsAbs(name) {
+			return fmt.Errorf("read %s: entry %q is outside the directory", path, hdr.Name)
+		}
+		target := filepath.Join(dir, name)
+		mode := fs.FileMode(hdr.Mode).Perm()
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o700); err != nil {
+				return err
+			}
+			dirs = append(dirs, dirTime{target, hdr.ModTime})
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(out, tr); err != nil {
+				out.Close()
+				return err
+			}
+			if err := out.Close(); err != nil {
+				return err
+			}
+		case tar.TypeSymlink:
+			if err := os.Symlink(hdr.Linkname, target); err != nil {
+				return err
+			}
+			os.Lchown(target, hdr.Uid, hdr.Gid)
+			continue
+		default:
+			continue
+		}
+		os.Lchown(target, hdr.Uid, hdr.Gid)
+		if err := os.Chmod(target, mode); err != nil {
+			return err
+		}
+		if hdr.Typeflag == tar.TypeReg {
+			os.Chtimes(target, hdr.ModTime, hdr.ModTime)
+		}
+	}
+	// Directory times last: writing into a directory changes its mtime.
+	for i := len(dirs) - 1; i >= 0; i-- {
+		os.Chtimes(dirs[i].path, dirs[i].mt, dirs[i].mt)
+	}
+	return nil
+}
+
+// copyFile copies a small file, keeping its mode, atomically.
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	st, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	return compose.WriteFileAtomic(dst, b, st.Mode().Perm())
+}

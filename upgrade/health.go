@@ -1,0 +1,160 @@
+package upgrade
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+)
+
+// healthGate waits until every service of the project runs, every service
+// with a healthcheck is healthy, and the HTTP probe answers 200; or until
+// HealthTimeout. It reports progress as it waits.
+func (u *Upgrader) healthGate(ctx context.Context, d *docker, s *site, op, version string) error {
+	timeout := u.cfg.HealthTimeout
+	start := time.Now()
+	deadline := start.Add(timeout)
+	u.emit(op, StepHealth, "Waiting for %s to start and answer (up to %s)…", versionWords(version), humanDuration(timeout))
+	client := &http.Client{Timeout: 5 * time.Second}
+	var lastSummary string
+	var lastReport time.Time
+	for {
+		waiting, err := u.checkHealth(ctx, d, s, client)
+		if err != nil {
+			return err
+		}
+		if len(waiting) == 0 {
+			u.emit(op, StepHealth, "%s is up and answers correctly (after %s).", upperFirst(versionWords(version)), humanDuration(time.Since(start)))
+			return nil
+		}
+		summary := strings.Join(waiting, "; ")
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %s did not start correctly within %s (%s)", ErrUnhealthy, versionWords(version), humanDuration(timeout), summary)
+		}
+		if summary != lastSummary || time.Since(lastReport) >= 30*time.Second {
+			u.emit(op, StepHealth, "Still waiting (%s of %s): %s", humanDuration(time.Since(start)), humanDuration(timeout), summary)
+			lastSummary, lastReport = summary, time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(u.cfg.PollInterval):
+		}
+	}
+}
+
+func versionWords(v string) string {
+	if strings.HasPrefix(v, "the ") {
+		return v
+	}
+	return "version " + v
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// checkHealth returns what is still not ready, in plain words; empty when
+// all is well.
+func (u *Upgrader) checkHealth(ctx context.Context, d *docker, s *site, client *http.Client) ([]string, error) {
+	cs, err := d.containers(ctx, u.cfg.Project)
+	if err != nil {
+		return nil, err
+	}
+	bySvc := map[string]*container{}
+	for _, c := range cs {
+		if prev := bySvc[c.service()]; prev == nil || (!prev.State.Running && c.State.Running) {
+			bySvc[c.service()] = c
+		}
+	}
+	var waiting []string
+	for _, name := range s.compose.Services() {
+		c := bySvc[name]
+		switch {
+		case c == nil:
+			waiting = append(waiting, name+" has not been created")
+		case c.State.Status == "restarting" || (!c.State.Running && c.State.Status == "exited"):
+			waiting = append(waiting, fmt.Sprintf("%s stopped (exit code %d)", name, c.State.ExitCode))
+		case !c.State.Running:
+			waiting = append(waiting, name+" is "+c.State.Status)
+		case c.State.Health != nil && c.State.Health.Status != "healthy":
+			w := name + " is " + c.State.Health.Status
+			if n := len(c.State.Health.Log); n > 0 && c.State.Health.Status == "unhealthy" {
+				if out := strings.TrimSpace(c.State.Health.Log[n-1].Output); out != "" {
+					w += " (" + firstLine(out) + ")"
+				}
+			}
+			waiting = append(waiting, w)
+		}
+	}
+	sort.Strings(waiting)
+	if len(waiting) > 0 {
+		return waiting, nil
+	}
+	url := u.probeURL(s, bySvc)
+	if url == "" {
+		return nil, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("health address %s: %w", url, err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return []string{url + " does not answer yet"}, nil
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return []string{fmt.Sprintf("%s answers %s", url, resp.Status)}, nil
+	}
+	return nil, nil
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	if len(l) > 120 {
+		l = l[:120] + "…"
+	}
+	return l
+}
+
+// probeURL is Config.HealthURL, or for an OpenMRS distribution
+// /openmrs/health/started through the port its gateway publishes.
+func (u *Upgrader) probeURL(s *site, bySvc map[string]*container) string {
+	switch u.cfg.HealthURL {
+	case "none":
+		return ""
+	case "":
+	default:
+		return u.cfg.HealthURL
+	}
+	openmrs := false
+	for _, img := range s.compose.Images() {
+		if strings.Contains(img, "openmrs") {
+			openmrs = true
+		}
+	}
+	if !openmrs {
+		return ""
+	}
+	names := append([]string{"gateway"}, s.compose.Services()...)
+	for _, n := range names {
+		c := bySvc[n]
+		if c == nil {
+			continue
+		}
+		for _, p := range []string{"80/tcp", "8080/tcp"} {
+			for _, b := range c.NetworkSettings.Ports[p] {
+				if b.HostPort != "" {
+					return "http://127.0.0.1:" + b.HostPort + "/openmrs/health/started"
+				}
+			}
+		}
+	}
+	return ""
+}

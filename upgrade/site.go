@@ -1,0 +1,162 @@
+package upgrade
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ferry-mesh/ferry/compose"
+	"github.com/ferry-mesh/ferry/release"
+)
+
+// Default compose file names, in the order docker compose looks for them.
+var defaultComposeNames = []string{"compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"}
+
+// overrideNames are the override files docker compose adds on its own; the
+// site's, never touched by an upgrade.
+var overrideNames = []string{"compose.override.yaml", "compose.override.yml", "docker-compose.override.yml", "docker-compose.override.yaml"}
+
+// site is the compose project as it is on disk now (or would be with a
+// release's files).
+type site struct {
+	proj    *project
+	compose *compose.Project
+	dotenv  *compose.EnvFile
+}
+
+func (u *Upgrader) envPath() string { return filepath.Join(u.cfg.ComposeDir, ".env") }
+
+func (u *Upgrader) readDotenv() (*compose.EnvFile, error) {
+	e, err := compose.ReadEnvFile(u.envPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return &compose.EnvFile{}, nil
+	}
+	return e, err
+}
+
+// composeFiles returns the files docker compose reads in dir: COMPOSE_FILE
+// from .env when set, else the release's files (or the default name found),
+// plus the override files present.
+func composeFiles(dir string, env map[string]string, releaseFiles []string) []string {
+	if cf := env["COMPOSE_FILE"]; cf != "" {
+		sep := env["COMPOSE_PATH_SEPARATOR"]
+		if sep == "" {
+			sep = string(os.PathListSeparator)
+		}
+		return strings.Split(cf, sep)
+	}
+	files := append([]string(nil), releaseFiles...)
+	if len(files) == 0 {
+		for _, n := range defaultComposeNames {
+			if exists(filepath.Join(dir, n)) {
+				files = []string{n}
+				break
+			}
+		}
+	}
+	for _, n := range overrideNames {
+		if exists(filepath.Join(dir, n)) {
+			files = append(files, n)
+		}
+	}
+	return files
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// releaseFileNames returns the names of a release's compose files.
+func releaseFileNames(m *release.Manifest) []string {
+	var names []string
+	for _, f := range m.Compose {
+		names = append(names, f.Name)
+	}
+	return names
+}
+
+// loadSite reads the project in the compose directory. m, if set, names the
+// compose files (a release's); otherwise docker compose's defaults are used.
+// A directory without compose files gives a site with compose == nil.
+func (u *Upgrader) loadSite(m *release.Manifest) (*site, error) {
+	dotenv, err := u.readDotenv()
+	if err != nil {
+		return nil, err
+	}
+	return u.siteFrom(u.cfg.ComposeDir, dotenv, m, "")
+}
+
+// siteFrom builds a site whose compose files are read from fileDir (the
+// compose directory, or a staging directory holding a release's files)
+// while the project directory stays the compose directory.
+func (u *Upgrader) siteFrom(fileDir string, dotenv *compose.EnvFile, m *release.Manifest, envFile string) (*site, error) {
+	env := dotenv.Map()
+	var names []string
+	if m != nil {
+		names = releaseFileNames(m)
+	}
+	files := composeFiles(fileDir, env, names)
+	var paths []string
+	for _, f := range files {
+		p := f
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(fileDir, f)
+		}
+		if exists(p) {
+			paths = append(paths, p)
+		} else if m == nil {
+			return nil, fmt.Errorf("compose file %s (named in COMPOSE_FILE) does not exist", p)
+		}
+	}
+	s := &site{dotenv: dotenv, proj: &project{dir: u.cfg.ComposeDir, name: u.cfg.Project, files: paths, envFile: envFile}}
+	if len(paths) == 0 {
+		return s, nil
+	}
+	// Interpolate as docker compose does: the shell's variables win over
+	// .env, but ferry runs compose with .env's keys taken out of the shell
+	// environment, so .env decides for those.
+	full := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			full[k] = v
+		}
+	}
+	for k, v := range env {
+		full[k] = v
+	}
+	s.proj.env = composeEnv(env)
+	cp, err := compose.Load(paths, full)
+	if err != nil {
+		return nil, err
+	}
+	s.compose = cp
+	return s, nil
+}
+
+// siteFiles returns the names (relative to the compose directory) of the
+// files a backup keeps: the compose files in use, the override files and
+// .env.
+func (u *Upgrader) siteFiles(s *site) []string {
+	seen := map[string]bool{}
+	var names []string
+	add := func(p string) {
+		rel, err := filepath.Rel(u.cfg.ComposeDir, p)
+		if err != nil || strings.HasPrefix(rel, "..") || seen[rel] || !exists(filepath.Join(u.cfg.ComposeDir, rel)) {
+			return
+		}
+		seen[rel] = true
+		names = append(names, rel)
+	}
+	for _, f := range s.proj.files {
+		add(f)
+	}
+	for _, n := range append(append([]string{}, defaultComposeNames...), overrideNames...) {
+		add(filepath.Join(u.cfg.ComposeDir, n))
+	}
+	add(u.envPath())
+	return names
+}

@@ -1,0 +1,424 @@
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ferry-mesh/ferry/chunkstore"
+	"github.com/ferry-mesh/ferry/compose"
+	"github.com/ferry-mesh/ferry/release"
+)
+
+// ImageSource streams images of a release as a docker-archive for docker
+// load. It may be called from any goroutine; it must fail (and stop writing)
+// on bytes that do not match their digest.
+type ImageSource interface {
+	WriteArchive(ctx context.Context, w io.Writer, m *release.Manifest, images []release.Image) error
+}
+
+// StoreImages is the ImageSource that rebuilds images from a release store.
+type StoreImages struct{ Store *release.Store }
+
+// WriteArchive implements ImageSource.
+func (s StoreImages) WriteArchive(ctx context.Context, w io.Writer, m *release.Manifest, images []release.Image) error {
+	return release.WriteArchive(ctx, w, s.Store.Chunks, m, images)
+}
+
+var _ ImageSource = StoreImages{}
+
+// Config configures an Upgrader. A zero field means the documented default.
+type Config struct {
+	// Store holds the releases (required).
+	Store *release.Store
+	// DataDir is ferry's data directory; state goes under
+	// DataDir/upgrade/<project>/. Default: Store.Dir().
+	DataDir string
+	// Images streams images into docker load. Default: StoreImages{Store}.
+	Images ImageSource
+	// ComposeDir is the site's compose directory (required). An empty or
+	// missing one gets a first install.
+	ComposeDir string
+	// Project is the compose project name. Default: COMPOSE_PROJECT_NAME
+	// from the site's .env, else the directory's name, as docker compose
+	// does.
+	Project string
+	// HealthTimeout bounds the health gate. Default 30 minutes (OpenMRS can
+	// take that long to start after a large migration).
+	HealthTimeout time.Duration
+	// HealthURL is probed after the healthchecks pass and must answer 200.
+	// Default: /openmrs/health/started through the port a gateway publishes
+	// (when the images are OpenMRS ones), else no HTTP probe. "none" turns it
+	// off.
+	HealthURL string
+	// KeepBackups is how many backups are kept (the one that returns to the
+	// previous release is always kept too). Default 3.
+	KeepBackups int
+	// AllowDowngrade lets Apply install a version lower than the current one.
+	AllowDowngrade bool
+	// DBService is the compose service of the database. Default "db".
+	DBService string
+	// ChecksumsService and ChecksumsPath say where the Initializer keeps its
+	// configuration_checksums. Default "backend" and
+	// "/openmrs/data/configuration_checksums".
+	ChecksumsService string
+	ChecksumsPath    string
+	// OnEvent receives progress. It is called from the goroutine running the
+	// operation, one event at a time, and should return quickly.
+	OnEvent func(Event)
+	// PollInterval is how often the health gate looks. Default 2 s.
+	PollInterval time.Duration
+	// CrashAt is a fault injector for tests: at the start of this step (or
+	// "switch-files", between the compose files and the .env) the process
+	// kills itself with SIGKILL, as a power cut would stop it.
+	CrashAt string
+}
+
+// Event is one line of progress.
+type Event struct {
+	Time    time.Time `json:"time"`
+	Op      string    `json:"op"`
+	Step    Step      `json:"step"`
+	Message string    `json:"message"` // plain words for the site's staff
+	Done    int64     `json:"done,omitempty"`
+	Total   int64     `json:"total,omitempty"`
+}
+
+// Upgrader applies releases to one compose project. Its methods may be
+// called from several goroutines; operations exclude each other (and other
+// processes) through the project's lock.
+type Upgrader struct {
+	cfg    Config
+	st     *state
+	images ImageSource
+
+	mu  sync.Mutex // protects op and drv
+	op  string
+	drv *docker
+}
+
+// New checks cfg, fills defaults and returns an Upgrader. It does not touch
+// Docker.
+func New(cfg Config) (*Upgrader, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("upgrade: Config.Store is required")
+	}
+	if cfg.ComposeDir == "" {
+		return nil, errors.New("upgrade: no compose directory given (use --compose-dir)")
+	}
+	dir, err := filepath.Abs(cfg.ComposeDir)
+	if err != nil {
+		return nil, fmt.Errorf("compose directory %s: %w", cfg.ComposeDir, err)
+	}
+	cfg.ComposeDir = dir
+	if cfg.DataDir == "" {
+		cfg.DataDir = cfg.Store.Dir()
+	}
+	if cfg.Images == nil {
+		cfg.Images = StoreImages{cfg.Store}
+	}
+	if cfg.Project == "" {
+		if env, err := compose.ReadEnvFile(filepath.Join(dir, ".env")); err == nil {
+			cfg.Project, _ = env.Get("COMPOSE_PROJECT_NAME")
+		}
+	}
+	if cfg.Project == "" {
+		cfg.Project = filepath.Base(dir)
+	}
+	cfg.Project = compose.NormalizeProjectName(cfg.Project)
+	if cfg.Project == "" {
+		return nil, fmt.Errorf("compose directory %s: its name gives no project name; set --project", dir)
+	}
+	if cfg.HealthTimeout <= 0 {
+		cfg.HealthTimeout = 30 * time.Minute
+	}
+	if cfg.KeepBackups <= 0 {
+		cfg.KeepBackups = 3
+	}
+	if cfg.DBService == "" {
+		cfg.DBService = "db"
+	}
+	if cfg.ChecksumsService == "" {
+		cfg.ChecksumsService = "backend"
+	}
+	if cfg.ChecksumsPath == "" {
+		cfg.ChecksumsPath = "/openmrs/data/configuration_checksums"
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 2 * time.Second
+	}
+	return &Upgrader{cfg: cfg, images: cfg.Images, st: &state{dir: filepath.Join(cfg.DataDir, "upgrade", cfg.Project)}}, nil
+}
+
+// Project returns the compose project name.
+func (u *Upgrader) Project() string { return u.cfg.Project }
+
+// StateDir returns where the journal, backups and audit log live.
+func (u *Upgrader) StateDir() string { return u.st.dir }
+
+func (u *Upgrader) emit(op string, step Step, format string, a ...any) {
+	u.emitProgress(op, step, 0, 0, format, a...)
+}
+
+func (u *Upgrader) emitProgress(op string, step Step, done, total int64, format string, a ...any) {
+	if u.cfg.OnEvent != nil {
+		u.cfg.OnEvent(Event{Time: time.Now(), Op: op, Step: step, Message: fmt.Sprintf(format, a...), Done: done, Total: total})
+	}
+}
+
+// crashPoint kills the process at the configured step (tests only).
+func (u *Upgrader) crashPoint(at string) {
+	if u.cfg.CrashAt != "" && u.cfg.CrashAt == at {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // the signal is on its way
+	}
+}
+
+// setStep records the step in the journal (atomically), then reaches the
+// crash point of the step.
+func (u *Upgrader) setStep(j *journal, s Step) error {
+	j.Step = s
+	if err := u.st.writeJournal(j); err != nil {
+		return fmt.Errorf("write journal: %w", err)
+	}
+	u.crashPoint(string(s))
+	return nil
+}
+
+// begin takes the lock and finishes any interrupted operation.
+func (u *Upgrader) begin(ctx context.Context, op string) (func(), error) {
+	unlock, err := u.st.lock()
+	if errors.Is(err, ErrBusy) {
+		return nil, fmt.Errorf("%w; wait for it to finish ('ferry status' shows its progress)", ErrBusy)
+	}
+	if err != nil {
+		return nil, err
+	}
+	u.mu.Lock()
+	u.op = op
+	u.mu.Unlock()
+	done := func() {
+		u.mu.Lock()
+		u.op = ""
+		u.mu.Unlock()
+		unlock()
+	}
+	if err := u.recoverLocked(ctx); err != nil && !errors.Is(err, ErrRolledBack) {
+		done()
+		return nil, err
+	}
+	return done, nil
+}
+
+// Recover finishes or undoes an operation a crash interrupted. The daemon
+// calls it at start; every operation calls it first. Without a journal it
+// does nothing.
+func (u *Upgrader) Recover(ctx context.Context) error {
+	unlock, err := u.st.lock()
+	if errors.Is(err, ErrBusy) {
+		return fmt.Errorf("%w; wait for it to finish", ErrBusy)
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return u.recoverLocked(ctx)
+}
+
+func (u *Upgrader) recoverLocked(ctx context.Context) error {
+	j, err := u.st.journal()
+	if err != nil || j == nil {
+		return err
+	}
+	what := "An upgrade to version " + j.Version
+	if j.Op == OpRollback {
+		what = "A return to version " + j.Version
+	}
+	switch {
+	case j.Step.beforeSwitch():
+		u.emit(j.Op, j.Step, "%s was interrupted before anything on the site changed; it is dropped.", what)
+		if j.Backup != "" {
+			if _, err := os.Stat(filepath.Join(u.st.backupDir(j.Backup), "complete")); err != nil {
+				os.RemoveAll(u.st.backupDir(j.Backup))
+			}
+		}
+		u.st.audit(Record{Time: time.Now().UTC(), Op: j.Op, Outcome: OutcomeInterrupted, Release: j.Release,
+			Version: j.Version, From: j.PreviousVersion, Message: fmt.Sprintf("interrupted at step %s; nothing on the site had changed", j.Step)})
+		return u.st.clearJournal()
+	case j.Op == OpUpgrade && (j.Step == StepSwitch || j.Step == StepStart || j.Step == StepHealth || j.Step == StepCommit):
+		u.emit(j.Op, j.Step, "%s was interrupted (at step %s). Finishing it: the new version gets its health check, and the previous one is put back if it fails.", what, j.Step)
+		sr, err := u.cfg.Store.Get(mustID(j.Release))
+		if err != nil {
+			return fmt.Errorf("finish the interrupted upgrade: %w", err)
+		}
+		if j.Step == StepCommit {
+			return u.commit(j, sr)
+		}
+		return u.forward(ctx, j, sr)
+	case j.Step == StepRollback:
+		u.emit(j.Op, j.Step, "%s was interrupted while the previous version was being put back. Doing that again from the start.", what)
+		return u.rollback(ctx, j)
+	case j.Op == OpRollback && j.Step == StepCommit:
+		return u.commitReturn(j)
+	}
+	return fmt.Errorf("the upgrade journal %s names an unknown step %q; move it away to continue", u.st.path("journal.json"), j.Step)
+}
+
+func mustID(hexID string) release.ID {
+	id, _ := chunkstore.ParseID(hexID)
+	return id
+}
+
+// Latest returns the newest complete release of the distribution the site
+// runs (or of the only distribution in the store) that is newer than the
+// current one and has not failed here.
+func (u *Upgrader) Latest() (*release.Signed, error) {
+	cur, err := u.st.current()
+	if err != nil {
+		return nil, err
+	}
+	failed, _ := u.st.failed()
+	all, err := u.cfg.Store.List()
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	for _, sr := range all {
+		names[sr.Manifest.Name] = true
+	}
+	name := ""
+	if cur != nil {
+		name = cur.Name
+	} else if len(names) == 1 {
+		for n := range names {
+			name = n
+		}
+	} else if len(names) > 1 {
+		return nil, errors.New("the store holds several distributions; name the release to apply (ferry upgrade NAME:VERSION)")
+	}
+	var best *release.Signed
+	for _, sr := range all {
+		m := sr.Manifest
+		if m.Name != name || failed[sr.ID.String()] != "" {
+			continue
+		}
+		if cur != nil && release.CompareVersions(m.Version, cur.Version) <= 0 {
+			continue
+		}
+		if ok, _ := u.cfg.Store.Complete(sr.ID); !ok {
+			continue
+		}
+		if best == nil || release.CompareVersions(m.Version, best.Manifest.Version) > 0 {
+			best = sr
+		}
+	}
+	if best == nil {
+		if cur != nil {
+			return nil, fmt.Errorf("no complete release newer than %s is in the store; the site is up to date", cur.Version)
+		}
+		return nil, errors.New("no complete release is in the store ('ferry release list' shows what is here)")
+	}
+	return best, nil
+}
+
+// Failed says whether a release failed on this site (or was taken back on
+// request): the daemon does not apply it on its own.
+func (u *Upgrader) Failed(id release.ID) bool {
+	m, _ := u.st.failed()
+	return m[id.String()] != ""
+}
+
+// Status is what the site runs and how the last operation went; it is what
+// the node publishes in its metadata.
+type Status struct {
+	Project    string `json:"project"`
+	ComposeDir string `json:"compose_dir"`
+	// The release the site runs (empty before ferry's first install).
+	Name    string    `json:"name,omitempty"`
+	Version string    `json:"version,omitempty"`
+	Release string    `json:"release,omitempty"`
+	Applied time.Time `json:"applied,omitzero"`
+	// Previous is the version ferry rollback returns to ("" if none).
+	Previous string `json:"previous,omitempty"`
+	// Running is the operation in progress, if any.
+	Running *Running `json:"running,omitempty"`
+	Last    *Record  `json:"last,omitempty"`
+	// Failed lists the versions that failed on this site.
+	Failed  []string `json:"failed,omitempty"`
+	Backups []string `json:"backups,omitempty"`
+}
+
+// Running is an operation in progress (or interrupted, until Recover).
+type Running struct {
+	Op      string    `json:"op"`
+	Step    Step      `json:"step"`
+	Version string    `json:"version"`
+	Started time.Time `json:"started"`
+}
+
+// Status reads the project's state. It does not wait for a running
+// operation.
+func (u *Upgrader) Status() (Status, error) {
+	s := Status{Project: u.cfg.Project, ComposeDir: u.cfg.ComposeDir}
+	cur, err := u.st.current()
+	if err != nil {
+		return s, err
+	}
+	if cur != nil {
+		s.Name, s.Version, s.Release, s.Applied = cur.Name, cur.Version, cur.Release, cur.Applied
+		if cur.Backup != "" {
+			s.Previous = cur.PreviousVersion
+			if s.Previous == "" {
+				s.Previous = "(as before ferry's first install)"
+			}
+		}
+	}
+	if j, err := u.st.journal(); err == nil && j != nil {
+		s.Running = &Running{Op: j.Op, Step: j.Step, Version: j.Version, Started: j.Started}
+	}
+	s.Last = u.st.lastRecord()
+	failed, _ := u.st.failed()
+	for _, v := range failed {
+		s.Failed = append(s.Failed, v)
+	}
+	sort.Strings(s.Failed)
+	s.Backups = u.st.backups()
+	return s, nil
+}
+
+// Records returns the audit log, oldest first.
+func (u *Upgrader) Records() ([]Record, error) { return u.st.records() }
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.0f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.0f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+func humanDuration(d time.Duration) string {
+	d = d.Round(time.Second)
+	if d < time.Minute {
+		return fmt.Sprintf("%d seconds", int(d.Seconds()))
+	}
+	if d%time.Minute == 0 {
+		if d == time.Minute {
+			return "1 minute"
+		}
+		return fmt.Sprintf("%d minutes", int(d.Minutes()))
+	}
+	return strings.TrimSuffix(d.String(), "0s")
+}
