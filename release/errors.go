@@ -1,6 +1,9 @@
 package release
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrNotFound means the store holds no release matching a reference.
@@ -14,3 +17,18 @@ var (
 	// ErrIncomplete means the store lacks some of a release's chunks.
 	ErrIncomplete = errors.New("release is incomplete")
 )
+
+// kindError is an error whose message reads as one sentence for a user while
+// errors.Is still finds its sentinel.
+type kindError struct {
+	msg  string
+	kind error
+}
+
+func (e *kindError) Error() string        { return e.msg }
+func (e *kindError) Is(target error) bool { return target == e.kind }
+
+// errorOf formats a message for users that errors.Is matches to kind.
+func errorOf(kind error, format string, a ...any) error {
+	return &kindError{msg: fmt.Sprintf(format, a...), kind: kind}
+}

@@ -49,7 +49,7 @@ func Export(ctx context.Context, s *Store, sr *Signed, dir string, since *Manife
 		since.ChunkIDs(func(c ChunkRef) { skip[c.ID] = true })
 	}
 	if missing := s.Missing(sr.Manifest); len(missing) > 0 {
-		return t, fmt.Errorf("release %s lacks %d chunks in this store, so it cannot be exported: %w", sr, len(missing), ErrIncomplete)
+		return t, errorOf(ErrIncomplete, "release %s lacks %d chunks in this store, so it cannot be exported", sr, len(missing))
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "chunks"), 0o755); err != nil {
 		return t, fmt.Errorf("export to %s: %w", dir, err)

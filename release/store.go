@@ -133,7 +133,7 @@ func (s *Store) Get(id ID) (*Signed, error) {
 	dir := s.releaseDir(id)
 	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("release %s: %w", id.Short(), ErrNotFound)
+		return nil, errorOf(ErrNotFound, "release %s", id.Short())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read release %s: %w", id.Short(), err)
@@ -211,7 +211,7 @@ func (s *Store) Resolve(ref string) (*Signed, error) {
 			}
 		}
 		if found == nil {
-			return nil, fmt.Errorf("no release %s in this store ('ferry release list' shows what is here): %w", ref, ErrNotFound)
+			return nil, errorOf(ErrNotFound, "no release %s in this store ('ferry release list' shows what is here)", ref)
 		}
 		return found, nil
 	}
@@ -227,11 +227,11 @@ func (s *Store) Resolve(ref string) (*Signed, error) {
 	}
 	switch len(found) {
 	case 0:
-		return nil, fmt.Errorf("no release with ID %s in this store ('ferry release list' shows what is here): %w", ref, ErrNotFound)
+		return nil, errorOf(ErrNotFound, "no release with ID %s in this store ('ferry release list' shows what is here)", ref)
 	case 1:
 		return found[0], nil
 	}
-	return nil, fmt.Errorf("%s matches %d releases; give more digits: %w", ref, len(found), ErrAmbiguous)
+	return nil, errorOf(ErrAmbiguous, "%s matches %d releases; give more digits", ref, len(found))
 }
 
 // Missing returns the chunks of m the store lacks, each once, in manifest order.
@@ -264,7 +264,7 @@ func (s *Store) Remove(ctx context.Context, id ID) (chunkstore.GCResult, error) 
 	defer unlock()
 	dir := s.releaseDir(id)
 	if _, err := os.Stat(dir); err != nil {
-		return chunkstore.GCResult{}, fmt.Errorf("release %s: %w", id.Short(), ErrNotFound)
+		return chunkstore.GCResult{}, errorOf(ErrNotFound, "release %s", id.Short())
 	}
 	// Rename first so that a crash never leaves a half-deleted release visible.
 	trash := filepath.Join(s.dir, "releases", ".rm-"+id.String())

@@ -101,8 +101,7 @@ func (t *TrustList) Check(sr *Signed) error {
 		keys = append(keys, s.Key.String())
 	}
 	if len(keys) == 0 {
-		return fmt.Errorf("release %s has no signature: %w", sr, ErrUntrusted)
+		return errorOf(ErrUntrusted, "release %s has no signature", sr)
 	}
-	return fmt.Errorf("release %s is signed by %s, which this node does not trust (add it with 'ferry trust add KEY' if you trust the publisher): %w",
-		sr, strings.Join(keys, ", "), ErrUntrusted)
+	return errorOf(ErrUntrusted, "release %s is signed by %s, which this node does not trust (add it with 'ferry trust add KEY' if you trust the publisher)", sr, strings.Join(keys, ", "))
 }

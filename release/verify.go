@@ -22,7 +22,7 @@ func (s *Store) Verify(ctx context.Context, id ID) error {
 		return err
 	}
 	if missing := s.Missing(sr.Manifest); len(missing) > 0 {
-		return fmt.Errorf("release %s lacks %d of its chunks (fetch or import them first): %w", sr, len(missing), ErrIncomplete)
+		return errorOf(ErrIncomplete, "release %s lacks %d of its chunks (fetch or import them first)", sr, len(missing))
 	}
 	// Rebuilding every image re-hashes every chunk and checks every blob's
 	// digest on the way.
