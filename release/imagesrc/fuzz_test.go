@@ -1,0 +1,169 @@
+package imagesrc
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/ferry-mesh/ferry/release/imagesrc/imagetest"
+)
+
+// smallImages are the fuzz seeds' images: tiny, so that mutations matter.
+func smallImages() []*imagetest.Image {
+	l1 := imagetest.Layer(imagetest.File{Name: "a/"}, imagetest.File{Name: "a/b", Body: []byte("hello")})
+	l2 := imagetest.Layer(imagetest.File{Name: "c", Type: '2', Linkname: "/a/b"})
+	return []*imagetest.Image{
+		imagetest.NewImage("x", []string{"ferry-test/x:1"}, l1, l2),
+		imagetest.NewImage("y", nil, l1),
+	}
+}
+
+func streamSeeds() [][]byte {
+	imgs := smallImages()
+	legacy := imagetest.DockerSave(imgs, imagetest.Options{})
+	return [][]byte{
+		legacy,
+		imagetest.Gzip(legacy),
+		imagetest.DockerSave(imgs, imagetest.Options{Layout: imagetest.OCIArchive, ManifestFirst: true}),
+		imagetest.DockerSave(imgs[:1], imagetest.Options{Layout: imagetest.OCIArchive, Compress: "gzip", MultiPlatform: true}),
+		imagetest.DockerSave(imgs[1:], imagetest.Options{Layout: imagetest.OCIArchive, Compress: "zstd"}),
+		imagetest.Bundle("b", map[string][]byte{"x.tar": imagetest.DockerSave(imgs[:1], imagetest.Options{})}),
+	}
+}
+
+func jsonSeeds(name string) [][]byte {
+	var out [][]byte
+	imgs := smallImages()
+	switch name {
+	case "manifest":
+		out = append(out, []byte(`[{"Config":"a.json","RepoTags":["x:1"],"Layers":["l/layer.tar"]}]`), []byte(`[]`), []byte(`[{"Config":"../x"}]`))
+	case "index":
+		out = append(out, []byte(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:`+imgs[0].ID()[7:]+`","size":3,"annotations":{"io.containerd.image.name":"docker.io/library/x:1"},"platform":{"architecture":"amd64","os":"linux"}}]}`))
+	case "manifestv2":
+		out = append(out, []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"digest":"`+imgs[0].ID()+`","size":1},"layers":[{"digest":"`+imgs[0].ID()+`","size":1}]}`))
+	case "config":
+		out = append(out, imgs[0].Config, imgs[1].Config, []byte(`{"rootfs":{"type":"layers","diff_ids":[]}}`))
+	}
+	return out
+}
+
+func FuzzParseDockerManifest(f *testing.F) {
+	for _, s := range jsonSeeds("manifest") {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ms, err := parseDockerManifest(b)
+		if err != nil {
+			return
+		}
+		for _, m := range ms {
+			if _, ok := cleanPath(m.Config); !ok {
+				t.Fatalf("accepted config path %q outside the archive", m.Config)
+			}
+		}
+	})
+}
+
+func FuzzParseIndex(f *testing.F) {
+	for _, s := range jsonSeeds("index") {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		idx, err := parseIndex(b)
+		if err != nil {
+			return
+		}
+		for _, d := range idx.Manifests {
+			if _, err := blobPath(d.Digest); err != nil {
+				t.Fatalf("accepted digest %q", d.Digest)
+			}
+		}
+	})
+}
+
+func FuzzParseManifest(f *testing.F) {
+	for _, s := range jsonSeeds("manifestv2") {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if m, err := parseManifest(b); err == nil {
+			if _, err := blobPath(m.Config.Digest); err != nil {
+				t.Fatalf("accepted config digest %q", m.Config.Digest)
+			}
+		}
+	})
+}
+
+func FuzzParseConfig(f *testing.F) {
+	for _, s := range jsonSeeds("config") {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ds, err := parseConfigDiffIDs(b)
+		if err != nil {
+			return
+		}
+		for _, d := range ds {
+			if checkDigest(d) != nil {
+				t.Fatalf("accepted diffID %q", d)
+			}
+		}
+	})
+}
+
+// FuzzReadStream feeds mutated small archives (every layout, compressed or
+// not, bundles) to the stream reader: it must not panic, and what it
+// accepts must be consistent.
+func FuzzReadStream(f *testing.F) {
+	for _, s := range streamSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h := &hashLayers{}
+		imgs, err := ReadStream(context.Background(), "fuzz.tar", bytes.NewReader(b), Options{Layer: h.fn})
+		if err != nil {
+			return
+		}
+		for _, img := range imgs {
+			if digestOf(img.ConfigJSON) != img.Config {
+				t.Fatalf("config %s does not match its bytes", img.Config)
+			}
+			for _, l := range img.Layers {
+				if _, ok := h.seen[l]; !ok {
+					t.Fatalf("layer %s was never read", l)
+				}
+			}
+		}
+	})
+}
+
+// TestWriteFuzzSeeds rewrites the checked-in seed corpora from the seeds
+// above when FERRY_WRITE_FUZZ_SEEDS is set.
+func TestWriteFuzzSeeds(t *testing.T) {
+	if os.Getenv("FERRY_WRITE_FUZZ_SEEDS") == "" {
+		t.Skip("set FERRY_WRITE_FUZZ_SEEDS=1 to rewrite testdata/fuzz")
+	}
+	WriteFuzzCorpus(t, "FuzzParseDockerManifest", jsonSeeds("manifest"))
+	WriteFuzzCorpus(t, "FuzzParseIndex", jsonSeeds("index"))
+	WriteFuzzCorpus(t, "FuzzParseManifest", jsonSeeds("manifestv2"))
+	WriteFuzzCorpus(t, "FuzzParseConfig", jsonSeeds("config"))
+	WriteFuzzCorpus(t, "FuzzReadStream", streamSeeds())
+}
+
+// WriteFuzzCorpus writes seeds as a Go fuzz corpus under testdata/fuzz.
+func WriteFuzzCorpus(t *testing.T, target string, seeds [][]byte) {
+	dir := filepath.Join("testdata", "fuzz", target)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range seeds {
+		body := "go test fuzz v1\n[]byte(" + strconv.Quote(string(s)) + ")\n"
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%d", i)), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

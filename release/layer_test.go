@@ -1,0 +1,189 @@
+package release
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ferry-mesh/ferry/chunkstore"
+	"github.com/ferry-mesh/ferry/release/imagesrc"
+	"github.com/ferry-mesh/ferry/release/imagesrc/imagetest"
+)
+
+// layerSeeds are small layer tars covering the entry kinds layers hold.
+func layerSeeds() [][]byte {
+	return [][]byte{
+		imagetest.Layer(),
+		imagetest.Layer(
+			imagetest.File{Name: "a/"},
+			imagetest.File{Name: "a/b", Body: []byte("hello")},
+			imagetest.File{Name: "a/c", Type: tar.TypeSymlink, Linkname: "/a/b"},
+			imagetest.File{Name: "a/d", Type: tar.TypeLink, Linkname: "a/b"},
+			imagetest.File{Name: "a/.wh.e"},
+		),
+		imagetest.Layer(imagetest.File{Name: "big", Body: imagetest.Noise(5, 20000)}, imagetest.File{Name: "long/" + string(bytes.Repeat([]byte("n"), 150)), Body: []byte("x")}),
+		append(imagetest.Layer(imagetest.File{Name: "pad", Body: []byte("p")}), make([]byte, 4096)...), // trailing zeros, as some tools write
+	}
+}
+
+// FuzzPackLayer: whatever packLayer accepts, openLayer rebuilds bit for bit.
+func FuzzPackLayer(f *testing.F) {
+	for _, s := range layerSeeds() {
+		f.Add(s)
+	}
+	cs, err := chunkstore.Open(f.TempDir())
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer cs.Close()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pk := &packer{ctx: context.Background(), cs: cs, p: testChunking}
+		blob, err := pk.packLayer(imagesrc.Layer{Input: "fuzz", Path: "layer.tar"}, bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		if blob.Digest != Digest(imagetest.Digest(b)) || blob.Size != int64(len(b)) {
+			t.Fatalf("blob %s size %d for %d bytes hashing to %s", blob.Digest, blob.Size, len(b), imagetest.Digest(b))
+		}
+		r := openLayer(context.Background(), cs, blob)
+		defer r.Close()
+		got, err := io.ReadAll(r)
+		if err != nil || !bytes.Equal(got, b) {
+			t.Fatalf("rebuilt %d bytes (err %v), packed %d", len(got), err, len(b))
+		}
+	})
+}
+
+// A layer's file contents of any size stream through; nothing is held whole.
+func TestPackLayerLargeFileStreams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("packs 64 MiB")
+	}
+	const size = 64 << 20
+	cs := openChunks(t)
+	pr, pw := io.Pipe()
+	h := chunkstore.NewHash()
+	go func() {
+		tw := tar.NewWriter(io.MultiWriter(pw, h))
+		tw.WriteHeader(&tar.Header{Name: "huge", Size: size, Mode: 0o644, ModTime: imagetest.Epoch})
+		chunk := imagetest.Noise(3, 1<<20)
+		for i := 0; i < size>>20; i++ {
+			chunk[0] = byte(i) // no two MiB alike
+			tw.Write(chunk)
+		}
+		pw.CloseWithError(tw.Close())
+	}()
+	pk := &packer{ctx: context.Background(), cs: cs}
+	peak := watchHeap()
+	b, err := pk.packLayer(imagesrc.Layer{Input: "gen", Path: "layer.tar"}, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sampling may miss a peak, never invent one: this cannot flake, and
+	// holding the file whole (64 MiB) would show.
+	p := peak()
+	t.Logf("heap peak while packing: %d MiB", p>>20)
+	if p > 48<<20 {
+		t.Errorf("heap peaked at %d MiB while packing a 64 MiB file", p>>20)
+	}
+	if b.Digest != DigestOf(h.Sum(nil)) {
+		t.Fatalf("diffID %s, want %s", b.Digest, DigestOf(h.Sum(nil)))
+	}
+	r := openLayer(context.Background(), cs, b)
+	defer r.Close()
+	peak = watchHeap()
+	n, err := io.Copy(io.Discard, r)
+	if err != nil || n != b.Size {
+		t.Fatalf("rebuilt %d of %d bytes: %v", n, b.Size, err)
+	}
+	p = peak()
+	t.Logf("heap peak while rebuilding: %d MiB", p>>20)
+	if p > 48<<20 {
+		t.Errorf("heap peaked at %d MiB while rebuilding a 64 MiB file", p>>20)
+	}
+}
+
+// watchHeap samples the heap in use until the returned function is called,
+// which returns the highest sample.
+func watchHeap() func() uint64 {
+	runtime.GC()
+	stop := make(chan struct{})
+	done := make(chan uint64)
+	go func() {
+		var peak uint64
+		var ms runtime.MemStats
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+			select {
+			case <-stop:
+				done <- peak
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(stop)
+		return <-done
+	}
+}
+
+// A layer tar-split refuses (two entries with one path) is a clear error.
+func TestPackLayerDuplicatePaths(t *testing.T) {
+	l := imagetest.Layer(imagetest.File{Name: "a", Body: []byte("1")}, imagetest.File{Name: "a", Body: []byte("2")})
+	pk := &packer{ctx: context.Background(), cs: openChunks(t), p: testChunking}
+	_, err := pk.packLayer(imagesrc.Layer{Input: "dup.tar", Path: "x/layer.tar"}, bytes.NewReader(l))
+	if err == nil {
+		t.Fatal("packed a layer with a duplicate path")
+	}
+	t.Log(err)
+	if u := usage(t, pk.cs); u.Chunks != len(pk.added) {
+		t.Errorf("%d chunks in the store, %d recorded as added", u.Chunks, len(pk.added))
+	}
+}
+
+// A chunk missing from the store is reported as such, not as corruption.
+func TestOpenLayerMissingChunk(t *testing.T) {
+	cs := openChunks(t)
+	pk := &packer{ctx: context.Background(), cs: cs, p: testChunking}
+	b, err := pk.packLayer(imagesrc.Layer{Input: "x", Path: "layer.tar"}, bytes.NewReader(layerSeeds()[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs.Delete(b.Chunks[len(b.Chunks)-1].ID)
+	r := openLayer(context.Background(), cs, b)
+	defer r.Close()
+	if _, err := io.Copy(io.Discard, r); !errors.Is(err, chunkstore.ErrNotFound) {
+		t.Fatalf("error %v, want ErrNotFound", err)
+	}
+}
+
+// TestWriteFuzzSeeds rewrites testdata/fuzz/FuzzPackLayer when
+// FERRY_WRITE_FUZZ_SEEDS is set.
+func TestWriteFuzzSeeds(t *testing.T) {
+	if os.Getenv("FERRY_WRITE_FUZZ_SEEDS") == "" {
+		t.Skip("set FERRY_WRITE_FUZZ_SEEDS=1 to rewrite testdata/fuzz/FuzzPackLayer")
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzPackLayer")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range layerSeeds() {
+		body := "go test fuzz v1\n[]byte(" + strconv.Quote(string(s)) + ")\n"
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%d", i)), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
