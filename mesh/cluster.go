@@ -128,7 +128,7 @@ func (c *cluster) NotifyLeave(n *memberlist.Node) {
 	if len(ps.paths) == 0 {
 		delete(m.peers, n.Name)
 	}
-	m.log.Info("mesh: peer left", "peer", n.Name, "network", c.network, "state", n.State)
+	m.log.Info("mesh: peer left", "peer", n.Name, "network", c.network)
 	m.notifyLocked()
 }
 

@@ -174,11 +174,7 @@ func (m *Mesh) dropGoneClusters() {
 // the format version, never a secret: discovery says where to knock, the key
 // is what opens.
 func (m *Mesh) advertise(ifaces []net.Interface) {
-	var names []string
-	for _, ifi := range ifaces {
-		names = append(names, ifi.Name+"/"+strconv.Itoa(ifi.Index))
-	}
-	key := strings.Join(names, ",")
+	key := ifaceKey(ifaces)
 	m.mu.Lock()
 	old, same := m.server, m.serverOn == key
 	if !same {
@@ -218,8 +214,17 @@ func (m *Mesh) advertise(ifaces []net.Interface) {
 	m.mu.Unlock()
 }
 
+// ifaceKey names a set of interfaces, to notice when it changes.
+func ifaceKey(ifaces []net.Interface) string {
+	var names []string
+	for _, ifi := range ifaces {
+		names = append(names, ifi.Name+"/"+strconv.Itoa(ifi.Index))
+	}
+	return strings.Join(names, ",")
+}
+
 // browse asks who is near on ifaces and listens for answers and
-// announcements for one BrowseInterval, joining every ferry node found that
+// announcements until ctx ends, joining every ferry node found that
 // is not a member yet.
 //
 // zeroconf v1.0.0 quirks this works around: a Resolver serves one Browse
@@ -229,21 +234,19 @@ func (m *Mesh) advertise(ifaces []net.Interface) {
 // its default IPv4+IPv6 fails outright where IPv6 is off, so it asks IPv4
 // only (answers carry the IPv4 addresses memberlist binds).
 func (m *Mesh) browse(ctx context.Context, ifaces []net.Interface) {
-	bctx, cancel := context.WithTimeout(ctx, m.interval)
-	defer cancel()
 	r, err := zeroconf.NewResolver(zeroconf.SelectIfaces(ifaces), zeroconf.SelectIPTraffic(zeroconf.IPv4))
 	if err != nil {
 		m.log.Warn("mesh: browse mDNS", "err", err)
-		<-bctx.Done()
+		<-ctx.Done()
 		return
 	}
 	entries := make(chan *zeroconf.ServiceEntry, 16)
-	if err := r.Browse(bctx, ServiceType, "local.", entries); err != nil {
+	if err := r.Browse(ctx, ServiceType, "local.", entries); err != nil {
 		m.log.Warn("mesh: browse mDNS", "err", err)
-		<-bctx.Done()
+		<-ctx.Done()
 		return
 	}
-	for e := range entries { // closed when bctx ends
+	for e := range entries { // closed when ctx ends
 		m.found(e)
 	}
 }

@@ -200,6 +200,11 @@ func New(cfg Config) (*Mesh, error) {
 	return m, nil
 }
 
+// scanInterval is how often the network interfaces are looked at: a courier
+// whose link comes up (a cable, a hotspot) is advertised, browses and joins
+// within about this long.
+const scanInterval = time.Second
+
 // Run binds the gossip port(s), advertises and browses, and joins what it
 // finds, until ctx is done or Close is called; then it leaves the mesh and
 // returns nil. It returns an error at once if the gossip port cannot be
@@ -225,24 +230,61 @@ func (m *Mesh) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for ctx.Err() == nil {
-		m.joinStatic(ctx)
+	// One browse round runs at a time, for BrowseInterval; a new one starts
+	// when it ends or when the interfaces change.
+	var stopBrowse context.CancelFunc = func() {}
+	var browsing chan struct{} // closed when the round ends; nil if none runs
+	endBrowse := func() {
+		stopBrowse()
+		if browsing != nil {
+			<-browsing
+			browsing = nil
+		}
+	}
+	startBrowse := func() {
+		endBrowse()
 		if m.cfg.DisableMDNS || len(ifaces) == 0 {
-			select {
-			case <-ctx.Done():
-			case <-time.After(m.interval):
-			}
-		} else {
-			m.browse(ctx, ifaces)
+			return
 		}
-		if ctx.Err() != nil {
-			break
+		var bctx context.Context
+		bctx, stopBrowse = context.WithTimeout(ctx, m.interval)
+		done := make(chan struct{})
+		browsing = done
+		go func(ifaces []net.Interface) {
+			defer close(done)
+			m.browse(bctx, ifaces)
+		}(ifaces)
+	}
+	defer endBrowse()
+	startBrowse()
+	tick := time.NewTicker(scanInterval)
+	defer tick.Stop()
+	var lastJoin time.Time
+	for {
+		if time.Since(lastJoin) >= m.interval {
+			m.joinStatic(ctx)
+			lastJoin = time.Now()
 		}
+		roundOver := false
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case <-browsing:
+			roundOver = true
+		}
+		was := ifaceKey(ifaces)
 		if ifaces, err = m.refresh(); err != nil {
 			m.log.Warn("mesh: look at network interfaces", "err", err)
 		}
+		if changed := ifaceKey(ifaces) != was; changed || roundOver {
+			if changed {
+				m.log.Info("mesh: interfaces changed", "interfaces", ifaceKey(ifaces))
+				lastJoin = time.Time{}
+			}
+			startBrowse()
+		}
 	}
-	return nil
 }
 
 // Close leaves the mesh (telling peers, so they forget this node at once)

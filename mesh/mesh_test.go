@@ -203,8 +203,8 @@ func TestLeaveNoticedAndRejoin(t *testing.T) {
 	waitPeers(t, b, 10*time.Second, "b sees a, c", hasIDs("a", "c"))
 
 	c.stop(t)
-	waitPeers(t, a, 5*time.Second, "a forgets c after its leave", hasIDs("b"))
-	waitPeers(t, b, 5*time.Second, "b forgets c after its leave", hasIDs("a"))
+	waitPeers(t, a, 15*time.Second, "a forgets c after its leave", hasIDs("b"))
+	waitPeers(t, b, 15*time.Second, "b forgets c after its leave", hasIDs("a"))
 
 	c = startNode(t, "c", testKey, a)
 	waitPeers(t, b, 10*time.Second, "b sees c again", hasIDs("a", "c"))
