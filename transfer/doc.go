@@ -1,0 +1,80 @@
+// Package transfer moves releases and their chunks between nodes: a server
+// for a node's store over HTTP/3 (QUIC) and HTTPS/TCP, a client, a
+// resumable multi-peer fetcher, and static directories any web server can
+// serve (Publish).
+//
+// # Wire API, version 1
+//
+// Every resource is a GET (HEAD also works) under /v1/. The paths are plain
+// file paths, so a directory written by Publish serves the same API.
+//
+//	/v1/releases/index.json             the release list (JSON, Index)
+//	/v1/releases/<id>/manifest.json     a release's manifest: the exact signed bytes
+//	/v1/releases/<id>/signatures.json   its signatures (JSON array of release.Signature)
+//	/v1/releases/<id>/have.bin          its have-bitmap (binary, see below)
+//	/v1/chunks/<id[:2]>/<id>            a chunk in its stored encoding (see chunkstore)
+//
+// <id> is 64 lowercase hex digits: a release ID (SHA-256 of the manifest
+// bytes) or a chunk ID (SHA-256 of the chunk's content).
+//
+// The release list is {"releases":[{"id","name","version","channel",
+// "created","chunks"}]}. A node lists every release it holds, whole or in
+// part; "chunks" is the length of release.UniqueChunks. Unknown fields are
+// ignored by readers, so the list may grow.
+//
+// The have-bitmap has one bit per entry of release.UniqueChunks(manifest):
+// ceil(n/8) bytes, bit i is (0x80 >> i%8) of byte i/8, spare bits zero. A
+// node answers with an ETag; a request with If-None-Match of that ETag gets
+// 304 Not Modified while the bitmap is unchanged, which makes polling cheap.
+// A static directory serves a full bitmap.
+//
+// A chunk is served as its stored encoding (5-byte header, then a raw or
+// zstd payload), so a transfer that stopped resumes at a byte offset of those
+// bytes: the client asks for "Range: bytes=<offset>-" and appends the answer
+// to the partial chunk. Chunks carry ETag "<id>" and are immutable.
+//
+// Status codes:
+//
+//	200 OK                     the resource
+//	206 Partial Content        a chunk from the offset asked (Content-Range tells)
+//	304 Not Modified           have-bitmap unchanged since the ETag given
+//	400 Bad Request            a malformed ID in a known path
+//	404 Not Found              no such release or chunk here (or an unknown path)
+//	405 Method Not Allowed     anything but GET and HEAD
+//	416 Range Not Satisfiable  the offset is past the chunk's end
+//	500 Internal Server Error  the node could not read its store
+//
+// Error bodies are one sentence of plain text. The mapping between errors
+// and status codes lives in statusOf and errorOf (errors.go) and nowhere
+// else.
+//
+// # Transport and identity
+//
+// A node listens on UDP for HTTP/3 and on TCP, same port number (7747 by
+// default), for HTTP/2 and HTTP/1.1 over TLS, for networks that block UDP.
+// Clients try QUIC first and fall back to TCP per peer. Each node has a
+// self-signed certificate kept in <data>/node/ (LoadOrCreateIdentity); its
+// SHA-256 fingerprint is the node's identity. Clients pin it: a peer given as
+// HOST:PORT#FINGERPRINT (or gossiped by the mesh with its fingerprint) must
+// present exactly that certificate; one given without is trusted on first
+// use and recorded (KnownPeers). Static directories are fetched with plain
+// HTTP(S) and the system's certificate authorities.
+//
+// Safety does not rest on TLS: a release is accepted only if a key in the
+// trust list signed its manifest, and a chunk only if its content hashes to
+// its ID (chunkstore.Partial.Commit).
+//
+// # What always holds
+//
+//   - A fetched chunk becomes visible in the store only after it verified.
+//     A peer that sends bytes which do not verify (from offset 0) is dropped
+//     for the rest of the fetch, and the chunk is fetched elsewhere.
+//   - Bytes requested and not yet committed never exceed
+//     FetcherConfig.MaxInFlight (plus one chunk), over all peers; memory per
+//     request is a fixed buffer, so memory does not grow with release size.
+//   - Received bytes are appended to the chunk's partial file as they
+//     arrive, so after a crash or a lost link a fetch resumes within the
+//     chunk; at most what was in flight is fetched twice.
+//   - A full disk or any other failure of the local store ends the fetch
+//     with that error; nothing unverified becomes visible.
+package transfer

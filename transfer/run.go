@@ -1,0 +1,723 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ferry-mesh/ferry/chunkstore"
+	"github.com/ferry-mesh/ferry/release"
+)
+
+// A run is one fetch of one release. Its state is owned by the goroutine in
+// loop; workers (one per chunk request) and have-bitmap pollers report back
+// on channels. Only the progress snapshot is shared, under mu.
+type run struct {
+	f     *Fetcher
+	sr    *release.Signed
+	peers PeerSource
+	done  chan struct{} // closed when Fetch returns
+	err   error         // set before done is closed
+
+	chunks   []release.ChunkRef
+	state    []chunkState
+	avail    []int32  // how many usable peers hold each chunk
+	tiebreak []uint32 // random order among equally rare chunks
+	order    []int32  // chunks not committed, rarest first
+	orderPos int      // order[:orderPos] holds only committed chunks
+	dirty    bool     // order must be rebuilt
+
+	remaining   int   // chunks not committed
+	remainBytes int64 // their content size
+	inflight    int64 // stored-size bound of the chunks requested
+	held        int   // chunks the store had at the start
+	heldBytes   int64 // their content size
+
+	ps       map[string]*peerState
+	results  chan chunkResult
+	haves    chan haveResult
+	wire     atomic.Int64 // bytes received
+	started  time.Time
+	progress time.Time // last byte received or chunk committed
+	fatal    error
+
+	mu   sync.Mutex // protects snap
+	snap Progress
+}
+
+type chunkState uint8
+
+const (
+	missing chunkState = iota
+	requested
+	committed
+)
+
+// storedOverhead is the header the stored encoding adds to a chunk; the raw
+// codec is used whenever compression does not help, so a chunk's stored
+// size is at most its content size plus this.
+const storedOverhead = chunkstore.MaxStoredSize - chunkstore.MaxChunkSize
+
+type peerState struct {
+	peer    Peer
+	have    *Bitmap // nil until first heard
+	etag    string
+	haveDue time.Time // when to ask for the bitmap again
+	polling bool      // a have request is out
+	gone    bool      // no longer offered by the PeerSource
+
+	inflight      int
+	inflightBytes int64
+	window        int64   // bytes it may have in flight
+	rate          float64 // bytes per second, smoothed
+	recv          atomic.Int64
+	lastRecv      int64
+
+	fails   int       // consecutive failures
+	retryAt time.Time // backoff until
+	lastErr error
+	dropped error // non-nil: never used again in this fetch
+}
+
+type chunkResult struct {
+	p     *peerState
+	idx   int
+	need  int64
+	fresh bool // the request started at offset 0
+	err   error
+}
+
+type haveResult struct {
+	p    *peerState
+	bm   *Bitmap // nil: unchanged
+	etag string
+	err  error
+}
+
+// localError marks a failure of our own disk, not the peer's.
+type localError struct{ err error }
+
+func (e localError) Error() string { return e.err.Error() }
+func (e localError) Unwrap() error { return e.err }
+
+func newRun(f *Fetcher, sr *release.Signed, peers PeerSource) *run {
+	chunks := release.UniqueChunks(sr.Manifest)
+	r := &run{
+		f: f, sr: sr, peers: peers, done: make(chan struct{}),
+		chunks:   chunks,
+		state:    make([]chunkState, len(chunks)),
+		avail:    make([]int32, len(chunks)),
+		tiebreak: make([]uint32, len(chunks)),
+		ps:       map[string]*peerState{},
+		results:  make(chan chunkResult, 64),
+		haves:    make(chan haveResult, 16),
+		started:  time.Now(),
+	}
+	for i := range r.tiebreak {
+		r.tiebreak[i] = rand.Uint32()
+	}
+	return r
+}
+
+// loop runs the fetch to its end.
+func (r *run) loop(ctx context.Context) error {
+	for i, c := range r.chunks {
+		if r.f.cfg.Chunks.Has(c.ID) {
+			r.state[i] = committed
+			r.held++
+			r.heldBytes += int64(c.Size)
+		} else {
+			r.remaining++
+			r.remainBytes += int64(c.Size)
+		}
+	}
+	r.dirty = true
+	r.progress = time.Now()
+	r.publish(0, 0)
+	if r.remaining == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		r.drain()
+	}()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	lastTick, lastWire, lastDone := time.Now(), int64(0), r.remainBytes
+	var rate, doneRate float64
+	r.refreshPeers()
+	lastPeers := time.Now()
+	for {
+		r.pollHaves(ctx)
+		r.schedule(ctx)
+		if r.fatal != nil {
+			return r.fatal
+		}
+		if r.remaining == 0 {
+			r.publish(rate, 0)
+			return nil
+		}
+		if err := r.checkPatience(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case res := <-r.results:
+			r.handleResult(res)
+		case h := <-r.haves:
+			r.handleHave(h)
+		case now := <-tick.C:
+			dt := now.Sub(lastTick).Seconds()
+			w := r.wire.Load()
+			rate = ewma(rate, float64(w-lastWire)/dt)
+			doneRate = ewma(doneRate, float64(lastDone-r.remainBytes)/dt)
+			lastTick, lastWire, lastDone = now, w, r.remainBytes
+			r.adaptWindows(dt)
+			if now.Sub(lastPeers) >= peerRefresh {
+				r.refreshPeers()
+				lastPeers = now
+			}
+			var eta time.Duration
+			if doneRate > 0 {
+				eta = time.Duration(float64(r.remainBytes) / doneRate * float64(time.Second))
+			}
+			r.publish(rate, eta)
+		}
+	}
+}
+
+func ewma(old, sample float64) float64 {
+	if old == 0 {
+		return sample
+	}
+	return 0.7*old + 0.3*sample
+}
+
+// peerRefresh is how often the PeerSource is asked for the peer list.
+const peerRefresh = 2 * time.Second
+
+// refreshPeers takes the current peer list from the PeerSource.
+func (r *run) refreshPeers() {
+	seen := map[string]bool{}
+	for _, p := range r.peers.Peers(r.sr.ID) {
+		seen[p.URL] = true
+		if ps := r.ps[p.URL]; ps != nil {
+			if ps.gone {
+				ps.gone = false
+				r.addAvail(ps.have, 1)
+			}
+			ps.peer = p
+			continue
+		}
+		r.ps[p.URL] = &peerState{peer: p, window: minPeerWindow}
+	}
+	for url, ps := range r.ps {
+		if !seen[url] && !ps.gone {
+			ps.gone = true
+			r.addAvail(ps.have, -1)
+		}
+	}
+}
+
+// usable reports whether a peer may be asked for chunks now.
+func (p *peerState) usable(now time.Time) bool {
+	return p.dropped == nil && !p.gone && p.have != nil && !now.Before(p.retryAt)
+}
+
+// pollHaves asks peers whose bitmap is due for it.
+func (r *run) pollHaves(ctx context.Context) {
+	now := time.Now()
+	n := len(r.chunks)
+	for _, p := range r.ps {
+		if p.polling || p.dropped != nil || p.gone || now.Before(p.haveDue) || now.Before(p.retryAt) {
+			continue
+		}
+		p.polling = true
+		go func(p *peerState, etag string) {
+			bm, tag, err := r.f.cfg.Client.Have(ctx, p.peer, r.sr.ID, n, etag)
+			r.haves <- haveResult{p: p, bm: bm, etag: tag, err: err}
+		}(p, p.etag)
+	}
+}
+
+func (r *run) handleHave(h haveResult) {
+	p := h.p
+	p.polling = false
+	now := time.Now()
+	if h.err != nil {
+		if errors.Is(h.err, ErrFingerprint) {
+			r.drop(p, h.err)
+			return
+		}
+		if errors.Is(h.err, ErrNotFound) && p.have == nil {
+			// The peer does not hold the release (yet): ask again later.
+			p.haveDue = now.Add(10 * r.f.cfg.HaveRefresh)
+			p.lastErr = h.err
+			return
+		}
+		r.fail(p, h.err)
+		return
+	}
+	if h.bm != nil {
+		if !p.gone {
+			r.addAvail(p.have, -1)
+			r.addAvail(h.bm, 1)
+		}
+		p.have, p.etag = h.bm, h.etag
+		r.dirty = true
+		if p.fails > 0 && p.inflight == 0 {
+			p.fails = 0
+		}
+	}
+	next := r.f.cfg.HaveRefresh
+	if p.have != nil && p.have.Count() == p.have.Len() {
+		next *= 10
+	}
+	p.haveDue = now.Add(next)
+}
+
+func (r *run) addAvail(bm *Bitmap, d int32) {
+	if bm == nil {
+		return
+	}
+	for i := range r.avail {
+		if bm.Has(i) {
+			r.avail[i] += d
+		}
+	}
+	r.dirty = true
+}
+
+// rebuildOrder sorts the chunks not committed rarest first. Requested ones
+// are included: a failed request puts its chunk back to missing.
+func (r *run) rebuildOrder() {
+	r.order = r.order[:0]
+	for i, s := range r.state {
+		if s != committed {
+			r.order = append(r.order, int32(i))
+		}
+	}
+	sort.Slice(r.order, func(a, b int) bool {
+		i, j := r.order[a], r.order[b]
+		if r.avail[i] != r.avail[j] {
+			return r.avail[i] < r.avail[j]
+		}
+		return r.tiebreak[i] < r.tiebreak[j]
+	})
+	r.orderPos = 0
+	r.dirty = false
+}
+
+// pick returns the rarest missing chunk p holds, or -1.
+func (r *run) pick(p *peerState) int {
+	for r.orderPos < len(r.order) && r.state[r.order[r.orderPos]] == committed {
+		r.orderPos++
+	}
+	for _, i := range r.order[r.orderPos:] {
+		if r.state[i] != missing || !p.have.Has(int(i)) {
+			continue
+		}
+		id := r.chunks[i].ID
+		if r.f.cfg.Chunks.Has(id) { // committed by another fetch or process
+			r.commit(int(i))
+			continue
+		}
+		if !r.f.claim(id, r) {
+			continue // another fetch of this process is receiving it
+		}
+		return int(i)
+	}
+	return -1
+}
+
+// schedule hands out chunk requests while the in-flight cap and the peers'
+// windows allow. Faster peers are served first.
+func (r *run) schedule(ctx context.Context) {
+	if r.dirty {
+		r.rebuildOrder()
+	}
+	now := time.Now()
+	var ready []*peerState
+	for _, p := range r.ps {
+		if p.usable(now) {
+			ready = append(ready, p)
+		}
+	}
+	sort.Slice(ready, func(i, j int) bool { return ready[i].rate > ready[j].rate })
+	for {
+		launched := false
+		for _, p := range ready {
+			if p.inflightBytes >= p.window {
+				continue
+			}
+			i := r.pick(p)
+			if i < 0 {
+				continue
+			}
+			need := int64(r.chunks[i].Size) + storedOverhead
+			if r.inflight > 0 && r.inflight+need > r.f.cfg.MaxInFlight {
+				r.f.unclaim(r.chunks[i].ID)
+				return
+			}
+			r.state[i] = requested
+			p.inflight++
+			p.inflightBytes += need
+			r.inflight += need
+			launched = true
+			go func(p *peerState, i int, need int64) {
+				fresh, err := r.fetchChunk(ctx, p, r.chunks[i])
+				r.results <- chunkResult{p: p, idx: i, need: need, fresh: fresh, err: err}
+			}(p, i, need)
+		}
+		if !launched {
+			return
+		}
+	}
+}
+
+func (r *run) commit(i int) {
+	if r.state[i] == committed {
+		return
+	}
+	r.state[i] = committed
+	r.remaining--
+	r.remainBytes -= int64(r.chunks[i].Size)
+	r.progress = time.Now()
+}
+
+func (r *run) handleResult(res chunkResult) {
+	p, i := res.p, res.idx
+	p.inflight--
+	p.inflightBytes -= res.need
+	r.inflight -= res.need
+	r.f.unclaim(r.chunks[i].ID)
+	if res.err == nil {
+		r.commit(i)
+		p.fails = 0
+		p.lastErr = nil
+		if r.f.cfg.OnChunk != nil {
+			r.f.cfg.OnChunk(r.sr.ID, r.chunks[i].ID)
+		}
+		return
+	}
+	r.state[i] = missing
+	var le localError
+	switch err := res.err; {
+	case errors.As(err, &le):
+		if r.fatal == nil {
+			r.fatal = fmt.Errorf("fetch release %s: %w", r.sr, le.err)
+		}
+	case errors.Is(err, context.Canceled):
+		// the fetch is ending
+	case errors.Is(err, chunkstore.ErrCorrupt) || errors.Is(err, chunkstore.ErrTooLarge) || errors.Is(err, ErrBadResponse):
+		if res.fresh || errors.Is(err, ErrBadResponse) {
+			r.drop(p, err)
+		}
+		// Otherwise the bad bytes may have come from whoever sent the
+		// first part; the partial is gone, and the next try starts afresh.
+	case errors.Is(err, ErrNotFound):
+		if p.have != nil && p.have.Has(i) {
+			p.have.Clear(i)
+			if !p.gone {
+				r.avail[i]--
+			}
+			r.dirty = true
+		}
+		p.haveDue = time.Time{}
+	case errors.Is(err, ErrRangeNotSatisfiable):
+		// the partial was discarded; try again at once
+	case errors.Is(err, ErrFingerprint):
+		r.drop(p, err)
+	default:
+		r.fail(p, err)
+	}
+}
+
+// fail backs off from a peer: 1 s, 2 s, 4 s … up to a minute, with jitter.
+func (r *run) fail(p *peerState, err error) {
+	p.fails++
+	p.lastErr = err
+	d := time.Second << min(p.fails-1, 6)
+	d = min(d, maxBackoff)
+	d += time.Duration(rand.Int64N(int64(d) / 4))
+	p.retryAt = time.Now().Add(d)
+	p.window = minPeerWindow
+	p.rate /= 2
+	if p.fails == 1 || p.fails%5 == 0 {
+		r.f.cfg.Logf("peer %s: %v; retrying in %v", p.peer, err, d.Round(time.Second))
+	}
+}
+
+// drop stops using a peer for the rest of this fetch.
+func (r *run) drop(p *peerState, err error) {
+	if p.dropped != nil {
+		return
+	}
+	p.dropped = err
+	if !p.gone {
+		r.addAvail(p.have, -1)
+	}
+	p.gone = true
+	r.f.cfg.Logf("dropping peer %s for this fetch: %v", p.peer, err)
+}
+
+// adaptWindows lets each peer keep peerWindowTime seconds of its measured
+// rate in flight, so that fast peers get more requests and slow ones do
+// not hold chunks that others could deliver sooner.
+func (r *run) adaptWindows(dt float64) {
+	for _, p := range r.ps {
+		cur := p.recv.Load()
+		got := cur - p.lastRecv
+		p.lastRecv = cur
+		if p.inflight == 0 && got == 0 {
+			continue
+		}
+		p.rate = ewma(p.rate, float64(got)/dt)
+		w := int64(p.rate * peerWindowTime)
+		p.window = min(max(w, minPeerWindow), r.f.cfg.MaxInFlight)
+		if got > 0 {
+			r.progress = time.Now()
+		}
+	}
+}
+
+// checkPatience fails the fetch when nothing could be fetched for too long,
+// or at once when every peer has been dropped.
+func (r *run) checkPatience() error {
+	pat := r.f.cfg.Patience
+	if pat < 0 || r.inflight > 0 {
+		return nil
+	}
+	allDropped := len(r.ps) > 0
+	for _, p := range r.ps {
+		if p.dropped == nil {
+			allDropped = false
+		}
+	}
+	if !allDropped && time.Since(r.progress) < pat {
+		return nil
+	}
+	var why []string
+	for _, p := range r.ps {
+		switch {
+		case p.dropped != nil:
+			why = append(why, fmt.Sprintf("%s dropped (%v)", p.peer, p.dropped))
+		case p.lastErr != nil:
+			why = append(why, fmt.Sprintf("%s: %v", p.peer, p.lastErr))
+		case p.have != nil:
+			why = append(why, fmt.Sprintf("%s holds %d of %d chunks", p.peer, p.have.Count(), p.have.Len()))
+		default:
+			why = append(why, fmt.Sprintf("%s has not answered", p.peer))
+		}
+	}
+	sort.Strings(why)
+	if len(why) == 0 {
+		why = []string{"no peers"}
+	}
+	return fmt.Errorf("fetch release %s: %d chunks still missing (%s); run the fetch again to resume: %w",
+		r.sr, r.remaining, strings.Join(why, "; "), ErrNoSource)
+}
+
+// drain waits for the workers and pollers still out after the loop ends.
+func (r *run) drain() {
+	outstanding := 0
+	for _, p := range r.ps {
+		outstanding += p.inflight
+		if p.polling {
+			outstanding++
+		}
+	}
+	for ; outstanding > 0; outstanding-- {
+		select {
+		case res := <-r.results:
+			p := res.p
+			p.inflight--
+			p.inflightBytes -= res.need
+			r.inflight -= res.need
+			if res.err == nil {
+				r.commit(res.idx)
+			}
+		case h := <-r.haves:
+			h.p.polling = false
+		}
+	}
+}
+
+// fetchChunk receives one chunk from p into its partial file, resuming at
+// the bytes already there, and commits it. fresh reports whether the
+// request started at offset 0.
+func (r *run) fetchChunk(ctx context.Context, p *peerState, c release.ChunkRef) (fresh bool, err error) {
+	part, err := r.f.cfg.Chunks.OpenPartial(c.ID)
+	if err != nil {
+		return false, localError{err}
+	}
+	limit := int64(c.Size) + storedOverhead
+	if part.Offset() >= limit {
+		// Longer than the chunk can be: left over from a bad peer.
+		if part, err = restart(r.f.cfg.Chunks, part, c.ID); err != nil {
+			return false, err
+		}
+	}
+	off := part.Offset()
+	reqCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stall := time.AfterFunc(r.f.cfg.StallTimeout, func() {
+		cancel(fmt.Errorf("fetch chunk %s from %s: nothing received for %v: %w", c.ID.Short(), p.peer, r.f.cfg.StallTimeout, ErrStalled))
+	})
+	defer stall.Stop()
+	body, start, err := r.f.cfg.Client.Chunk(reqCtx, p.peer, c.ID, off)
+	if err != nil {
+		part.Close()
+		if errors.Is(err, ErrRangeNotSatisfiable) {
+			part, rerr := restart(r.f.cfg.Chunks, nil, c.ID)
+			if rerr != nil {
+				return false, rerr
+			}
+			part.Close()
+		}
+		if cause := context.Cause(reqCtx); cause != nil && ctx.Err() == nil {
+			return off == 0, cause
+		}
+		return off == 0, err
+	}
+	defer body.Close()
+	if start != off {
+		if part, err = restart(r.f.cfg.Chunks, part, c.ID); err != nil {
+			return false, err
+		}
+		off = 0
+	}
+	fresh = off == 0
+	src := &limitedReader{ctx: reqCtx, r: body, l: r.f.cfg.Limit}
+	buf := make([]byte, 32<<10)
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			stall.Reset(r.f.cfg.StallTimeout)
+			p.recv.Add(int64(n))
+			r.wire.Add(int64(n))
+			if part.Offset()+int64(n) > limit {
+				part.Abort()
+				return fresh, fmt.Errorf("fetch chunk %s from %s: more bytes than a %d-byte chunk can take: %w", c.ID.Short(), p.peer, c.Size, chunkstore.ErrCorrupt)
+			}
+			if _, err := part.Write(buf[:n]); err != nil {
+				part.Close()
+				return fresh, localError{fmt.Errorf("write chunk %s: %w", c.ID.Short(), err)}
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			part.Close() // keep what arrived, for a resume
+			if cause := context.Cause(reqCtx); cause != nil && ctx.Err() == nil {
+				return fresh, cause
+			}
+			return fresh, fmt.Errorf("fetch chunk %s from %s: %w", c.ID.Short(), p.peer, rerr)
+		}
+	}
+	if err := part.Commit(); err != nil {
+		if errors.Is(err, chunkstore.ErrCorrupt) || errors.Is(err, chunkstore.ErrTooLarge) {
+			return fresh, fmt.Errorf("chunk %s from %s: %w", c.ID.Short(), p.peer, err)
+		}
+		part.Close()
+		return fresh, localError{fmt.Errorf("commit chunk %s: %w", c.ID.Short(), err)}
+	}
+	return fresh, nil
+}
+
+// restart discards a chunk's partial bytes and opens it afresh.
+func restart(cs ChunkSink, part *chunkstore.Partial, id chunkstore.ID) (*chunkstore.Partial, error) {
+	if part == nil {
+		var err error
+		if part, err = cs.OpenPartial(id); err != nil {
+			return nil, localError{err}
+		}
+	}
+	part.Abort()
+	np, err := cs.OpenPartial(id)
+	if err != nil {
+		return nil, localError{err}
+	}
+	return np, nil
+}
+
+// publish updates the progress snapshot.
+func (r *run) publish(rate float64, eta time.Duration) {
+	now := time.Now()
+	var peers []PeerProgress
+	for _, p := range r.ps {
+		pp := PeerProgress{Peer: p.peer.String(), Rate: p.rate, InFlight: p.inflight}
+		if p.have != nil {
+			pp.Has = p.have.Count()
+		}
+		switch {
+		case p.dropped != nil:
+			pp.State, pp.Error = "dropped", p.dropped.Error()
+		case p.gone:
+			pp.State = "gone"
+		case now.Before(p.retryAt):
+			pp.State = "backoff"
+		case p.have == nil:
+			pp.State = "waiting"
+		case p.inflight > 0:
+			pp.State = "active"
+		default:
+			pp.State = "idle"
+		}
+		if pp.Error == "" && p.lastErr != nil {
+			pp.Error = p.lastErr.Error()
+		}
+		peers = append(peers, pp)
+	}
+	sort.Slice(peers, func(i, j int) bool { return peers[i].Peer < peers[j].Peer })
+	var total int64
+	for _, c := range r.chunks {
+		total += int64(c.Size)
+	}
+	r.mu.Lock()
+	r.snap = Progress{
+		Release: r.sr.ID, Name: r.sr.Manifest.Name, Version: r.sr.Manifest.Version, Started: r.started,
+		TotalChunks: len(r.chunks), DoneChunks: len(r.chunks) - r.remaining,
+		TotalBytes: total, DoneBytes: total - r.remainBytes,
+		WireBytes: r.wire.Load(), Rate: rate, ETA: eta, Peers: peers,
+	}
+	r.mu.Unlock()
+}
+
+func (r *run) snapshot() Progress {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.snap
+}
+
+func (r *run) stats() Stats {
+	s := Stats{
+		WireBytes:   r.wire.Load(),
+		Duration:    time.Since(r.started),
+		AlreadyHeld: r.held,
+	}
+	for i, st := range r.state {
+		if st == committed {
+			s.Chunks++
+			s.Bytes += int64(r.chunks[i].Size)
+		}
+	}
+	s.Chunks -= r.held
+	s.Bytes -= r.heldBytes
+	for _, p := range r.ps {
+		if p.dropped != nil {
+			s.Dropped = append(s.Dropped, fmt.Sprintf("%s: %v", p.peer, p.dropped))
+		}
+	}
+	return s
+}
