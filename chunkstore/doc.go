@@ -2,8 +2,13 @@
 //
 // A chunk is a run of bytes (at most MaxChunkSize) named by the SHA-256 of its
 // uncompressed content, its ID. Chunks are cut from streams by a
-// content-defined chunker (Chunker), so that an edit in the middle of a large
-// stream changes only the chunks around it.
+// content-defined chunker (Chunker, FastCDC), so that an edit in the middle
+// of a large stream changes only the chunks around it. WriteStream is the
+// parallel packer: it cuts, hashes, compresses and stores a stream.
+//
+// Consumers depend on the small interfaces Reader (serving, reassembly) and
+// Writer (receiving); package storetest is the conformance suite every store
+// passes.
 //
 // What always holds:
 //
@@ -11,17 +16,37 @@
 //     ID before it was renamed into place. Readers still re-hash on Get, so a
 //     chunk damaged on disk after the fact is reported as ErrCorrupt, never
 //     returned.
-//   - Every write is temp file + fsync + rename (and fsync of the directory),
-//     so a crash at any instant leaves only whole chunks visible.
+//   - A visible chunk is whole and durable: its bytes reached the disk before
+//     its name did. Put and Partial.Commit do temp file (or partial file) +
+//     fsync + rename + fsync of the directory. WriteStream, which writes many
+//     chunks at once, batches the same steps: it writes temp files, makes
+//     them all durable with one syncfs(2), renames them into place, and
+//     makes the renames durable with a second syncfs, once per
+//     Config.SyncBatch bytes. A crash at any instant leaves only whole,
+//     verified chunks visible; what it loses is at most the unpublished
+//     batch, plus temp files that Open removes.
 //   - Partially received chunks live under a separate directory (partial/)
 //     until they are complete and verified; they can be resumed at a byte
-//     offset.
+//     offset, and are never visible as chunks before Commit verifies them.
+//   - Bad input loses nothing: a chunk that fails verification, does not fit
+//     (ErrTooLarge) or meets a full disk (ErrNoSpace) leaves the store as it
+//     was, with no half-written chunk visible. A WriteStream that fails may
+//     leave chunks it had already published: whole, verified, and collected
+//     by GC like any other unreferenced chunk.
+//   - Memory is bounded whatever the stream's size: WriteStream holds at most
+//     Config.MaxInFlight bytes of chunk buffers, a 2×MaxSize read window, and
+//     one encode buffer and zstd encoder per worker; a chunk file is read
+//     only if it is no larger than MaxStoredSize.
+//
+// The store does not know which chunks releases use: GC takes that as a
+// predicate, and callers serialise GC against writers whose chunks are not yet
+// referenced by a saved release (package release holds a lock for this).
 //
 // Layout under the store's directory:
 //
 //	chunks/<2 hex>/<64 hex>   one file per chunk, in the stored encoding
 //	partial/<64 hex>          a chunk being received, stored encoding prefix
-//	tmp/                      temp files, removed on Open
+//	tmp/                      temp files; Open removes those older than an hour
 //
 // The stored encoding is what travels on the wire too (so a resumed transfer
 // resumes at an offset of these bytes): a 5-byte header, "FCK" + format

@@ -90,10 +90,7 @@ func OpenConfig(dir string, cfg Config) (*Store, error) {
 			os.Remove(filepath.Join(dir, "tmp", e.Name()))
 		}
 	}
-	enc, err := zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(zstd.SpeedFastest),
-		zstd.WithEncoderConcurrency(max(cfg.Workers, runtime.GOMAXPROCS(0))),
-		zstd.WithLowerEncoderMem(true))
+	enc, err := newEncoder(max(cfg.Workers, runtime.GOMAXPROCS(0)))
 	if err != nil {
 		return nil, fmt.Errorf("open chunk store %s: %w", dir, err)
 	}
@@ -105,6 +102,19 @@ func OpenConfig(dir string, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("open chunk store %s: %w", dir, err)
 	}
 	return &Store{dir: dir, cfg: cfg, enc: enc, dec: dec}, nil
+}
+
+// newEncoder returns the zstd encoder chunks are stored with, for up to
+// concurrency EncodeAll calls at once. Fastest level: packing must keep up
+// with reading. No frame checksum: the SHA-256 of the content, checked on
+// every read, already catches any damage, so xxhash would be paid for
+// nothing.
+func newEncoder(concurrency int) (*zstd.Encoder, error) {
+	return zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithEncoderConcurrency(concurrency),
+		zstd.WithEncoderCRC(false),
+		zstd.WithLowerEncoderMem(true))
 }
 
 // Dir returns the store's directory.

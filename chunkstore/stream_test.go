@@ -40,7 +40,7 @@ func TestWriteStreamSyncEach(t *testing.T) {
 // holds the stream, only the in-flight buffers, the chunker's window, the
 // workers' encode buffers and the zstd encoders.
 func TestWriteStreamBoundedMemory(t *testing.T) {
-	size := int64(512 << 20)
+	size := int64(256 << 20)
 	if testing.Short() {
 		size = 64 << 20
 	}
@@ -54,7 +54,7 @@ func TestWriteStreamBoundedMemory(t *testing.T) {
 	sampled := make(chan struct{})
 	go func() {
 		defer close(sampled)
-		tick := time.NewTicker(5 * time.Millisecond)
+		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		var m runtime.MemStats
 		for {

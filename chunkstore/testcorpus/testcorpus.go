@@ -8,34 +8,55 @@
 package testcorpus
 
 import (
+	"encoding/binary"
 	"io"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 )
 
-// Reader streams n deterministic bytes: alternating runs of 4–64 KiB, about
-// 40% random (like already-compressed files: jars, gzip) and 60% text drawn
-// from a vocabulary (like scripts, configs, class names). zstd at its fastest
-// level shrinks it to roughly two thirds.
+// Reader streams n deterministic bytes in runs of 4–64 KiB of three kinds,
+// like the files in an image layer: a third random (already-compressed
+// files: jars, gzip, images), a third text (lines of scripts and configs,
+// some much more frequent than others) and a third binary (machine words,
+// mostly small numbers and a few recurring addresses). zstd at its fastest
+// level shrinks it to about 60%.
 type Reader struct {
 	rng   *rand.Rand
 	left  int64
-	buf   []byte // generated, not yet read
-	vocab [][]byte
+	buf   []byte   // generated, not yet read
+	lines [][]byte // the text lines runs are drawn from
+	addrs []uint32 // the recurring words of binary runs
 }
 
 // New returns a Reader of n bytes from seed.
 func New(seed uint64, n int64) *Reader {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	vocab := make([][]byte, 4096)
+	vocab := make([][]byte, 512)
 	for i := range vocab {
-		w := make([]byte, 2+rng.IntN(11))
+		w := make([]byte, 2+rng.IntN(9))
 		for j := range w {
 			w[j] = 'a' + byte(rng.IntN(26))
 		}
 		vocab[i] = w
 	}
-	return &Reader{rng: rng, left: n, vocab: vocab}
+	seps := []string{" ", " ", " ", ".", "/", " = ", ", ", "_"}
+	lines := make([][]byte, 2048)
+	for i := range lines {
+		l := make([]byte, 0, 96)
+		for j := range 3 + rng.IntN(10) {
+			if j > 0 {
+				l = append(l, seps[rng.IntN(len(seps))]...)
+			}
+			l = append(l, vocab[rng.IntN(len(vocab))]...)
+		}
+		lines[i] = append(l, '\n')
+	}
+	addrs := make([]uint32, 256)
+	for i := range addrs {
+		addrs[i] = rng.Uint32()
+	}
+	return &Reader{rng: rng, left: n, lines: lines, addrs: addrs}
 }
 
 // Bytes returns the n bytes of New(seed, n) in memory.
@@ -64,23 +85,37 @@ func (r *Reader) Read(p []byte) (int, error) {
 func (r *Reader) refill() {
 	size := 4<<10 + r.rng.IntN(60<<10)
 	b := r.buf[:0]
-	if cap(b) < size+16 {
+	if cap(b) < size+128 {
 		b = make([]byte, 0, 80<<10)
 	}
-	if r.rng.IntN(10) < 4 {
+	switch r.rng.IntN(3) {
+	case 0: // random
 		for len(b) < size {
-			v := r.rng.Uint64()
-			b = append(b, byte(v), byte(v>>8), byte(v>>16), byte(v>>24), byte(v>>32), byte(v>>40), byte(v>>48), byte(v>>56))
+			b = binary.LittleEndian.AppendUint64(b, r.rng.Uint64())
 		}
-	} else {
+	case 1: // text: the square skews towards the first lines
 		for len(b) < size {
 			v := r.rng.Uint64()
-			b = append(b, r.vocab[v&4095]...)
-			if v>>12&7 == 0 {
+			u := v & 0xffff
+			b = append(b, r.lines[u*u>>21]...)
+			if v>>16&3 == 0 {
+				b = strconv.AppendUint(b[:len(b)-1], v>>32&0xfffff, 10)
 				b = append(b, '\n')
-			} else {
-				b = append(b, ' ')
 			}
+		}
+	case 2: // binary
+		for len(b) < size {
+			v := r.rng.Uint64()
+			var w uint32
+			switch v & 7 {
+			case 0, 1, 2, 3:
+				w = uint32(v >> 8 & 0xff)
+			case 4, 5, 6:
+				w = r.addrs[v>>8&0xff]
+			default:
+				w = uint32(v >> 32)
+			}
+			b = binary.LittleEndian.AppendUint32(b, w)
 		}
 	}
 	r.buf = b
