@@ -28,12 +28,6 @@ func readBlob(input, p string, r io.Reader, size int64, fn LayerFunc) (blobResul
 	br := bufio.NewReaderSize(src, 64<<10)
 	head, _ := br.Peek(512)
 	switch {
-	case looksJSON(head) && size <= MaxJSONSize:
-		b, err := io.ReadAll(br)
-		if err != nil {
-			return res, inputErr(input, err)
-		}
-		res.json = b
 	case looksTar(head) || hasMagic(head):
 		d, err := decompress(br)
 		if err != nil {
@@ -60,6 +54,12 @@ func readBlob(input, p string, r io.Reader, size int64, fn LayerFunc) (blobResul
 			return res, inputErr(fmt.Sprintf("%s in %s", p, input), lr.err)
 		}
 		res.diffID = diffID
+	case looksJSON(head) && size <= MaxJSONSize: // after tar: a layer's first file may be named "{…"
+		b, err := io.ReadAll(br)
+		if err != nil {
+			return res, inputErr(input, err)
+		}
+		res.json = b
 	}
 	if _, err := io.Copy(io.Discard, br); err != nil {
 		return res, inputErr(input, err)

@@ -59,7 +59,7 @@ func fixtures() []*imagetest.Image {
 		imagetest.File{Name: "app/.wh.old"},
 		imagetest.File{Name: "app/link", Type: '1', Linkname: "app/data"},
 	)
-	db := imagetest.Layer(imagetest.File{Name: "db/empty"})
+	db := imagetest.Layer(imagetest.File{Name: "{db}/empty"}) // starts like JSON
 	empty := imagetest.Layer()
 	return []*imagetest.Image{
 		imagetest.NewImage("app", []string{"ferry-test/app:1.0", "ferry-test/app:latest"}, base, app, empty),
