@@ -123,6 +123,8 @@ func (pk *packer) packLayer(l imagesrc.Layer, r io.Reader) (Blob, error) {
 		}
 	}
 	switch {
+	case errors.Is(checkErr, storage.ErrDuplicatePath) || errors.Is(splitErr, storage.ErrDuplicatePath):
+		return Blob{}, fmt.Errorf("%s: two entries have the same path, which ferry cannot store bit-exactly (%w)", l, storage.ErrDuplicatePath)
 	case errors.Is(checkErr, imagesrc.ErrUnsafeEntry):
 		return Blob{}, fmt.Errorf("%s: %w", l, checkErr)
 	case checkErr != nil:
