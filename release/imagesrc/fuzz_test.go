@@ -3,7 +3,10 @@ package imagesrc
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -123,8 +126,19 @@ func FuzzReadStream(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		h := &hashLayers{}
-		imgs, err := ReadStream(context.Background(), "fuzz.tar", bytes.NewReader(b), Options{Layer: h.fn})
+		// Hash only, and give up on huge layers: a mutated compressed
+		// stream can expand a thousandfold.
+		seen := map[string]bool{}
+		layer := func(_ Layer, r io.Reader) (string, error) {
+			h := sha256.New()
+			if n, err := io.Copy(h, io.LimitReader(r, 64<<20)); err != nil || n == 64<<20 {
+				return "", fmt.Errorf("layer too large for fuzzing (%v)", err)
+			}
+			d := "sha256:" + hex.EncodeToString(h.Sum(nil))
+			seen[d] = true
+			return d, nil
+		}
+		imgs, err := ReadStream(context.Background(), "fuzz.tar", bytes.NewReader(b), Options{Layer: layer})
 		if err != nil {
 			return
 		}
@@ -133,7 +147,7 @@ func FuzzReadStream(f *testing.F) {
 				t.Fatalf("config %s does not match its bytes", img.Config)
 			}
 			for _, l := range img.Layers {
-				if _, ok := h.seen[l]; !ok {
+				if !seen[l] {
 					t.Fatalf("layer %s was never read", l)
 				}
 			}
