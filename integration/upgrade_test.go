@@ -1,0 +1,127 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestUpgradeSite takes one fixture site through its life: a first install,
+// a good upgrade that keeps the site's settings and override file, a sick
+// upgrade that is rolled back with the database and checksums exactly as
+// before (and a second upgrade refused while it runs), and a rollback on
+// request.
+func TestUpgradeSite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a site on the Docker Engine")
+	}
+	lab := newUpLab(t)
+	s := lab.newUpSite(t)
+
+	t.Run("first install", func(t *testing.T) {
+		out := s.upgrade(t, upGood1)
+		if !strings.Contains(out, "Done: the site now runs "+upDist+" "+upGood1) {
+			t.Errorf("no plain-words outcome in:\n%s", out)
+		}
+		if v := s.consistent(t); v != upGood1 {
+			t.Fatalf("site runs %s after installing %s", v, upGood1)
+		}
+	})
+
+	// The clinic's data, and the site's own settings: an extra .env key and
+	// an override file, which every upgrade must keep.
+	s.sql(t, "INSERT INTO patient (name) VALUES ('Amina'), ('Jean-Baptiste'), ('Nadia')")
+	envPath := filepath.Join(s.dir, ".env")
+	env, _ := os.ReadFile(envPath)
+	env = append(env, []byte("# added by the site\nCLINIC_CODE=KGL-042\n")...)
+	if err := os.WriteFile(envPath, env, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	override := "services:\n  gateway:\n    environment:\n      CLINIC_CODE: ${CLINIC_CODE}\n"
+	if err := os.WriteFile(filepath.Join(s.dir, "docker-compose.override.yml"), []byte(override), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("good upgrade keeps site settings", func(t *testing.T) {
+		removeAppImages(t, upGood2)
+		out := s.upgrade(t, upGood2)
+		for _, want := range []string{"Saving a backup of the database", "Loading 3 new programs", "Done: the site now runs"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+		if v := s.consistent(t); v != upGood2 {
+			t.Fatalf("site runs %s after upgrading to %s", v, upGood2)
+		}
+		env := s.dotenv(t)
+		for _, want := range []string{"# Site settings\n", "SITE_NAME=\"Clinic of the fixture\"\n", "# added by the site\nCLINIC_CODE=KGL-042\n", "\nTAG=" + upGood2 + "\n"} {
+			if !strings.Contains(env, want) {
+				t.Errorf(".env lost %q:\n%s", want, env)
+			}
+		}
+		if b, _ := os.ReadFile(filepath.Join(s.dir, "docker-compose.override.yml")); string(b) != override {
+			t.Errorf("override file changed:\n%s", b)
+		}
+		out2, _ := runCmd(t, "docker", "inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}", s.container(t, "gateway"))
+		if !strings.Contains(out2, "CLINIC_CODE=KGL-042") {
+			t.Errorf("the override file is not in effect: gateway env:\n%s", out2)
+		}
+		if got := s.sql(t, "SELECT name FROM patient ORDER BY id"); got != "Amina\nJean-Baptiste\nNadia\n" {
+			t.Errorf("patients after upgrade: %q", got)
+		}
+	})
+
+	t.Run("sick upgrade rolls back exactly; a second upgrade is refused meanwhile", func(t *testing.T) {
+		s.sql(t, "INSERT INTO patient (name, village) VALUES ('Yusuf', 'Gisenyi')")
+		dbBefore, sumsBefore := s.dbSnapshot(t), s.checksums(t)
+		envBefore := s.dotenv(t)
+		events, _, wait := s.startUpgrade(t, nil, "upgrade", upDist+":"+upSick, "--yes", "--health-timeout", upSickLimit)
+		waitStep(t, events, "health")
+		second := s.ferry(t, nil, "upgrade", upDist+":"+upGood2, "--yes")
+		if second.code != 1 || !strings.Contains(second.stderr, "another upgrade or rollback of this site is running") {
+			t.Errorf("second upgrade while one runs: exit %d, stderr %q", second.code, second.stderr)
+		}
+		r := wait()
+		if r.code != 1 {
+			t.Fatalf("sick upgrade: exit %d, want 1\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		for _, want := range []string{"did not start correctly within 25 seconds", "Putting back", "back on " + upGood2 + ", exactly as before", "will not be tried again on its own"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("output lacks %q:\n%s", want, r.stdout)
+			}
+		}
+		if v := s.consistent(t); v != upGood2 {
+			t.Fatalf("after rollback the site runs %s, want %s", v, upGood2)
+		}
+		if got := s.dbSnapshot(t); got != dbBefore {
+			t.Errorf("database after rollback differs:\nbefore:\n%s\nafter:\n%s", dbBefore, got)
+		}
+		if got := s.checksums(t); got != sumsBefore {
+			t.Errorf("configuration_checksums after rollback differ:\nbefore:\n%s\nafter:\n%s", sumsBefore, got)
+		}
+		if got := s.dotenv(t); got != envBefore {
+			t.Errorf(".env after rollback differs:\nbefore:\n%s\nafter:\n%s", envBefore, got)
+		}
+		st := s.status(t)
+		if st.Last == nil || st.Last.Outcome != "rolled-back" || len(st.Failed) != 1 || st.Failed[0] != upSick {
+			t.Errorf("status after rollback: %+v", st)
+		}
+	})
+
+	t.Run("rollback on request", func(t *testing.T) {
+		r := s.ferry(t, nil, "rollback", "--yes", "--health-timeout", upHealthy)
+		if r.code != 0 {
+			t.Fatalf("ferry rollback: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		if v := s.consistent(t); v != upGood1 {
+			t.Fatalf("after rollback the site runs %s, want %s", v, upGood1)
+		}
+		if got := s.sql(t, "SELECT name FROM patient ORDER BY id"); got != "Amina\nJean-Baptiste\nNadia\n" {
+			t.Errorf("patients after returning to %s: %q", upGood1, got)
+		}
+		if !strings.Contains(s.dotenv(t), "CLINIC_CODE=KGL-042\n") {
+			t.Errorf(".env lost the site's key after rollback")
+		}
+	})
+}
