@@ -130,6 +130,7 @@ func (c cli) fails(mentions []string, args ...string) string {
 	if msg == "" || strings.Contains(msg, "\n") {
 		c.t.Errorf("ferry %s: stderr is not one sentence:\n%s", strings.Join(args, " "), o.stderr)
 	}
+	c.t.Logf("ferry %s %s: %s", args[0], args[1], msg)
 	for _, m := range mentions {
 		if !strings.Contains(msg, m) {
 			c.t.Errorf("ferry %s: stderr does not name %q:\n%s", strings.Join(args, " "), m, msg)
