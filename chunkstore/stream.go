@@ -143,9 +143,26 @@ func (s *Store) streamWorker(ctx context.Context, fail context.CancelCauseFunc, 
 	}
 }
 
-// commitStream publishes written chunks in batches of Config.SyncBatch
-// stored bytes. After a failure it removes the temp files it receives.
+// commitStream gathers written chunks into batches of Config.SyncBatch stored
+// bytes and publishes each on a goroutine of its own, so that workers keep
+// writing the next batch while the disk syncs this one. One batch publishes
+// while at most one more waits. After a failure it removes the temp files it
+// receives.
 func (s *Store) commitStream(ctx context.Context, fail context.CancelCauseFunc, written <-chan *streamJob) {
+	batches := make(chan []*streamJob, 1)
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for batch := range batches {
+			if ctx.Err() != nil {
+				removeTemps(batch)
+				continue
+			}
+			if err := s.publishBatch(batch); err != nil {
+				fail(fmt.Errorf("write stream: %w", err))
+			}
+		}
+	}()
 	var batch []*streamJob
 	var size int64
 	for j := range written {
@@ -156,20 +173,18 @@ func (s *Store) commitStream(ctx context.Context, fail context.CancelCauseFunc, 
 		batch = append(batch, j)
 		size += j.stored
 		if size >= s.cfg.SyncBatch {
-			if err := s.publishBatch(batch); err != nil {
-				fail(fmt.Errorf("write stream: %w", err))
-			}
-			batch, size = batch[:0], 0
+			batches <- batch
+			batch, size = nil, 0
 		}
 	}
-	if ctx.Err() != nil {
-		for _, j := range batch {
-			os.Remove(j.tmp)
-		}
-		return
-	}
-	if err := s.publishBatch(batch); err != nil {
-		fail(fmt.Errorf("write stream: %w", err))
+	batches <- batch
+	close(batches)
+	<-published
+}
+
+func removeTemps(batch []*streamJob) {
+	for _, j := range batch {
+		os.Remove(j.tmp)
 	}
 }
 
@@ -180,16 +195,12 @@ func (s *Store) publishBatch(batch []*streamJob) error {
 		return nil
 	}
 	if err := s.syncStore(); err != nil {
-		for _, j := range batch {
-			os.Remove(j.tmp)
-		}
+		removeTemps(batch)
 		return fmt.Errorf("sync %d new chunks: %w", len(batch), mapDiskErr(err))
 	}
 	for i, j := range batch {
 		if err := s.publish(j.tmp, j.ref.ID, false); err != nil {
-			for _, rest := range batch[i+1:] {
-				os.Remove(rest.tmp)
-			}
+			removeTemps(batch[i+1:])
 			return fmt.Errorf("publish chunk %s: %w", j.ref.ID.Short(), err)
 		}
 	}
