@@ -366,6 +366,7 @@ func (m *Mesh) join(c *cluster, target netip.AddrPort) {
 	m.mu.Unlock()
 	go func() {
 		_, err := c.ml.Join([]string{target.String()})
+		err = flatten(err)
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		delete(m.joining, key)
@@ -383,4 +384,18 @@ func (m *Mesh) join(c *cluster, target netip.AddrPort) {
 			m.log.Debug("mesh: join failed", "peer", target, "network", c.network, "err", err)
 		}
 	}()
+}
+
+// flatten turns memberlist's multi-error ("1 error occurred:\n\t* ...")
+// into one line.
+func flatten(err error) error {
+	var me interface{ WrappedErrors() []error }
+	if !errors.As(err, &me) {
+		return err
+	}
+	var msgs []string
+	for _, e := range me.WrappedErrors() {
+		msgs = append(msgs, e.Error())
+	}
+	return fmt.Errorf("%s", strings.Join(msgs, "; "))
 }

@@ -200,9 +200,10 @@ func New(cfg Config) (*Mesh, error) {
 	return m, nil
 }
 
-// scanInterval is how often the network interfaces are looked at: a courier
+// scanInterval is how often the network interfaces are looked at when no
+// change notification came (on Linux, rtnetlink tells at once): a courier
 // whose link comes up (a cable, a hotspot) is advertised, browses and joins
-// within about this long.
+// within about this long at worst.
 const scanInterval = time.Second
 
 // Run binds the gossip port(s), advertises and browses, and joins what it
@@ -259,6 +260,12 @@ func (m *Mesh) Run(ctx context.Context) error {
 	startBrowse()
 	tick := time.NewTicker(scanInterval)
 	defer tick.Stop()
+	netChanged, stopWatch, err := watchInterfaces()
+	if err != nil {
+		m.log.Warn("mesh: interface changes are seen only every "+scanInterval.String(), "err", err)
+	} else {
+		defer stopWatch()
+	}
 	var lastJoin time.Time
 	for {
 		if time.Since(lastJoin) >= m.interval {
@@ -270,6 +277,7 @@ func (m *Mesh) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+		case <-netChanged:
 		case <-browsing:
 			roundOver = true
 		}
