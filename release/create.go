@@ -11,6 +11,7 @@ import (
 
 	"github.com/ferry-mesh/ferry/chunkstore"
 	"github.com/ferry-mesh/ferry/compose"
+	"github.com/ferry-mesh/ferry/release/imagesrc"
 )
 
 // CreateOptions says what goes into a new release.
@@ -114,11 +115,11 @@ func Create(ctx context.Context, s *Store, opt CreateOptions) (*Created, error) 
 	have := map[string]bool{}
 	for _, img := range packed.Images {
 		for _, t := range img.Tags {
-			have[NormalizeRef(t)] = true
+			have[imagesrc.FamiliarTag(t)] = true
 		}
 	}
 	for _, ref := range wanted {
-		if !have[NormalizeRef(ref)] {
+		if !have[imagesrc.FamiliarTag(ref)] {
 			return nil, fmt.Errorf("image %s, named in %s, is not in the given images (%s); add the archive that holds it with --images",
 				ref, strings.Join(opt.ComposeFiles, ", "), strings.Join(opt.Images, ", "))
 		}
@@ -151,21 +152,6 @@ func Create(ctx context.Context, s *Store, opt CreateOptions) (*Created, error) 
 	}
 	ok = true
 	return out, nil
-}
-
-// NormalizeRef writes an image reference the way docker save records tags:
-// no docker.io/ or library/ prefix, and ":latest" when no tag is given.
-func NormalizeRef(ref string) string {
-	ref = strings.TrimPrefix(ref, "docker.io/")
-	ref = strings.TrimPrefix(ref, "index.docker.io/")
-	ref = strings.TrimPrefix(ref, "library/")
-	if strings.Contains(ref, "@") {
-		return ref
-	}
-	if i := strings.LastIndex(ref, ":"); i < 0 || strings.Contains(ref[i:], "/") {
-		ref += ":latest"
-	}
-	return ref
 }
 
 // effectiveChunking fills the chunker's documented defaults, to record them.
