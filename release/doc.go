@@ -1,0 +1,29 @@
+// Package release says what a release is and keeps releases in a node's data
+// directory.
+//
+// A release is a signed manifest (Manifest): a distribution's name, version
+// and channel, its compose files and the .env keys it manages, its images, and
+// for every config and layer blob the ordered chunks that rebuild it. The
+// release ID is the SHA-256 of the exact manifest bytes, which are never
+// re-encoded after signing; publishers sign those bytes with ed25519, and a
+// node accepts a release only when a key in its trust list (TrustList) signed
+// it.
+//
+// What always holds:
+//
+//   - Store.Add refuses a release no trusted key signed; a stored release's
+//     manifest hashes to the ID it is stored under (Get checks).
+//   - Pack stores a layer as its tar-split metadata plus the stream of its
+//     file contents, both content-defined chunks, so a rebuild that only
+//     changes mtimes adds almost nothing; WriteArchive rebuilds each blob
+//     bit-exact and checks its digest (the diffID for a layer) while
+//     streaming, and stops before a damaged blob's last byte.
+//   - Create, Pack and Import leave the store as it was when they fail: the
+//     chunks they added are removed again.
+//   - Chunks that a writer (create, import, fetch) has added but no release
+//     references yet are never garbage-collected: writers hold the store's
+//     lock shared, GC holds it exclusive.
+//
+// Versions order semver-like (CompareVersions). Image inputs are read by the
+// imagesrc sub-package.
+package release
