@@ -30,9 +30,12 @@ type Ref struct {
 // Config.SyncBatch stored bytes by one filesystem sync, then renamed into
 // place and the renames made durable by a second sync. So every chunk is
 // durable and visible when WriteStream returns, and a crash at any instant
-// leaves only whole, verified chunks visible. On error, chunks already
-// published stay (they are valid; GC removes them if nothing references them)
-// and no temp file is left.
+// leaves only whole, verified chunks visible.
+//
+// On error no temp file is left, and the chunks already published stay
+// (they are valid; GC removes them if nothing references them): the refs
+// returned with the error are exactly those chunks (all Added), in stream
+// order, so that a caller can remove what a failed pack added.
 func (s *Store) WriteStream(ctx context.Context, r io.Reader, p ChunkerParams) ([]Ref, int64, error) {
 	c, err := NewChunker(r, p)
 	if err != nil {
@@ -85,7 +88,13 @@ func (s *Store) WriteStream(ctx context.Context, r io.Reader, p ChunkerParams) (
 	close(written)
 	<-committed
 	if ctx.Err() != nil {
-		return nil, n, context.Cause(ctx)
+		var added []Ref
+		for _, j := range jobs {
+			if j.published {
+				added = append(added, j.ref)
+			}
+		}
+		return added, n, context.Cause(ctx)
 	}
 	refs := make([]Ref, len(jobs))
 	for i, j := range jobs {
@@ -100,6 +109,9 @@ type streamJob struct {
 	ref    Ref
 	tmp    string // temp file holding the stored encoding, until published
 	stored int64  // size of the stored encoding
+	// published: this job's chunk was renamed into place (so Added). Set
+	// by the worker or the batch publisher before WriteStream reads it.
+	published bool
 }
 
 // streamWorker hashes, dedupes, encodes and writes chunks to temp files,
@@ -123,17 +135,16 @@ func (s *Store) streamWorker(ctx context.Context, fail context.CancelCauseFunc, 
 		j.data = nil
 		tmp, err := s.writeTemp(enc, s.syncEach)
 		if err == nil && s.syncEach {
-			err = s.publish(tmp, id, true)
-			tmp = ""
+			if err = s.publish(tmp, id, true); err == nil {
+				j.ref.Added, j.published = true, true
+				continue
+			}
 		}
 		if err != nil {
 			fail(fmt.Errorf("write stream: store chunk %s: %w", id.Short(), err))
 			continue
 		}
 		j.ref.Added = true
-		if tmp == "" {
-			continue
-		}
 		j.tmp, j.stored = tmp, int64(len(enc))
 		select {
 		case written <- j:
@@ -203,6 +214,7 @@ func (s *Store) publishBatch(batch []*streamJob) error {
 			removeTemps(batch[i+1:])
 			return fmt.Errorf("publish chunk %s: %w", j.ref.ID.Short(), err)
 		}
+		j.published = true
 	}
 	if err := s.syncStore(); err != nil {
 		return fmt.Errorf("sync %d published chunks: %w", len(batch), mapDiskErr(err))

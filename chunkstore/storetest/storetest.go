@@ -717,11 +717,23 @@ func testWriteStreamErrors(t *testing.T, open Opener) {
 	s := newStore(t, open)
 	params := chunkstore.ChunkerParams{MinSize: 4 << 10, AvgSize: 16 << 10, MaxSize: 64 << 10}
 	boom := errors.New("disk image unreadable")
-	_, _, err := s.WriteStream(context.Background(), &failingReader{testcorpus.New(18, 3<<20), boom}, params)
+	added, _, err := s.WriteStream(context.Background(), &failingReader{testcorpus.New(18, 3<<20), boom}, params)
 	if !errors.Is(err, boom) {
 		t.Fatalf("WriteStream over a failing reader: %v, want its error", err)
 	}
 	CheckInvariants(t, s)
+	// The refs returned with the error are exactly what the store gained,
+	// so a caller can undo a failed pack.
+	held := make(map[chunkstore.ID]bool)
+	s.Walk(func(id chunkstore.ID, _ int64) error { held[id] = true; return nil })
+	if len(added) != len(held) {
+		t.Fatalf("failed WriteStream returned %d refs, the store gained %d chunks", len(added), len(held))
+	}
+	for _, r := range added {
+		if !r.Added || !held[r.ID] {
+			t.Fatalf("failed WriteStream returned ref %+v, not a chunk it added", r)
+		}
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
