@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -235,6 +236,7 @@ func (p *meshProc) currentPeers() []string {
 type meshLAN struct {
 	lab   *netns.Lab
 	sw    *netns.Switch
+	hosts map[string]*netns.Host
 	links map[string]*netns.Link
 	procs map[string]*meshProc
 }
@@ -245,7 +247,8 @@ func newMeshLAN(t testing.TB) *meshLAN {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &meshLAN{lab: lab, sw: sw, links: map[string]*netns.Link{}, procs: map[string]*meshProc{}}
+	return &meshLAN{lab: lab, sw: sw, hosts: map[string]*netns.Host{}, links: map[string]*netns.Link{},
+		procs: map[string]*meshProc{}}
 }
 
 // plug creates a host and plugs it into the switch.
@@ -259,7 +262,7 @@ func (l *meshLAN) plug(t testing.TB, id string) (*netns.Host, *netns.Link) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.links[id] = lk
+	l.hosts[id], l.links[id] = h, lk
 	return h, lk
 }
 
@@ -399,4 +402,80 @@ func BenchmarkMeshCourierJoin(b *testing.B) {
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/join")
 	b.ReportMetric(worst.Seconds(), "max-s/join")
 	b.ReportMetric(5, "goal-s/join")
+}
+
+// TestMeshHubOnTwoLANs: a hub on two LANs is a member on each, and the
+// sites of one LAN are never told to gossip with the unreachable sites of
+// the other (one cluster per network).
+func TestMeshHubOnTwoLANs(t *testing.T) {
+	east := newMeshLAN(t)
+	west := &meshLAN{lab: east.lab, hosts: map[string]*netns.Host{}, links: map[string]*netns.Link{},
+		procs: map[string]*meshProc{}}
+	var err error
+	if west.sw, err = east.lab.Switch("west"); err != nil {
+		t.Fatal(err)
+	}
+	key := meshKey(t)
+	hub, _ := east.plug(t, "hub")
+	if _, err := west.sw.Attach(hub, netns.LinkOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	hp := startMeshProc(t, hub, "hub", "hub", key)
+	e1 := east.add(t, "east1", "site", key)
+	w1 := west.add(t, "west1", "site", key)
+	hp.waitPeers(t, 30*time.Second, "east1", "west1")
+	e1.waitPeers(t, 30*time.Second, "hub")
+	w1.waitPeers(t, 30*time.Second, "hub")
+
+	// A newcomer on the east LAN receives the whole membership of the hub's
+	// east cluster when it joins: the west site must not be in it.
+	e2 := east.add(t, "east2", "site", key)
+	e2.waitPeers(t, 30*time.Second, "east1", "hub")
+	hp.waitPeers(t, 30*time.Second, "east1", "east2", "west1")
+	for _, p := range []*meshProc{e1, e2} {
+		if ps := p.currentPeers(); slices.Contains(ps, "west1") {
+			t.Fatalf("%s sees %v: a site of the other LAN leaked into its cluster", p.id, ps)
+		}
+	}
+	if ps := w1.currentPeers(); !slices.Equal(ps, []string{"hub"}) {
+		t.Fatalf("west1 sees %v: a site of the other LAN leaked into its cluster", ps)
+	}
+}
+
+// TestMeshJoinAcrossRouter: multicast does not pass a router; a remote site
+// given the hub's address (--join) joins, and the LAN's other node learns of
+// it by gossip.
+func TestMeshJoinAcrossRouter(t *testing.T) {
+	lan := newMeshLAN(t)
+	key := meshKey(t)
+	router, rlan := lan.plug(t, "router")
+	remote, err := lan.lab.Host("remote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wan, err := lan.lab.Link(router, remote, netns.LinkOpts{Rate: 4_000_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meshRun(t, router, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward")
+	meshRun(t, remote, "ip", "route", "add", "default", "via", wan.AAddr.String())
+	wanNet := netip.PrefixFrom(wan.BAddr, 24).Masked().String()
+	hub := lan.add(t, "hub", "hub", key)
+	site := lan.add(t, "site1", "site", key)
+	for _, id := range []string{"hub", "site1"} {
+		meshRun(t, lan.hosts[id], "ip", "route", "add", wanNet, "via", rlan.AAddr.String())
+	}
+	lan.waitAllSee(t, 30*time.Second, "hub", "site1")
+
+	r := startMeshProc(t, remote, "remote", "site", key, lan.links["hub"].AAddr.String())
+	r.waitPeers(t, 30*time.Second, "hub", "site1")
+	hub.waitPeers(t, 30*time.Second, "remote", "site1")
+	site.waitPeers(t, 30*time.Second, "hub", "remote")
+}
+
+func meshRun(t testing.TB, h *netns.Host, name string, args ...string) {
+	t.Helper()
+	if _, err := h.Run(name, args...); err != nil {
+		t.Fatal(err)
+	}
 }
