@@ -84,12 +84,7 @@ func OpenConfig(dir string, cfg Config) (*Store, error) {
 	if err := makeFanout(filepath.Join(dir, "chunks")); err != nil {
 		return nil, fmt.Errorf("open chunk store %s: %w", dir, mapDiskErr(err))
 	}
-	tmps, _ := os.ReadDir(filepath.Join(dir, "tmp"))
-	for _, e := range tmps {
-		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > tmpMaxAge {
-			os.Remove(filepath.Join(dir, "tmp", e.Name()))
-		}
-	}
+	removeStaleTemps(dir)
 	enc, err := newEncoder(max(cfg.Workers, runtime.GOMAXPROCS(0)))
 	if err != nil {
 		return nil, fmt.Errorf("open chunk store %s: %w", dir, err)
@@ -120,7 +115,8 @@ func newEncoder(concurrency int) (*zstd.Encoder, error) {
 // Dir returns the store's directory.
 func (s *Store) Dir() string { return s.dir }
 
-// Close releases the store's codecs.
+// Close releases the store's codecs. Call it once every other call on the
+// store has returned.
 func (s *Store) Close() error {
 	s.enc.Close()
 	s.dec.Close()
@@ -291,6 +287,17 @@ func (s *Store) publish(src string, id ID, syncDirectory bool) error {
 	return nil
 }
 
+// removeStaleTemps removes temp files older than tmpMaxAge: no write keeps
+// one that long, so they are a crashed process's leftovers.
+func removeStaleTemps(dir string) {
+	tmps, _ := os.ReadDir(filepath.Join(dir, "tmp"))
+	for _, e := range tmps {
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > tmpMaxAge {
+			os.Remove(filepath.Join(dir, "tmp", e.Name()))
+		}
+	}
+}
+
 // makeFanout creates the 256 directories chunks live in, so that publishing
 // a chunk never creates a directory whose own entry would need a sync.
 func makeFanout(root string) error {
@@ -387,7 +394,7 @@ func (s *Store) Walk(fn func(id ID, stored int64) error) error {
 	root := filepath.Join(s.dir, "chunks")
 	subs, err := os.ReadDir(root)
 	if err != nil {
-		return err
+		return fmt.Errorf("list chunks in %s: %w", root, err)
 	}
 	for _, sub := range subs {
 		if !sub.IsDir() || len(sub.Name()) != 2 {
@@ -395,7 +402,7 @@ func (s *Store) Walk(fn func(id ID, stored int64) error) error {
 		}
 		ents, err := os.ReadDir(filepath.Join(root, sub.Name()))
 		if err != nil {
-			return err
+			return fmt.Errorf("list chunks in %s: %w", root, err)
 		}
 		for _, e := range ents {
 			id, err := ParseID(e.Name())
@@ -450,8 +457,9 @@ type GCResult struct {
 	Kept         int   `json:"kept"`
 }
 
-// GC removes every chunk for which live returns false, and every partial chunk
-// for which live returns false. live is called from one goroutine.
+// GC removes every chunk for which live returns false, every partial chunk
+// for which live returns false, and temp files a crash left over an hour
+// ago. live is called from one goroutine, never concurrently.
 func (s *Store) GC(live func(ID) bool) (GCResult, error) {
 	var r GCResult
 	err := s.Walk(func(id ID, n int64) error {
@@ -475,6 +483,9 @@ func (s *Store) GC(live func(ID) bool) (GCResult, error) {
 			os.Remove(filepath.Join(s.dir, "partial", e.Name()))
 		}
 	}
+	// A long-running process never reopens its store: collect a crashed
+	// writer's temp files here too.
+	removeStaleTemps(s.dir)
 	return r, nil
 }
 

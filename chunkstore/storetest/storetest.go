@@ -538,8 +538,8 @@ func testCorruption(t *testing.T, open Opener) {
 }
 
 // testCrashLeftovers plays a crash that left temp files: Open removes the old
-// ones, keeps fresh ones (another process may be writing them), and no temp
-// or partial file is ever visible as a chunk.
+// ones, keeps fresh ones (another process may be writing them), GC removes
+// them once old, and none is ever visible as a chunk.
 func testCrashLeftovers(t *testing.T, open Opener) {
 	dir := t.TempDir()
 	s := openIn(t, open, dir)
@@ -561,7 +561,14 @@ func testCrashLeftovers(t *testing.T, open Opener) {
 	if _, err := os.Stat(fresh); err != nil {
 		t.Fatalf("fresh temp file removed by Open: %v", err)
 	}
-	os.Remove(fresh)
+	// A long-running process collects old leftovers in GC, without reopening.
+	os.Chtimes(fresh, long, long)
+	if _, err := s2.GC(func(chunkstore.ID) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(fresh); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("temp file two hours old survived GC: %v", err)
+	}
 	if !s2.Has(id) {
 		t.Fatal("chunk lost across reopen")
 	}
