@@ -280,3 +280,28 @@ func BenchmarkWriteStream(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGet reads back, decodes and re-hashes a packed 256 MiB stream, in
+// order, as reassembling an image does.
+func BenchmarkGet(b *testing.B) {
+	original, _ := benchData()
+	s, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	refs, _, err := s.WriteStream(context.Background(), bytes.NewReader(original), ChunkerParams{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 0, MaxChunkSize)
+	done := measure(b, len(original))
+	for i := 0; i < b.N; i++ {
+		for _, r := range refs {
+			if buf, err = s.Get(buf[:0], r.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	done()
+}

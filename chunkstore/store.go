@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -328,10 +330,13 @@ func syncDir(dir string) error {
 // Get returns the content of a chunk, appended to dst, after checking that it
 // hashes to id.
 func (s *Store) Get(dst []byte, id ID) ([]byte, error) {
-	stored, err := s.readStored(id)
+	bp := storedBufs.Get().(*[]byte)
+	defer storedBufs.Put(bp)
+	stored, err := s.readStored((*bp)[:0], id)
 	if err != nil {
 		return nil, err
 	}
+	*bp = stored
 	out, err := s.Decode(dst, stored)
 	if err != nil {
 		return nil, fmt.Errorf("read chunk %s: %w", id.Short(), err)
@@ -342,9 +347,13 @@ func (s *Store) Get(dst []byte, id ID) ([]byte, error) {
 	return out, nil
 }
 
-// readStored reads a chunk file, refusing one larger than any valid stored
-// encoding so that a damaged or planted file cannot exhaust memory.
-func (s *Store) readStored(id ID) ([]byte, error) {
+// storedBufs holds buffers for chunk files being read: Get decodes out of
+// them, so a long reassembly does not allocate one per chunk.
+var storedBufs = sync.Pool{New: func() any { b := make([]byte, 0, MaxStoredSize); return &b }}
+
+// readStored reads a chunk file into buf, refusing one larger than any valid
+// stored encoding so that a damaged or planted file cannot exhaust memory.
+func (s *Store) readStored(buf []byte, id ID) ([]byte, error) {
 	f, err := os.Open(s.path(id))
 	if err != nil {
 		return nil, s.notFound(id, err)
@@ -357,11 +366,11 @@ func (s *Store) readStored(id ID) ([]byte, error) {
 	if fi.Size() > MaxStoredSize {
 		return nil, fmt.Errorf("read chunk %s: file %s is %d bytes, more than any chunk: %w", id.Short(), f.Name(), fi.Size(), ErrCorrupt)
 	}
-	b := make([]byte, fi.Size())
-	if _, err := io.ReadFull(f, b); err != nil {
+	buf = slices.Grow(buf[:0], int(fi.Size()))[:fi.Size()]
+	if _, err := io.ReadFull(f, buf); err != nil {
 		return nil, fmt.Errorf("read chunk %s: %w", id.Short(), err)
 	}
-	return b, nil
+	return buf, nil
 }
 
 // OpenStored opens the chunk's stored encoding, for serving it (with byte
