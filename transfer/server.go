@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -143,6 +144,11 @@ func (h *Handler) serveIndex(w http.ResponseWriter, r *http.Request) error {
 		ix = &cachedIndex{body: body, at: time.Now()}
 		h.mu.Lock()
 		h.index = ix
+		for id := range h.cache { // forget removed releases
+			if !slices.ContainsFunc(all, func(sr *release.Signed) bool { return sr.ID == id }) {
+				delete(h.cache, id)
+			}
+		}
 		h.mu.Unlock()
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -206,6 +212,16 @@ func (h *Handler) haveEntry(id release.ID) (*haveEntry, error) {
 	h.cache[id] = ne
 	h.mu.Unlock()
 	return ne, nil
+}
+
+// Have returns the have-bitmap of a release as served (at most haveTTL old)
+// and the release's chunk list it indexes. The caller must not modify them.
+func (h *Handler) Have(id release.ID) (*Bitmap, []release.ChunkRef, error) {
+	e, err := h.haveEntry(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e.bitmap, e.chunks, nil
 }
 
 func (h *Handler) serveHave(w http.ResponseWriter, r *http.Request, id release.ID) error {
