@@ -188,6 +188,7 @@ func (s *upSite) upgrade(t *testing.T, version string) string {
 	if r.code != 0 {
 		t.Fatalf("ferry upgrade %s: exit %d\nstdout:\n%s\nstderr:\n%s", version, r.code, r.stdout, r.stderr)
 	}
+	t.Logf("ferry upgrade %s:\n%s", version, r.stdout)
 	return r.stdout
 }
 

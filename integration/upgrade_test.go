@@ -83,6 +83,7 @@ func TestUpgradeSite(t *testing.T) {
 			t.Errorf("second upgrade while one runs: exit %d, stderr %q", second.code, second.stderr)
 		}
 		r := wait()
+		t.Logf("ferry upgrade %s:\n%s%s", upSick, r.stdout, r.stderr)
 		if r.code != 1 {
 			t.Fatalf("sick upgrade: exit %d, want 1\n%s\n%s", r.code, r.stdout, r.stderr)
 		}
@@ -114,6 +115,7 @@ func TestUpgradeSite(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("ferry rollback: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 		}
+		t.Logf("ferry rollback:\n%s", r.stdout)
 		if v := s.consistent(t); v != upGood1 {
 			t.Fatalf("after rollback the site runs %s, want %s", v, upGood1)
 		}

@@ -580,8 +580,14 @@ func (u *Upgrader) backup(ctx context.Context, d *docker, s *site, j *journal, c
 	if err := compose.WriteFileAtomic(filepath.Join(dir, "complete"), nil, 0o600); err != nil {
 		return nil, err
 	}
-	size := info.DBSize
-	u.emit(j.Op, StepBackup, "Backup saved (%s of database, in %s).", humanBytes(size), humanDuration(time.Since(start)))
+	switch {
+	case s.compose == nil:
+		u.emit(j.Op, StepBackup, "Nothing to back up: this is the site's first install.")
+	case info.Database == "":
+		u.emit(j.Op, StepBackup, "Backup of the site's settings saved (the site has no database service %q).", u.cfg.DBService)
+	default:
+		u.emit(j.Op, StepBackup, "Backup saved (database: %s, in %s).", humanBytes(info.DBSize), humanDuration(time.Since(start)))
+	}
 	return info, nil
 }
 
@@ -889,7 +895,7 @@ func (u *Upgrader) loadImages(ctx context.Context, sr *release.Signed) error {
 	total := archiveSize(m, missing)
 	u.emitProgress(OpUpgrade, StepLoad, 0, total, "Loading %d new programs of version %s into Docker (%s)…", len(missing), m.Version, humanBytes(total))
 	pr, pw := io.Pipe()
-	cw := &countingWriter{w: pw, report: func(n int64) {
+	cw := &countingWriter{w: pw, last: time.Now(), report: func(n int64) {
 		u.emitProgress(OpUpgrade, StepLoad, n, total, "Loading into Docker: %s of %s…", humanBytes(n), humanBytes(total))
 	}}
 	werr := make(chan error, 1)

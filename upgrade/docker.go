@@ -26,7 +26,8 @@ func detectCompose(ctx context.Context) (*docker, error) {
 	if exec.CommandContext(ctx, "docker", "compose", "version").Run() == nil {
 		return &docker{compose: []string{"docker", "compose"}}, nil
 	}
-	if p, err := exec.LookPath("docker-compose"); err == nil && exec.CommandContext(ctx, p, "version").Run() == nil {
+	// Not "docker-compose version": v1 takes seconds to answer it.
+	if p, err := exec.LookPath("docker-compose"); err == nil {
 		return &docker{compose: []string{p}}, nil
 	}
 	return nil, fmt.Errorf("%w: neither docker compose nor docker-compose is installed", ErrDocker)

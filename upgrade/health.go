@@ -31,7 +31,7 @@ func (u *Upgrader) healthGate(ctx context.Context, d *docker, s *site, op, versi
 		}
 		summary := strings.Join(waiting, "; ")
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: %s did not start correctly within %s (%s)", ErrUnhealthy, versionWords(version), humanDuration(timeout), summary)
+			return &unhealthyError{fmt.Sprintf("%s did not start correctly within %s (%s)", upperFirst(versionWords(version)), humanDuration(timeout), summary)}
 		}
 		if summary != lastSummary || time.Since(lastReport) >= 30*time.Second {
 			u.emit(op, StepHealth, "Still waiting (%s of %s): %s", humanDuration(time.Since(start)), humanDuration(timeout), summary)
@@ -158,3 +158,9 @@ func (u *Upgrader) probeURL(s *site, bySvc map[string]*container) string {
 	}
 	return ""
 }
+
+// unhealthyError reads as plain words and is ErrUnhealthy.
+type unhealthyError struct{ msg string }
+
+func (e *unhealthyError) Error() string { return e.msg }
+func (e *unhealthyError) Unwrap() error { return ErrUnhealthy }

@@ -118,7 +118,7 @@ func runUpgrade(ctx context.Context, e *env, args []string) error {
 	}
 	defer st.Close()
 	if *resume {
-		return u.Recover(ctx)
+		return plainOutcome(u.Recover(ctx))
 	}
 	if !f.yes {
 		var sr *release.Signed
@@ -149,7 +149,12 @@ func runUpgrade(ctx context.Context, e *env, args []string) error {
 		}
 		ref = sr.ID.String()
 	}
-	err = u.Apply(ctx, ref)
+	return plainOutcome(u.Apply(ctx, ref))
+}
+
+// plainOutcome turns a rollback's long story (already printed step by step)
+// into one sentence.
+func plainOutcome(err error) error {
 	if errors.Is(err, upgrade.ErrRolledBack) {
 		return errors.New("the upgrade failed and the site was put back as it was (see the messages above; 'ferry upgrade log' keeps them)")
 	}
@@ -194,15 +199,24 @@ func runRollback(ctx context.Context, e *env, args []string) error {
 	return u.Rollback(ctx)
 }
 
-func runUpgradeStatus(ctx context.Context, e *env, args []string) error {
-	c := commands["upgrade status"]
-	fs := newFlags(c)
+// readCommand parses a read-only upgrade command and opens the upgrader.
+func readCommand(e *env, name string, args []string) (*upgrade.Upgrader, *release.Store, bool, error) {
+	fs := newFlags(commands[name])
 	var f upgradeFlags
 	f.register(fs, false)
-	if _, err := parse(fs, args); err != nil {
-		return err
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if len(pos) > 0 {
+		return nil, nil, false, usagef("unexpected argument %q", pos[0])
 	}
 	u, st, err := f.upgrader(e)
+	return u, st, f.json, err
+}
+
+func runUpgradeStatus(ctx context.Context, e *env, args []string) error {
+	u, st, asJSON, err := readCommand(e, "upgrade status", args)
 	if err != nil {
 		return err
 	}
@@ -211,7 +225,7 @@ func runUpgradeStatus(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if f.json {
+	if asJSON {
 		return e.printJSON(s)
 	}
 	w := e.stdout
@@ -238,14 +252,7 @@ func runUpgradeStatus(ctx context.Context, e *env, args []string) error {
 }
 
 func runUpgradeLog(ctx context.Context, e *env, args []string) error {
-	c := commands["upgrade log"]
-	fs := newFlags(c)
-	var f upgradeFlags
-	f.register(fs, false)
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	u, st, err := f.upgrader(e)
+	u, st, asJSON, err := readCommand(e, "upgrade log", args)
 	if err != nil {
 		return err
 	}
@@ -254,7 +261,7 @@ func runUpgradeLog(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if f.json {
+	if asJSON {
 		return e.printJSON(recs)
 	}
 	for _, r := range recs {
