@@ -74,7 +74,7 @@ type Config struct {
 	// OnEvent receives progress. It is called from the goroutine running the
 	// operation, one event at a time, and should return quickly.
 	OnEvent func(Event)
-	// PollInterval is how often the health gate looks. Default 2 s.
+	// PollInterval is how often the health gate looks. Default 1 s.
 	PollInterval time.Duration
 	// CrashAt is a fault injector for tests: at the start of this step (or
 	// "switch-files", between the compose files and the .env) the process
@@ -153,7 +153,7 @@ func New(cfg Config) (*Upgrader, error) {
 		cfg.ChecksumsPath = "/openmrs/data/configuration_checksums"
 	}
 	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 2 * time.Second
+		cfg.PollInterval = time.Second
 	}
 	return &Upgrader{cfg: cfg, images: cfg.Images, st: &state{dir: filepath.Join(cfg.DataDir, "upgrade", cfg.Project)}}, nil
 }
