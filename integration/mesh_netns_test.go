@@ -178,6 +178,9 @@ func (p *meshProc) stop(t testing.TB) {
 	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
 	select {
 	case <-p.done:
+		if st := p.cmd.ProcessState; st != nil && !st.Success() {
+			t.Errorf("mesh node %s exited with %v after SIGTERM; want a clean leave", p.id, st)
+		}
 	case <-time.After(10 * time.Second):
 		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		t.Errorf("mesh node %s did not exit within 10s of SIGTERM", p.id)

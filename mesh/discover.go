@@ -203,7 +203,6 @@ func (m *Mesh) advertise(ifaces []net.Interface) {
 		m.mu.Unlock()
 		return
 	}
-	srv.TTL(120)
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
