@@ -171,6 +171,9 @@ func TestThreeNodesJoinAndGossipMeta(t *testing.T) {
 		!p.Meta.Holds(releaseID(1)) {
 		t.Fatalf("c sees b's metadata as %+v", p.Meta)
 	}
+	if p.LastSeen.IsZero() || time.Since(p.LastSeen) > time.Minute || p.Network != "127.0.0.1" {
+		t.Fatalf("b last seen %v on network %q", p.LastSeen, p.Network)
+	}
 	if want := netip.MustParseAddr("127.0.0.1"); p.Addr.Addr() != want || p.APIAddr() != "127.0.0.1:7747" {
 		t.Fatalf("b's address %v, API %q", p.Addr, p.APIAddr())
 	}
@@ -308,6 +311,14 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		if _, err := New(cfg); !errors.Is(err, ErrBadConfig) {
 			t.Errorf("%s: err = %v, want ErrBadConfig", name, err)
 		}
+	}
+}
+
+// TestMetaLimitIsMemberlists: the bound EncodeMeta keeps is the one
+// memberlist enforces (it drops a node whose metadata is larger).
+func TestMetaLimitIsMemberlists(t *testing.T) {
+	if MetaMaxSize != memberlist.MetaMaxSize {
+		t.Fatalf("MetaMaxSize %d, memberlist's %d", MetaMaxSize, memberlist.MetaMaxSize)
 	}
 }
 
