@@ -72,12 +72,7 @@ func waitComplete(t *testing.T, n *Node, id release.ID, within time.Duration) *S
 
 func seedStore(t *testing.T, dir, version string, size int64, seed uint64) *release.Signed {
 	t.Helper()
-	s, err := release.OpenStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	sr, err := transfertest.MakeRelease(s, key, "demo", version, size, seed)
+	sr, err := transfertest.SeedDir(dir, key, "demo", version, size, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,12 +81,7 @@ func seedStore(t *testing.T, dir, version string, size int64, seed uint64) *rele
 
 func trustOnly(t *testing.T, dir string) {
 	t.Helper()
-	s, err := release.OpenStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := transfertest.Trust(s, key); err != nil {
+	if err := transfertest.TrustDir(dir, key); err != nil {
 		t.Fatal(err)
 	}
 }

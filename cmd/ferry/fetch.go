@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
+	"github.com/ferry-mesh/ferry/chunkstore"
 	"github.com/ferry-mesh/ferry/release"
 	"github.com/ferry-mesh/ferry/transfer"
 )
@@ -77,7 +79,7 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	}
 	sr, err := f.Resolve(ctx, pos[0], peers)
 	if err != nil {
-		return err
+		return fullDiskAdvice(err, e.dataDir)
 	}
 	bar := newProgress("fetching " + sr.Manifest.Name + " " + sr.Manifest.Version)
 	stop := make(chan struct{})
@@ -108,7 +110,7 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 		if errors.Is(err, context.Canceled) {
 			return fmt.Errorf("fetch of %s interrupted after %s; run the same command again to resume where it stopped", sr, humanBytes(stats.WireBytes))
 		}
-		return err
+		return fullDiskAdvice(err, e.dataDir)
 	}
 	if *jsonOut {
 		return e.printJSON(struct {
@@ -133,6 +135,14 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "ferry: dropped peer %s\n", d)
 	}
 	return nil
+}
+
+// fullDiskAdvice says what to do when the store's disk is full.
+func fullDiskAdvice(err error, dataDir string) error {
+	if errors.Is(err, chunkstore.ErrNoSpace) || errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w; free space on the disk that holds %s and run the same command again to resume", err, dataDir)
+	}
+	return err
 }
 
 // logTo returns a Logf writing "ferry: ..." lines to stderr.

@@ -133,3 +133,24 @@ func packBlob(cs *chunkstore.Store, r io.Reader) (release.Blob, error) {
 	b.Digest = release.DigestOf(h.Sum(nil))
 	return b, nil
 }
+
+// SeedDir opens (creating) the store in dir, packs a release into it with
+// MakeRelease and closes the store.
+func SeedDir(dir string, key ed25519.PrivateKey, name, version string, size int64, seed uint64) (*release.Signed, error) {
+	s, err := release.OpenStore(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return MakeRelease(s, key, name, version, size, seed)
+}
+
+// TrustDir opens (creating) the store in dir and adds key to its trust list.
+func TrustDir(dir string, key ed25519.PrivateKey) error {
+	s, err := release.OpenStore(dir)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return Trust(s, key)
+}
