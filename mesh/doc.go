@@ -24,9 +24,10 @@
 //     addresses they can reach. Peers merges them by node ID.
 //   - Peers holds live nodes only: a node that leaves or stops answering is
 //     dropped (within seconds on a LAN: memberlist's LAN failure detection),
-//     and a node that comes back is found by the next mDNS round (every
-//     BrowseInterval) or Join retry and joined again; partitions heal the
-//     same way.
+//     and a node that comes back is found by mDNS (it announces itself and
+//     asks; a lone node asks every BrowseInterval, one with peers every
+//     settledFactor × BrowseInterval) or by a Join retry, and joined again;
+//     partitions heal the same way.
 //   - Encoded NodeMeta never exceeds MetaMaxSize (512 bytes, memberlist's
 //     limit); what does not fit is cut, flagged (MoreHeld, MoreDeployed) and
 //     left to the wire API. The encoding is versioned and made of tagged

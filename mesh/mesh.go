@@ -24,10 +24,12 @@ const DefaultPort = 7749
 const AnyPort = -1
 
 // DefaultBrowseInterval is how often mDNS is asked again who is near when
-// Config.BrowseInterval is 0. New nodes are found at once anyway (they
-// announce themselves and browse on start); re-browsing is what heals
-// partitions and brings back nodes whose first announcement was lost. Each
-// round costs one query and one answer per node on every suitable network.
+// Config.BrowseInterval is 0 (while this node has peers, settledFactor times
+// less often). New nodes are found at once anyway (they announce themselves
+// and browse on start, and browsing listens all the time); re-browsing is
+// what heals partitions and brings back nodes whose first announcement was
+// lost. Each round costs one query and one answer per node on every
+// suitable network.
 const DefaultBrowseInterval = 5 * time.Second
 
 // ServiceType is the DNS-SD service type ferry advertises and browses.
@@ -248,7 +250,7 @@ func (m *Mesh) Run(ctx context.Context) error {
 			return
 		}
 		var bctx context.Context
-		bctx, stopBrowse = context.WithTimeout(ctx, m.interval)
+		bctx, stopBrowse = context.WithTimeout(ctx, m.browseRound())
 		done := make(chan struct{})
 		browsing = done
 		go func(ifaces []net.Interface) {
@@ -293,6 +295,24 @@ func (m *Mesh) Run(ctx context.Context) error {
 			startBrowse()
 		}
 	}
+}
+
+// settledFactor stretches browse rounds while this node has peers: gossip
+// keeps the membership then, and mDNS is only needed to heal a partition
+// whose two sides both have members (a lone node keeps asking every
+// BrowseInterval, and answers are always given, so it heals fast). This
+// keeps mDNS traffic on a 50-node LAN to a few dozen packets a second.
+const settledFactor = 6
+
+// browseRound is how long the next browse round lasts: one query, then
+// listening for announcements.
+func (m *Mesh) browseRound() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.peers) > 0 {
+		return settledFactor * m.interval
+	}
+	return m.interval
 }
 
 // Close leaves the mesh (telling peers, so they forget this node at once)
