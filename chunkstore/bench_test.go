@@ -12,9 +12,13 @@ package chunkstore
 //   - BenchmarkSHA256Simd vs BenchmarkSHA256Stdlib: 256 KiB chunks.
 //   - BenchmarkSinglePassLimit: read + chunk + SHA-256 + zstd (fastest) on
 //     one goroutine, no disk: what one core can do at best.
+//   - BenchmarkParallelPassLimit: the single pass on every core at once, each
+//     on its own share: what the cores really give together (x-single).
 //   - BenchmarkWriteStream: the real pipeline into a store on disk; x-single
 //     is its MB/s over the single-pass limit's MB/s measured in the same run,
-//     per-core that divided by GOMAXPROCS (goal ≥ 0.8), cpu-eff the
+//     per-core that divided by GOMAXPROCS (goal ≥ 0.8), x-parallel its MB/s
+//     over the parallel pass's (how close the pipeline gets to what the
+//     cores can do without one), cpu-eff the
 //     single-pass CPU time over WriteStream's (1 = no overhead), user-eff
 //     the same counting user time only (the pipeline's own overhead, without
 //     the kernel's cost of writing files), sys-share the kernel's part.
@@ -234,6 +238,52 @@ func BenchmarkSinglePassLimit(b *testing.B) {
 	done()
 }
 
+// parallelPass runs singlePass on GOMAXPROCS goroutines, each over its own
+// share of data: what the machine's cores can do together at best, with no
+// pipeline and no disk. On a VM whose cores share a physical core or are
+// stolen by neighbours this is less than cores × the single pass.
+func parallelPass(data []byte) {
+	n := runtime.GOMAXPROCS(0)
+	share := len(data) / n
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			enc := newFastestEncoder()
+			defer enc.Close()
+			singlePass(enc, data[i*share:(i+1)*share])
+		})
+	}
+	wg.Wait()
+}
+
+var parallelPassRate struct {
+	once sync.Once
+	mbps float64
+}
+
+func measureParallelPass(data []byte) float64 {
+	parallelPassRate.once.Do(func() {
+		runtime.GC()
+		wall := time.Now()
+		parallelPass(data)
+		parallelPassRate.mbps = float64(len(data)) / 1e6 / time.Since(wall).Seconds()
+	})
+	return parallelPassRate.mbps
+}
+
+// BenchmarkParallelPassLimit: x-single is how many single passes the
+// machine's cores really run at once.
+func BenchmarkParallelPassLimit(b *testing.B) {
+	original, _ := benchData()
+	single := measureSinglePass(original)
+	done := measure(b, len(original))
+	for i := 0; i < b.N; i++ {
+		parallelPass(original)
+	}
+	r := done()
+	b.ReportMetric(r.mbps/single.mbps, "x-single")
+}
+
 // BenchmarkWriteStream packs the stream into a fresh store each iteration.
 // batched-tmpfs is batched on a tmpfs (when root): the same pipeline without
 // the cost ext4 puts on each new file, to tell the pipeline's overhead from
@@ -243,6 +293,7 @@ func BenchmarkWriteStream(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			original, _ := benchData()
 			single := measureSinglePass(original)
+			parallel := measureParallelPass(original)
 			root := b.TempDir()
 			if mode == "batched-tmpfs" {
 				if err := syscall.Mount("tmpfs", root, "tmpfs", 0, "size=1g"); err != nil {
@@ -274,6 +325,7 @@ func BenchmarkWriteStream(b *testing.B) {
 			r := done()
 			b.ReportMetric(r.mbps/single.mbps, "x-single")
 			b.ReportMetric(r.mbps/single.mbps/float64(runtime.GOMAXPROCS(0)), "per-core")
+			b.ReportMetric(r.mbps/parallel, "x-parallel")
 			b.ReportMetric(r.cpuMBps/single.cpuMBps, "cpu-eff")
 			b.ReportMetric(r.userMBs/single.userMBs, "user-eff")
 			b.ReportMetric(float64(len(original))/float64(stored), "zstd-ratio")

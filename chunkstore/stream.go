@@ -68,7 +68,7 @@ func (s *Store) WriteStream(ctx context.Context, r io.Reader, p ChunkerParams) (
 			break
 		}
 		if err != nil {
-			cancel(fmt.Errorf("write stream: read at byte %d: %w", n, err))
+			cancel(fmt.Errorf("write stream: read after %d bytes: %w", n, err))
 			break
 		}
 		buf, ok := bufs.get(ctx)
