@@ -196,7 +196,9 @@ func (s *Store) Decode(dst, stored []byte) ([]byte, error) {
 }
 
 // Put stores data under id after checking that data hashes to id. It reports
-// whether the chunk was new, and the size of its stored encoding.
+// whether the chunk was new, and the size of its stored encoding. (Two
+// concurrent Puts of the same new chunk may both report it new: both write
+// the same bytes, and the second rename replaces the first.)
 func (s *Store) Put(id ID, data []byte) (added bool, stored int64, err error) {
 	if len(data) > MaxChunkSize {
 		return false, 0, fmt.Errorf("put chunk %s: %w", id.Short(), ErrTooLarge)
