@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/ferry-mesh/ferry/chunkstore"
@@ -13,26 +14,32 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
+// limit is the single-pass limit: bytes per second of wall time, and per
+// second of CPU time (which a busy machine does not distort).
+type limit struct {
+	wall, cpu float64
+	bytes     int64
+}
+
 // singlePassLimit measures the fastest one goroutine can do what packing
 // must do to every byte: read it, cut it into content-defined chunks, hash
-// each chunk and compress it with zstd (fastest level), writing nothing. It
-// returns bytes per second.
-func singlePassLimit(path string) (float64, int64, error) {
+// each chunk and compress it with zstd (fastest level), writing nothing.
+func singlePassLimit(path string) (limit, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, 0, err
+		return limit{}, err
 	}
 	defer f.Close()
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
 		zstd.WithLowerEncoderMem(true))
 	if err != nil {
-		return 0, 0, err
+		return limit{}, err
 	}
 	defer enc.Close()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	ch, err := chunkstore.NewChunker(bufio.NewReaderSize(f, 1<<20), chunkstore.ChunkerParams{})
 	if err != nil {
-		return 0, 0, err
+		return limit{}, err
 	}
 	var n int64
 	dst := make([]byte, 0, chunkstore.MaxStoredSize)
@@ -43,7 +50,7 @@ func singlePassLimit(path string) (float64, int64, error) {
 			break
 		}
 		if err != nil {
-			return 0, 0, fmt.Errorf("read %s: %w", path, err)
+			return limit{}, fmt.Errorf("read %s: %w", path, err)
 		}
 		id := chunkstore.Hash(c)
 		dst = enc.EncodeAll(c, dst[:0])
@@ -51,7 +58,15 @@ func singlePassLimit(path string) (float64, int64, error) {
 		n += int64(len(c))
 	}
 	_ = sink
-	return float64(n) / time.Since(start).Seconds(), n, nil
+	wall, cpu := time.Since(start), cpuTime()-cpu0
+	return limit{wall: float64(n) / wall.Seconds(), cpu: float64(n) / cpu.Seconds(), bytes: n}, nil
+}
+
+// cpuTime is the user and system time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // zstdSize is the size of what write writes, compressed with zstd at the
