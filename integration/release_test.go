@@ -123,10 +123,19 @@ func TestReleaseBadInput(t *testing.T) {
 	t.Run("layer entry outside the layer", func(t *testing.T) {
 		c := w.cli(t, c.data)
 		before := listing(t, c.data)
-		archive, compose := writeEscapingImage(t, t.TempDir(), w.dist.Options.Namespace+"/escape:1", "../escaped")
+		archive, compose := writeEscapingImage(t, t.TempDir(), w.dist.Options.Namespace+"/escape:1", "../escaped", "layer/layer.tar")
 		c.fails([]string{"escape.tar"}, "release", "create", "--key", w.key, "--name", "escape", "--version", "1",
 			"--compose", compose, "--images", archive)
 		sameListing(t, "a create from an image with a ../ layer entry", c.data, before)
+	})
+
+	t.Run("archive entry outside the archive", func(t *testing.T) {
+		c := w.cli(t, c.data)
+		before := listing(t, c.data)
+		archive, compose := writeEscapingImage(t, t.TempDir(), w.dist.Options.Namespace+"/escape:1", "etc/motd", "../layer.tar")
+		c.fails([]string{"escape.tar"}, "release", "create", "--key", w.key, "--name", "escape", "--version", "1",
+			"--compose", compose, "--images", archive)
+		sameListing(t, "a create from an archive whose manifest names ../layer.tar", c.data, before)
 	})
 
 	t.Run("unreadable compose file", func(t *testing.T) {
@@ -219,9 +228,10 @@ func TestReleaseBadInput(t *testing.T) {
 }
 
 // writeEscapingImage writes dir/escape.tar, a docker-archive of one image
-// (tagged ref) whose only layer holds an entry named name, and a compose
-// file that uses it. The archive is otherwise valid: diff_ids match.
-func writeEscapingImage(t *testing.T, dir, ref, name string) (archive, compose string) {
+// (tagged ref) whose only layer, stored at layerPath in the archive, holds
+// an entry named name; and a compose file that uses it. The archive is
+// otherwise valid: the diff_ids match.
+func writeEscapingImage(t *testing.T, dir, ref, name, layerPath string) (archive, compose string) {
 	t.Helper()
 	var layer bytes.Buffer
 	lw := tar.NewWriter(&layer)
@@ -241,7 +251,7 @@ func writeEscapingImage(t *testing.T, dir, ref, name string) (archive, compose s
 	})
 	configSum := sha256.Sum256(config)
 	configName := hex.EncodeToString(configSum[:]) + ".json"
-	manifest, _ := json.Marshal([]map[string]any{{"Config": configName, "RepoTags": []string{ref}, "Layers": []string{"layer/layer.tar"}}})
+	manifest, _ := json.Marshal([]map[string]any{{"Config": configName, "RepoTags": []string{ref}, "Layers": []string{layerPath}}})
 	archive = filepath.Join(dir, "escape.tar")
 	f, err := os.Create(archive)
 	if err != nil {
@@ -252,7 +262,7 @@ func writeEscapingImage(t *testing.T, dir, ref, name string) (archive, compose s
 	for _, e := range []struct {
 		name string
 		body []byte
-	}{{configName, config}, {"layer/layer.tar", layer.Bytes()}, {"manifest.json", manifest}} {
+	}{{configName, config}, {layerPath, layer.Bytes()}, {"manifest.json", manifest}} {
 		if err := tw.WriteHeader(&tar.Header{Name: e.name, Mode: 0o644, Size: int64(len(e.body)), Typeflag: tar.TypeReg}); err != nil {
 			t.Fatal(err)
 		}
