@@ -9,7 +9,7 @@ export GOFLAGS := -buildvcs=false
 # debootstrap: the MariaDB fixture image; tar/gzip for bundle fixtures).
 APT_PKGS := iproute2 debootstrap tar gzip ca-certificates
 
-.PHONY: all build deps test test-unit test-integration bench fuzz demo vet clean
+.PHONY: all build deps test test-unit bench fuzz demo vet clean clean-cache
 
 all: build
 
@@ -44,7 +44,7 @@ test-unit: deps
 # bench prints each measured figure next to its baseline from the same run.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./chunkstore ./release
-	$(GO) run ./integration/cmd/ferry-bench
+	$(GO) run ./integration/cmd/ferry-bench $(BENCHFLAGS)
 
 FUZZTIME ?= 30s
 # fuzz runs every Fuzz target for FUZZTIME; corpora live in testdata/fuzz/.
@@ -59,3 +59,7 @@ demo: build
 
 clean:
 	rm -rf $(BIN) .deps-stamp
+
+# clean-cache removes the generated benchmark archives (about 8 GB).
+clean-cache:
+	rm -rf integration/.cache
