@@ -9,16 +9,12 @@ import (
 	"testing"
 )
 
-// TestUpgradeCrash kills ferry (SIGKILL, as a power cut would stop it) at
+// testUpgradeCrash kills ferry (SIGKILL, as a power cut would stop it) at
 // each step of an upgrade, and once at a random moment, and checks that the
 // next ferry command leaves the site wholly on one version: the old one when
 // the crash came before the switch, else the new one (or the old one, rolled
 // back) — never a mix.
-func TestUpgradeCrash(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a site on the Docker Engine")
-	}
-	lab := newUpLab(t)
+func testUpgradeCrash(t *testing.T, lab *upLab) {
 	s := lab.newUpSite(t)
 	s.upgrade(t, upGood1)
 	s.sql(t, "INSERT INTO patient (name) VALUES ('Amina'), ('Jean-Baptiste')")
@@ -52,7 +48,7 @@ func TestUpgradeCrash(t *testing.T) {
 		{"rollback", upSick, upGood1},
 	} {
 		t.Run("kill at "+tc.step, func(t *testing.T) {
-			removeAppImages(t, upGood2)
+			lab.removeAppImages(t, upGood2)
 			limit := upHealthy
 			if tc.version == upSick {
 				limit = upSickLimit
@@ -77,7 +73,7 @@ func TestUpgradeCrash(t *testing.T) {
 	}
 
 	t.Run("kill at a random moment", func(t *testing.T) {
-		removeAppImages(t, upGood2)
+		lab.removeAppImages(t, upGood2)
 		// Kill after a random number of progress events: anywhere from the
 		// preflight to the health gate.
 		n := 1 + rand.IntN(9)

@@ -38,6 +38,9 @@ const (
 type upLab struct {
 	bin  string
 	data string
+	// tag maps a release version to this lab's image tag (TAG in .env):
+	// each test run builds its own, so parallel runs never share an image.
+	tag map[string]string
 }
 
 func newUpLab(t *testing.T) *upLab {
@@ -49,12 +52,19 @@ func newUpLab(t *testing.T) *upLab {
 	if err := site.EnsureMariaDB(ctx, logf); err != nil {
 		t.Fatal(err)
 	}
+	lab := &upLab{bin: buildFerry(t), data: t.TempDir(), tag: map[string]string{}}
+	id := uniqueName()
 	for _, v := range []string{upGood1, upGood2, upSick} {
-		if err := site.EnsureApp(ctx, v, site.AppOptions{Sick: v == upSick}, logf); err != nil {
+		lab.tag[v] = v + "-" + id
+		if err := site.EnsureApp(ctx, lab.tag[v], site.AppOptions{Sick: v == upSick, Version: v}, logf); err != nil {
 			t.Fatal(err)
 		}
 	}
-	lab := &upLab{bin: buildFerry(t), data: t.TempDir()}
+	t.Cleanup(func() {
+		for _, tag := range lab.tag {
+			exec.Command("docker", append([]string{"rmi"}, site.AppImages(tag)...)...).Run()
+		}
+	})
 	dir := t.TempDir()
 	key := filepath.Join(dir, "publisher.key")
 	lab.ok(t, nil, "key", "generate", "--out", key)
@@ -64,7 +74,7 @@ func newUpLab(t *testing.T) *upLab {
 	}
 	for _, v := range []string{upGood1, upGood2, upSick} {
 		env := filepath.Join(dir, "release-"+v+".env")
-		os.WriteFile(env, site.ReleaseEnv(v), 0o644)
+		os.WriteFile(env, site.ReleaseEnv(lab.tag[v]), 0o644)
 		lab.ok(t, nil, "release", "create", "--key", key, "--name", upDist, "--version", v,
 			"--compose", composeFile, "--env", env)
 	}
@@ -301,9 +311,9 @@ func engineImageID(t *testing.T, ref string) string {
 
 // removeAppImages deletes a version's gateway, frontend and backend images
 // from the engine, so that an upgrade must load them from the store.
-func removeAppImages(t *testing.T, version string) {
+func (l *upLab) removeAppImages(t *testing.T, version string) {
 	t.Helper()
-	for _, ref := range site.AppImages(version) {
+	for _, ref := range site.AppImages(l.tag[version]) {
 		if engineImageID(t, ref) != "" {
 			if out, err := exec.Command("docker", "rmi", ref).CombinedOutput(); err != nil {
 				t.Fatalf("docker rmi %s: %v: %s", ref, err, out)
@@ -347,8 +357,9 @@ func (s *upSite) consistent(t *testing.T) string {
 	if v != upGood1 && v != upGood2 {
 		t.Fatalf("site runs %q, want %s or %s", v, upGood1, upGood2)
 	}
-	if !strings.Contains(s.dotenv(t), "\nTAG="+v+"\n") {
-		t.Errorf(".env does not say TAG=%s:\n%s", v, s.dotenv(t))
+	tag := s.lab.tag[v]
+	if !strings.Contains(s.dotenv(t), "\nTAG="+tag+"\n") {
+		t.Errorf(".env does not say TAG=%s:\n%s", tag, s.dotenv(t))
 	}
 	want := upGood1 + "\n"
 	if v == upGood2 {
@@ -358,8 +369,8 @@ func (s *upSite) consistent(t *testing.T) string {
 		t.Errorf("site on %s has migrations %q, want %q", v, got, want)
 	}
 	for i, svc := range []string{"gateway", "frontend", "backend"} {
-		if got, want := s.imageOf(t, svc), engineImageID(t, site.AppImages(v)[i]); got != want {
-			t.Errorf("%s runs image %s, want %s (%s)", svc, got, want, site.AppImages(v)[i])
+		if got, want := s.imageOf(t, svc), engineImageID(t, site.AppImages(tag)[i]); got != want {
+			t.Errorf("%s runs image %s, want %s (%s)", svc, got, want, site.AppImages(tag)[i])
 		}
 	}
 	if code := s.probe(); code != 200 {

@@ -7,16 +7,24 @@ import (
 	"testing"
 )
 
-// TestUpgradeSite takes one fixture site through its life: a first install,
+// TestUpgrade runs fixture sites on the real Docker Engine with docker
+// compose, from one store holding the fixture's releases (3.1.0, 3.2.0, and
+// 3.3.0 whose backend never becomes healthy).
+func TestUpgrade(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs sites on the Docker Engine")
+	}
+	lab := newUpLab(t)
+	t.Run("site", func(t *testing.T) { testUpgradeSite(t, lab) })
+	t.Run("crash", func(t *testing.T) { testUpgradeCrash(t, lab) })
+}
+
+// testUpgradeSite takes one fixture site through its life: a first install,
 // a good upgrade that keeps the site's settings and override file, a sick
 // upgrade that is rolled back with the database and checksums exactly as
 // before (and a second upgrade refused while it runs), and a rollback on
 // request.
-func TestUpgradeSite(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a site on the Docker Engine")
-	}
-	lab := newUpLab(t)
+func testUpgradeSite(t *testing.T, lab *upLab) {
 	s := lab.newUpSite(t)
 
 	t.Run("first install", func(t *testing.T) {
@@ -44,7 +52,7 @@ func TestUpgradeSite(t *testing.T) {
 	}
 
 	t.Run("good upgrade keeps site settings", func(t *testing.T) {
-		removeAppImages(t, upGood2)
+		lab.removeAppImages(t, upGood2)
 		out := s.upgrade(t, upGood2)
 		for _, want := range []string{"Saving a backup of the database", "Loading 3 new programs", "Done: the site now runs"} {
 			if !strings.Contains(out, want) {
@@ -55,7 +63,7 @@ func TestUpgradeSite(t *testing.T) {
 			t.Fatalf("site runs %s after upgrading to %s", v, upGood2)
 		}
 		env := s.dotenv(t)
-		for _, want := range []string{"# Site settings\n", "SITE_NAME=\"Clinic of the fixture\"\n", "# added by the site\nCLINIC_CODE=KGL-042\n", "\nTAG=" + upGood2 + "\n"} {
+		for _, want := range []string{"# Site settings\n", "SITE_NAME=\"Clinic of the fixture\"\n", "# added by the site\nCLINIC_CODE=KGL-042\n", "\nTAG=" + lab.tag[upGood2] + "\n"} {
 			if !strings.Contains(env, want) {
 				t.Errorf(".env lost %q:\n%s", want, env)
 			}

@@ -94,8 +94,7 @@ func (u *Upgrader) Apply(ctx context.Context, ref string) error {
 	if err := u.setStep(j, StepBackup); err != nil {
 		return fail(OutcomeFailed, err)
 	}
-	info, err := u.backup(ctx, d, s, j, cur)
-	if err != nil {
+	if _, err := u.backup(ctx, d, s, j, cur); err != nil {
 		return fail(OutcomeFailed, err)
 	}
 
@@ -106,7 +105,6 @@ func (u *Upgrader) Apply(ctx context.Context, ref string) error {
 	if err := u.loadImages(ctx, sr); err != nil {
 		return fail(OutcomeFailed, err)
 	}
-	_ = info
 	return u.forward(ctx, j, sr)
 }
 
@@ -203,13 +201,16 @@ func (u *Upgrader) rollback(ctx context.Context, j *journal) error {
 		u.emit(j.Op, StepRollback, "%s Putting back %s…", sentence(j.Reason), prev)
 	}
 	err := u.restore(ctx, j)
+	if err != nil && ctx.Err() != nil {
+		// Stopped, not failed: the journal stays, and the next start redoes
+		// the rollback from its beginning.
+		return fmt.Errorf("stopped while putting back %s; the next 'ferry upgrade' or daemon start finishes it: %w", prev, ctx.Err())
+	}
 	if err != nil {
 		msg := fmt.Sprintf("Putting back %s failed: %v. The backup is in %s; ask for help before changing anything.", prev, err, u.st.backupDir(j.RestoreFrom))
 		u.st.audit(Record{Time: time.Now().UTC(), Op: j.Op, Outcome: OutcomeRollbackFailed, Release: j.Release, Version: j.Version,
 			From: j.PreviousVersion, Message: msg, Backup: j.RestoreFrom})
-		if ctx.Err() == nil {
-			u.st.clearJournal()
-		}
+		u.st.clearJournal()
 		return errors.New(msg)
 	}
 	if j.Op == OpRollback {
@@ -377,13 +378,9 @@ func (u *Upgrader) preflight(ctx context.Context, j *journal, sr *release.Signed
 	if ok, err := u.cfg.Store.Complete(sr.ID); err != nil || !ok {
 		return nil, nil, bad("release %s %s is not complete in the store yet (%d pieces missing); let the download finish", m.Name, m.Version, len(u.cfg.Store.Missing(m)))
 	}
-	if v, ok := any(u.cfg.Store).(interface {
-		Verify(context.Context, release.ID) error
-	}); ok {
-		if err := v.Verify(ctx, sr.ID); err != nil {
-			return nil, nil, bad("release %s %s failed verification: %v", m.Name, m.Version, err)
-		}
-	}
+	// Every byte that reaches Docker is re-hashed as it streams (load, still
+	// before the switch), and images the engine has are content-addressed:
+	// a full re-hash here would only double the work.
 	d, err := u.docker(ctx)
 	if err != nil {
 		return nil, nil, err

@@ -4,12 +4,14 @@
 // An upgrade runs these steps, each recorded in a journal on disk before it
 // starts:
 //
-//	preflight  release complete, verified and trusted; newer than what runs;
+//	preflight  release complete and signed by a trusted key; newer than what runs;
 //	           disk space; Docker reachable; the new compose config valid
 //	backup     database dump through the db service, the Initializer
 //	           configuration_checksums, compose files and .env; checked for
 //	           completeness; the last KeepBackups kept
-//	load       the release's images the engine lacks, streamed into docker load
+//	load       the release's images the engine lacks, streamed into docker load,
+//	           every blob re-hashed on the way (a bad chunk stops the upgrade
+//	           here, before anything on the site changed)
 //	switch     the release's compose files and the .env keys it manages; every
 //	           other .env key and every override file is the site's and kept
 //	start      docker compose up -d --remove-orphans

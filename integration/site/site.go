@@ -139,6 +139,10 @@ type AppOptions struct {
 	// data to the backend image (a real OpenMRS backend is ~600 MB), so that
 	// benchmarks load images of a realistic size. The layer differs per tag.
 	PadMB int
+	// Version is the schema version the backend migrates to
+	// (FIXTURE_VERSION). Default: the tag. Tests give each run its own tag
+	// (e.g. 3.2.0-1a2b3c4d) so that parallel runs never share an image.
+	Version string
 }
 
 // EnsureApp builds the gateway, frontend and backend images of tag unless
@@ -157,27 +161,31 @@ func EnsureApp(ctx context.Context, tag string, opt AppOptions, log Log) error {
 	if opt.Sick {
 		sick = "1"
 	}
+	version := opt.Version
+	if version == "" {
+		version = tag
+	}
 	for _, role := range []struct{ repo, role string }{{GatewayRepo, "gateway"}, {FrontendRepo, "frontend"}, {BackendRepo, "backend"}} {
 		ref := role.repo + ":" + tag
 		pad := 0
 		if role.role == "backend" {
 			pad = opt.PadMB
 		}
-		in := fmt.Sprintf("%s %s %s sick=%s pad=%d", binSum, role.role, tag, sick, pad)
+		in := fmt.Sprintf("%s %s %s %s sick=%s pad=%d", binSum, role.role, tag, version, sick, pad)
 		s := sha256.Sum256([]byte(in))
 		want := hex.EncodeToString(s[:8])
 		if imageLabel(ctx, ref) == want {
 			continue
 		}
 		log.printf("building %s", ref)
-		if err := dockerBuild(ctx, bin, ref, role.role, tag, sick, pad, want); err != nil {
+		if err := dockerBuild(ctx, bin, ref, role.role, version, sick, pad, want); err != nil {
 			return fmt.Errorf("build %s: %w", ref, err)
 		}
 	}
 	return nil
 }
 
-func dockerBuild(ctx context.Context, bin, ref, role, tag, sick string, padMB int, label string) error {
+func dockerBuild(ctx context.Context, bin, ref, role, version, sick string, padMB int, label string) error {
 	dir, err := os.MkdirTemp("", "ferry-app-ctx-")
 	if err != nil {
 		return err
@@ -195,12 +203,12 @@ func dockerBuild(ctx context.Context, bin, ref, role, tag, sick string, padMB in
 	var df strings.Builder
 	df.WriteString("FROM scratch\nCOPY app /app\n")
 	if padMB > 0 {
-		if err := writePad(filepath.Join(dir, "webapp.bin"), tag, padMB); err != nil {
+		if err := writePad(filepath.Join(dir, "webapp.bin"), ref, padMB); err != nil {
 			return err
 		}
 		df.WriteString("COPY webapp.bin /openmrs/webapp.bin\n")
 	}
-	fmt.Fprintf(&df, "ENV FIXTURE_VERSION=%s FIXTURE_SICK=%s\nLABEL %s=%s\nENTRYPOINT [\"/app\", %q]\n", tag, sick, fixtureLabel, label, role)
+	fmt.Fprintf(&df, "ENV FIXTURE_VERSION=%s FIXTURE_SICK=%s\nLABEL %s=%s\nENTRYPOINT [\"/app\", %q]\n", version, sick, fixtureLabel, label, role)
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df.String()), 0o644); err != nil {
 		return err
 	}
