@@ -80,6 +80,21 @@ func testUpgradeSite(t *testing.T, lab *upLab) {
 		}
 	})
 
+	t.Run("an older version is refused and nothing changes", func(t *testing.T) {
+		envBefore, dbBefore := s.dotenv(t), s.dbSnapshot(t)
+		r := s.ferry(t, nil, "upgrade", upDist+":"+upGood1, "--yes")
+		msg := strings.TrimSpace(r.stderr)
+		if r.code != 1 || !strings.Contains(msg, "not newer than "+upGood2) || strings.Contains(msg, "\n") {
+			t.Errorf("downgrade without --allow-downgrade: exit %d, stderr %q", r.code, r.stderr)
+		}
+		if v := s.consistent(t); v != upGood2 {
+			t.Errorf("site runs %s after a refused downgrade", v)
+		}
+		if s.dotenv(t) != envBefore || s.dbSnapshot(t) != dbBefore {
+			t.Error("a refused upgrade changed the site")
+		}
+	})
+
 	t.Run("sick upgrade rolls back exactly; a second upgrade is refused meanwhile", func(t *testing.T) {
 		s.sql(t, "INSERT INTO patient (name, village) VALUES ('Yusuf', 'Gisenyi')")
 		dbBefore, sumsBefore := s.dbSnapshot(t), s.checksums(t)
