@@ -45,6 +45,7 @@ test-unit: deps
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./chunkstore ./release
 	$(GO) run ./integration/cmd/ferry-bench $(BENCHFLAGS)
+	$(GO) run ./integration/cmd/upgrade-bench
 
 FUZZTIME ?= 30s
 # fuzz runs every Fuzz target for FUZZTIME; corpora live in testdata/fuzz/.
