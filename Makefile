@@ -46,6 +46,7 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./chunkstore ./release
 	$(GO) run ./integration/cmd/ferry-bench $(BENCHFLAGS)
 	$(GO) run ./integration/cmd/upgrade-bench
+	$(GO) test -run '^$$' -bench BenchmarkMeshCourierJoin -benchtime 5x ./integration
 
 FUZZTIME ?= 30s
 # fuzz runs every Fuzz target for FUZZTIME; corpora live in testdata/fuzz/.
