@@ -23,8 +23,15 @@ type blobResult struct {
 // hash to its name.
 func readBlob(input, p string, r io.Reader, size int64, fn LayerFunc) (blobResult, error) {
 	var res blobResult
+	// Only OCI blobs are named by their digest; hashing a legacy layer.tar
+	// would be a second pass over every byte for nothing (the layer's diffID
+	// is hashed anyway).
+	want, named := strings.CutPrefix(p, "blobs/sha256/")
 	h := sha256.New()
-	src := &trap{r: io.TeeReader(r, h)}
+	src := &trap{r: r}
+	if named {
+		src.r = io.TeeReader(r, h)
+	}
 	br := bufio.NewReaderSize(src, 64<<10)
 	head, _ := br.Peek(512)
 	switch {
@@ -67,7 +74,7 @@ func readBlob(input, p string, r io.Reader, size int64, fn LayerFunc) (blobResul
 	if src.err != nil {
 		return res, inputErr(input, src.err)
 	}
-	if want, ok := strings.CutPrefix(p, "blobs/sha256/"); ok {
+	if named {
 		if got := hex.EncodeToString(h.Sum(nil)); got != want {
 			return res, malformed("%s: blob sha256:%s is corrupt: its content hashes to sha256:%s", input, path.Base(p), got)
 		}
