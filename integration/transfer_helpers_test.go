@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -90,28 +88,12 @@ func verifyChunks(t testing.TB, dir string, sr *release.Signed) int {
 
 // ferryProc is a long-running ferry process (serve, or a fetch).
 type ferryProc struct {
-	cmd  *exec.Cmd
+	*transfertest.Proc
 	data string
-	done chan struct{}
-	err  error // set before done is closed
-
-	mu     sync.Mutex // protects stderr
-	stderr bytes.Buffer
-	stdout bytes.Buffer
-}
-
-func (p *ferryProc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.Write(b)
 }
 
 // logs returns what the process wrote to stderr so far.
-func (p *ferryProc) logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.String()
-}
+func (p *ferryProc) logs() string { return p.Logs() }
 
 // startFerry starts ferry with data dir and args, in host's namespace if
 // host is not nil. The process is killed when the test ends.
@@ -125,19 +107,14 @@ func startFerry(t testing.TB, bin string, host *netns.Host, data string, args ..
 		cmd = exec.Command(bin, full...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	}
-	p := &ferryProc{cmd: cmd, data: data, done: make(chan struct{})}
-	cmd.Stderr = p
-	cmd.Stdout = &p.stdout
-	if err := cmd.Start(); err != nil {
+	tp, err := transfertest.Start(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
+	p := &ferryProc{Proc: tp, data: data}
 	t.Cleanup(func() {
 		p.signal(syscall.SIGKILL)
-		<-p.done
+		<-p.Done
 		if t.Failed() {
 			t.Logf("ferry %s:\n%s", strings.Join(args, " "), p.logs())
 		}
@@ -147,19 +124,16 @@ func startFerry(t testing.TB, bin string, host *netns.Host, data string, args ..
 
 // signal signals the process (and, outside namespaces, its group).
 func (p *ferryProc) signal(sig syscall.Signal) {
-	if p.cmd.Process == nil {
-		return
-	}
-	syscall.Kill(-p.cmd.Process.Pid, sig)
-	syscall.Kill(p.cmd.Process.Pid, sig)
+	syscall.Kill(-p.Cmd.Process.Pid, sig)
+	syscall.Kill(p.Cmd.Process.Pid, sig)
 }
 
 // wait waits for the process to exit, at most d.
 func (p *ferryProc) wait(t testing.TB, d time.Duration) error {
 	t.Helper()
 	select {
-	case <-p.done:
-		return p.err
+	case <-p.Done:
+		return p.Err
 	case <-time.After(d):
 		t.Fatalf("ferry did not exit within %v; its log:\n%s", d, p.logs())
 		return nil

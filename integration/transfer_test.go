@@ -139,8 +139,8 @@ func TestTransferFaultyPeers(t *testing.T) {
 		t.Fatalf("fetch: %v\n%s", err, f.logs())
 	}
 	var out fetchStats
-	if err := json.Unmarshal(f.stdout.Bytes(), &out); err != nil {
-		t.Fatalf("fetch --json output: %v: %s", err, f.stdout.String())
+	if err := json.Unmarshal(f.Stdout.Bytes(), &out); err != nil {
+		t.Fatalf("fetch --json output: %v: %s", err, f.Stdout.String())
 	}
 	n := len(release.UniqueChunks(sr.Manifest))
 	if held := verifyChunks(t, dst, sr); held != n {

@@ -18,7 +18,6 @@ import (
 	"github.com/ferry-mesh/ferry/chunkstore"
 	"github.com/ferry-mesh/ferry/release"
 	"github.com/quic-go/quic-go"
-	"github.com/quic-go/quic-go/http3"
 )
 
 // Peer is somewhere chunks can come from.
@@ -105,17 +104,19 @@ type ClientConfig struct {
 	Logf func(format string, args ...any)
 }
 
-// Client talks to peers. One Client serves many peers and keeps one QUIC
-// socket and one connection per peer. It is safe for concurrent use.
+// Client talks to peers. One Client serves many peers from one QUIC
+// socket, with one connection per peer, or several on long paths (see
+// connsFor). It is safe for concurrent use.
 type Client struct {
-	cfg ClientConfig
-	udp *net.UDPConn
-	qtr *quic.Transport
-	h3  *http3.Transport
-	tcp *http.Transport // to nodes, certificates pinned
-	web *http.Client    // to static origins
+	cfg   ClientConfig
+	udp   *net.UDPConn
+	qtr   *quic.Transport
+	qconf *quic.Config
+	tcp   *http.Transport // to nodes, certificates pinned
+	web   *http.Client    // to static origins
 
 	mu        sync.Mutex             // protects the maps below
+	pools     map[string]*quicPool   // host:port → its QUIC connections
 	pins      map[string]Fingerprint // host:port of a node → expected fingerprint
 	tcpSince  map[string]time.Time   // host:port → when QUIC failed and TCP worked
 	verifyErr map[string]error       // host:port → the last certificate rejection
@@ -130,30 +131,18 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	c := &Client{cfg: cfg, pins: map[string]Fingerprint{}, tcpSince: map[string]time.Time{}, verifyErr: map[string]error{}}
+	c := &Client{cfg: cfg, pins: map[string]Fingerprint{}, tcpSince: map[string]time.Time{},
+		verifyErr: map[string]error{}, pools: map[string]*quicPool{}}
 	var err error
 	c.udp, err = listenUDP(":0", cfg.Logf)
 	if err != nil {
 		return nil, err
 	}
 	c.qtr = &quic.Transport{Conn: c.udp}
-	qc := quicConfig()
-	qc.HandshakeIdleTimeout = cfg.HandshakeTimeout
-	if qc.HandshakeIdleTimeout <= 0 {
-		qc.HandshakeIdleTimeout = 6 * time.Second
-	}
-	c.h3 = &http3.Transport{
-		QUICConfig:         qc,
-		DisableCompression: true,
-		Dial: func(ctx context.Context, addr string, tlsCfg *tls.Config, qc *quic.Config) (*quic.Conn, error) {
-			ua, err := net.ResolveUDPAddr("udp", addr)
-			if err != nil {
-				return nil, err
-			}
-			tlsCfg = tlsCfg.Clone()
-			c.pinTLS(tlsCfg, addr)
-			return c.qtr.Dial(ctx, ua, tlsCfg, qc)
-		},
+	c.qconf = quicConfig()
+	c.qconf.HandshakeIdleTimeout = cfg.HandshakeTimeout
+	if c.qconf.HandshakeIdleTimeout <= 0 {
+		c.qconf.HandshakeIdleTimeout = 6 * time.Second
 	}
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}
 	c.tcp = &http.Transport{
@@ -190,7 +179,11 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 
 // Close closes every connection and the UDP socket.
 func (c *Client) Close() error {
-	c.h3.Close()
+	c.mu.Lock()
+	for _, p := range c.pools {
+		p.close()
+	}
+	c.mu.Unlock()
 	c.tcp.CloseIdleConnections()
 	c.web.CloseIdleConnections()
 	c.qtr.Close()
@@ -257,7 +250,7 @@ func (c *Client) do(ctx context.Context, p Peer, path string, hdr http.Header) (
 	useQUIC := c.cfg.Mode == ModeQUIC || (c.cfg.Mode == ModeAuto && (!sticky || time.Since(since) > tcpStickiness))
 	var qerr error
 	if useQUIC {
-		resp, err := c.h3.RoundTrip(req)
+		resp, err := c.pool(addr).roundTrip(req)
 		if err == nil {
 			return resp, nil
 		}
@@ -286,6 +279,19 @@ func (c *Client) do(ctx context.Context, p Peer, path string, hdr http.Header) (
 		c.cfg.Logf("%s answers over TCP but not over QUIC (%v); using HTTPS over TCP with it for %v", p, qerr, tcpStickiness)
 	}
 	return resp, nil
+}
+
+// Parallelism is how many requests the client would like in progress to a
+// peer at once: its number of connections.
+func (c *Client) Parallelism(p Peer) int {
+	if !p.Node {
+		return 1
+	}
+	u, err := url.Parse(p.URL)
+	if err != nil {
+		return 1
+	}
+	return c.pool(u.Host).parallelism()
 }
 
 func (c *Client) verifyError(addr string) error {

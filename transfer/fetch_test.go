@@ -467,3 +467,49 @@ func (brokenSink) Has(chunkstore.ID) bool { return false }
 func (brokenSink) OpenPartial(id chunkstore.ID) (*chunkstore.Partial, error) {
 	return nil, chunkstore.ErrNoSpace
 }
+func (brokenSink) PutStored(chunkstore.ID, []byte) (bool, error) { return false, chunkstore.ErrNoSpace }
+func (brokenSink) Dir() string                                   { return "" }
+
+// TestInterruptedRequestResumesFromWhatArrived: a peer sends half of a chunk
+// and goes silent; the bytes that arrived are kept and the next request
+// asks only for the rest.
+func TestInterruptedRequestResumesFromWhatArrived(t *testing.T) {
+	src, sr := source(t, 1<<20, 17)
+	first := release.UniqueChunks(sr.Manifest)[0]
+	stored := readStored(t, src, first.ID)
+	var mu sync.Mutex
+	var ranges []string
+	a := serve(t, src, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != ChunkPath(first.ID) {
+				h.ServeHTTP(w, r)
+				return
+			}
+			mu.Lock()
+			ranges = append(ranges, r.Header.Get("Range"))
+			n := len(ranges)
+			mu.Unlock()
+			if n > 1 {
+				h.ServeHTTP(w, r)
+				return
+			}
+			w.Header().Set("Content-Length", strconv.Itoa(len(stored)))
+			w.WriteHeader(200)
+			w.Write(stored[:len(stored)/2])
+			w.(http.Flusher).Flush()
+			<-r.Context().Done() // the link goes silent
+		})
+	})
+	dst := receiver(t, sr)
+	f := newFetcher(t, dst, newClient(t, ClientConfig{}), FetcherConfig{StallTimeout: 500 * time.Millisecond})
+	if _, err := f.Fetch(testCtx(t, 60*time.Second), sr, StaticPeers{a.peer}); err != nil {
+		t.Fatal(err)
+	}
+	checkComplete(t, dst, sr)
+	mu.Lock()
+	defer mu.Unlock()
+	want := "bytes=" + strconv.Itoa(len(stored)/2) + "-"
+	if len(ranges) != 2 || ranges[0] != "" || ranges[1] != want {
+		t.Errorf("requests for the chunk had ranges %q; want none, then %q", ranges, want)
+	}
+}

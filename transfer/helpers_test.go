@@ -25,7 +25,7 @@ type node struct {
 }
 
 // newStore opens an empty store in a temp dir that trusts testKey.
-func newStore(t *testing.T) *release.Store {
+func newStore(t testing.TB) *release.Store {
 	t.Helper()
 	s, err := release.OpenStore(t.TempDir())
 	if err != nil {
@@ -39,7 +39,7 @@ func newStore(t *testing.T) *release.Store {
 }
 
 // makeRelease packs a release of size bytes into s.
-func makeRelease(t *testing.T, s *release.Store, version string, size int64, seed uint64) *release.Signed {
+func makeRelease(t testing.TB, s *release.Store, version string, size int64, seed uint64) *release.Signed {
 	t.Helper()
 	sr, err := transfertest.MakeRelease(s, testKey, "demo", version, size, seed)
 	if err != nil {
@@ -49,14 +49,14 @@ func makeRelease(t *testing.T, s *release.Store, version string, size int64, see
 }
 
 // source returns a store holding a release demo 1.0.0 of size bytes.
-func source(t *testing.T, size int64, seed uint64) (*release.Store, *release.Signed) {
+func source(t testing.TB, size int64, seed uint64) (*release.Store, *release.Signed) {
 	t.Helper()
 	s := newStore(t)
 	return s, makeRelease(t, s, "1.0.0", size, seed)
 }
 
 // receiver returns a store that holds sr's manifest and none of its chunks.
-func receiver(t *testing.T, sr *release.Signed) *release.Store {
+func receiver(t testing.TB, sr *release.Signed) *release.Store {
 	t.Helper()
 	s := newStore(t)
 	if err := s.Add(sr); err != nil {
@@ -67,13 +67,13 @@ func receiver(t *testing.T, sr *release.Signed) *release.Store {
 
 // serve starts a server for s; wrap, if not nil, wraps its handler (to
 // inject faults).
-func serve(t *testing.T, s *release.Store, wrap func(http.Handler) http.Handler) *node {
+func serve(t testing.TB, s *release.Store, wrap func(http.Handler) http.Handler) *node {
 	t.Helper()
 	return serveOpts(t, s, wrap, false)
 }
 
 // serveOpts is serve, optionally with QUIC blocked.
-func serveOpts(t *testing.T, s *release.Store, wrap func(http.Handler) http.Handler, tcpOnly bool) *node {
+func serveOpts(t testing.TB, s *release.Store, wrap func(http.Handler) http.Handler, tcpOnly bool) *node {
 	t.Helper()
 	id, err := LoadOrCreateIdentity(t.TempDir())
 	if err != nil {
@@ -119,7 +119,7 @@ func serveOpts(t *testing.T, s *release.Store, wrap func(http.Handler) http.Hand
 	return &node{store: s, id: id, srv: srv, peer: Peer{URL: "https://" + addr, Node: true, Fingerprint: id.Fingerprint}}
 }
 
-func newClient(t *testing.T, cfg ClientConfig) *Client {
+func newClient(t testing.TB, cfg ClientConfig) *Client {
 	t.Helper()
 	if cfg.Logf == nil {
 		cfg.Logf = t.Logf
@@ -132,7 +132,7 @@ func newClient(t *testing.T, cfg ClientConfig) *Client {
 	return c
 }
 
-func newFetcher(t *testing.T, s *release.Store, c *Client, cfg FetcherConfig) *Fetcher {
+func newFetcher(t testing.TB, s *release.Store, c *Client, cfg FetcherConfig) *Fetcher {
 	t.Helper()
 	cfg.Releases, cfg.Chunks, cfg.Client = s, s.Chunks, c
 	if cfg.Logf == nil {
@@ -146,7 +146,7 @@ func newFetcher(t *testing.T, s *release.Store, c *Client, cfg FetcherConfig) *F
 }
 
 // checkComplete verifies that every chunk of sr is in s and verifies.
-func checkComplete(t *testing.T, s *release.Store, sr *release.Signed) {
+func checkComplete(t testing.TB, s *release.Store, sr *release.Signed) {
 	t.Helper()
 	for _, c := range release.UniqueChunks(sr.Manifest) {
 		if err := s.Chunks.Verify(c.ID); err != nil {
@@ -156,7 +156,7 @@ func checkComplete(t *testing.T, s *release.Store, sr *release.Signed) {
 }
 
 // testCtx is a context that ends with the test's deadline margin.
-func testCtx(t *testing.T, d time.Duration) context.Context {
+func testCtx(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -40,6 +39,7 @@ type run struct {
 	held        int   // chunks the store had at the start
 	heldBytes   int64 // their content size
 
+	partials map[chunkstore.ID]bool // chunks with a partial file at the start
 	ps       map[string]*peerState
 	results  chan chunkResult
 	haves    chan haveResult
@@ -91,6 +91,7 @@ type chunkResult struct {
 	idx   int
 	need  int64
 	fresh bool // the request started at offset 0
+	kept  bool // a partial file holds bytes of the chunk
 	err   error
 }
 
@@ -128,6 +129,7 @@ func newRun(f *Fetcher, sr *release.Signed, peers PeerSource) *run {
 
 // loop runs the fetch to its end.
 func (r *run) loop(ctx context.Context) error {
+	r.partials = partialsIn(r.f.cfg.Chunks.Dir())
 	for i, c := range r.chunks {
 		if r.f.cfg.Chunks.Has(c.ID) {
 			r.state[i] = committed
@@ -373,10 +375,10 @@ func (r *run) schedule(ctx context.Context) {
 			p.inflightBytes += need
 			r.inflight += need
 			launched = true
-			go func(p *peerState, i int, need int64) {
-				fresh, err := r.fetchChunk(ctx, p, r.chunks[i])
-				r.results <- chunkResult{p: p, idx: i, need: need, fresh: fresh, err: err}
-			}(p, i, need)
+			go func(p *peerState, i int, need int64, resume bool) {
+				fresh, kept, err := r.fetchChunk(ctx, p, r.chunks[i], resume)
+				r.results <- chunkResult{p: p, idx: i, need: need, fresh: fresh, kept: kept, err: err}
+			}(p, i, need, r.partials[r.chunks[i].ID])
 		}
 		if !launched {
 			return
@@ -400,6 +402,11 @@ func (r *run) handleResult(res chunkResult) {
 	p.inflightBytes -= res.need
 	r.inflight -= res.need
 	r.f.unclaim(r.chunks[i].ID)
+	if res.kept {
+		r.partials[r.chunks[i].ID] = true
+	} else {
+		delete(r.partials, r.chunks[i].ID)
+	}
 	if res.err == nil {
 		r.commit(i)
 		p.fails = 0
@@ -483,7 +490,9 @@ func (r *run) adaptWindows(dt float64) {
 		}
 		p.rate = ewma(p.rate, float64(got)/dt)
 		w := int64(p.rate * peerWindowTime)
-		p.window = min(max(w, minPeerWindow), r.f.cfg.MaxInFlight)
+		// At least two chunks per connection, so that none idles.
+		floor := max(minPeerWindow, int64(r.f.cfg.Client.Parallelism(p.peer))*2*chunkstore.DefaultAvgSize)
+		p.window = min(max(w, floor), r.f.cfg.MaxInFlight)
 		if got > 0 {
 			r.progress = time.Now()
 		}
@@ -550,105 +559,6 @@ func (r *run) drain() {
 			h.p.polling = false
 		}
 	}
-}
-
-// fetchChunk receives one chunk from p into its partial file, resuming at
-// the bytes already there, and commits it. fresh reports whether the
-// request started at offset 0.
-func (r *run) fetchChunk(ctx context.Context, p *peerState, c release.ChunkRef) (fresh bool, err error) {
-	part, err := r.f.cfg.Chunks.OpenPartial(c.ID)
-	if err != nil {
-		return false, localError{err}
-	}
-	limit := int64(c.Size) + storedOverhead
-	if part.Offset() >= limit {
-		// Longer than the chunk can be: left over from a bad peer.
-		if part, err = restart(r.f.cfg.Chunks, part, c.ID); err != nil {
-			return false, err
-		}
-	}
-	off := part.Offset()
-	reqCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stall := time.AfterFunc(r.f.cfg.StallTimeout, func() {
-		cancel(fmt.Errorf("fetch chunk %s from %s: nothing received for %v: %w", c.ID.Short(), p.peer, r.f.cfg.StallTimeout, ErrStalled))
-	})
-	defer stall.Stop()
-	body, start, err := r.f.cfg.Client.Chunk(reqCtx, p.peer, c.ID, off)
-	if err != nil {
-		part.Close()
-		if errors.Is(err, ErrRangeNotSatisfiable) {
-			part, rerr := restart(r.f.cfg.Chunks, nil, c.ID)
-			if rerr != nil {
-				return false, rerr
-			}
-			part.Close()
-		}
-		if cause := context.Cause(reqCtx); cause != nil && ctx.Err() == nil {
-			return off == 0, cause
-		}
-		return off == 0, err
-	}
-	defer body.Close()
-	if start != off {
-		if part, err = restart(r.f.cfg.Chunks, part, c.ID); err != nil {
-			return false, err
-		}
-		off = 0
-	}
-	fresh = off == 0
-	src := &limitedReader{ctx: reqCtx, r: body, l: r.f.cfg.Limit}
-	buf := make([]byte, 32<<10)
-	for {
-		n, rerr := src.Read(buf)
-		if n > 0 {
-			stall.Reset(r.f.cfg.StallTimeout)
-			p.recv.Add(int64(n))
-			r.wire.Add(int64(n))
-			if part.Offset()+int64(n) > limit {
-				part.Abort()
-				return fresh, fmt.Errorf("fetch chunk %s from %s: more bytes than a %d-byte chunk can take: %w", c.ID.Short(), p.peer, c.Size, chunkstore.ErrCorrupt)
-			}
-			if _, err := part.Write(buf[:n]); err != nil {
-				part.Close()
-				return fresh, localError{fmt.Errorf("write chunk %s: %w", c.ID.Short(), err)}
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			part.Close() // keep what arrived, for a resume
-			if cause := context.Cause(reqCtx); cause != nil && ctx.Err() == nil {
-				return fresh, cause
-			}
-			return fresh, fmt.Errorf("fetch chunk %s from %s: %w", c.ID.Short(), p.peer, rerr)
-		}
-	}
-	if err := part.Commit(); err != nil {
-		if errors.Is(err, chunkstore.ErrCorrupt) || errors.Is(err, chunkstore.ErrTooLarge) {
-			return fresh, fmt.Errorf("chunk %s from %s: %w", c.ID.Short(), p.peer, err)
-		}
-		part.Close()
-		return fresh, localError{fmt.Errorf("commit chunk %s: %w", c.ID.Short(), err)}
-	}
-	return fresh, nil
-}
-
-// restart discards a chunk's partial bytes and opens it afresh.
-func restart(cs ChunkSink, part *chunkstore.Partial, id chunkstore.ID) (*chunkstore.Partial, error) {
-	if part == nil {
-		var err error
-		if part, err = cs.OpenPartial(id); err != nil {
-			return nil, localError{err}
-		}
-	}
-	part.Abort()
-	np, err := cs.OpenPartial(id)
-	if err != nil {
-		return nil, localError{err}
-	}
-	return np, nil
 }
 
 // publish updates the progress snapshot.

@@ -101,6 +101,18 @@ func (u *UDP) session(client *net.UDPAddr) (*session, error) {
 	return s, nil
 }
 
+// Stats sums over every client: packets lost at random and dropped from
+// full queues, both directions.
+func (u *UDP) Stats() (lost, dropped int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, s := range u.sessions {
+		lost += s.up.Lost.Load() + s.down.Lost.Load()
+		dropped += s.up.Dropped.Load() + s.down.Dropped.Load()
+	}
+	return lost, dropped
+}
+
 // Close stops the relay and waits for its goroutines.
 func (u *UDP) Close() error {
 	u.mu.Lock()
