@@ -391,6 +391,20 @@ func (s *Store) Verify(id ID) error {
 	return err
 }
 
+// Scrub verifies a chunk and deletes it when its bytes on disk no longer
+// match its ID, so that a later import or fetch can put a good copy in its
+// place (Put and PutStored keep a chunk that is already there). It returns
+// the verification error; errors.Is(err, ErrCorrupt) means it was removed.
+func (s *Store) Scrub(id ID) error {
+	err := s.Verify(id)
+	if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrTooLarge) {
+		if derr := s.Delete(id); derr != nil {
+			return fmt.Errorf("%w (and removing it failed: %v)", err, derr)
+		}
+	}
+	return err
+}
+
 // Delete removes a chunk. Deleting a chunk that is not there is not an error.
 func (s *Store) Delete(id ID) error {
 	if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -178,7 +178,7 @@ func TestReleaseBadInput(t *testing.T) {
 		usb := t.TempDir()
 		c.ok("release", "export", "openmrs:3.0.0", "--to", usb)
 		site := w.store(t)
-		site.ok("release", "list")
+		site.ok("trust", "list") // makes the (empty) store
 		siteBefore := listing(t, site.data)
 		site.fails([]string{usb}, "release", "import", usb)
 		sameListing(t, "importing an export signed by an untrusted key", site.data, siteBefore)

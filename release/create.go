@@ -52,6 +52,25 @@ func Create(ctx context.Context, s *Store, opt CreateOptions) (*Created, error) 
 	if len(opt.ComposeFiles) == 0 {
 		return nil, fmt.Errorf("no compose file given (use --compose FILE)")
 	}
+	if err := checkName("name", opt.Name); err != nil {
+		return nil, err
+	}
+	if err := checkName("version", opt.Version); err != nil {
+		return nil, err
+	}
+	if err := checkName("channel", opt.Channel); err != nil {
+		return nil, err
+	}
+	if all, err := s.List(); err != nil {
+		return nil, err
+	} else {
+		for _, sr := range all {
+			if sr.Manifest.Name == opt.Name && sr.Manifest.Version == opt.Version {
+				return nil, errorOf(ErrExists, "release %s %s already exists (%s); give the new one another version, or remove the old one with 'ferry release rm %s'",
+					opt.Name, opt.Version, sr.ID.Short(), sr.ID.Short())
+			}
+		}
+	}
 	m := &Manifest{
 		Schema:  SchemaVersion,
 		Name:    opt.Name,
@@ -90,13 +109,20 @@ func Create(ctx context.Context, s *Store, opt CreateOptions) (*Created, error) 
 		return nil, fmt.Errorf("%s names no images", strings.Join(opt.ComposeFiles, ", "))
 	}
 
+	// Chunks this create adds but does not keep are removed once the lock
+	// is released, and only if no release references them by then: another
+	// create running beside this one may have found them present and
+	// relied on them.
+	var drop []ID
+	defer func() { s.discard(drop) }()
 	unlock, err := s.Lock(ctx, false)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 
-	popt := PackOptions{Inputs: opt.Images, Chunking: opt.Chunking, Progress: opt.Progress}
+	popt := PackOptions{Inputs: opt.Images, Chunking: opt.Chunking, Progress: opt.Progress,
+		Discard: func(ids []chunkstore.ID) { drop = append(drop, ids...) }}
 	if len(opt.Images) == 0 {
 		popt.Engine = wanted
 	}
@@ -107,9 +133,7 @@ func Create(ctx context.Context, s *Store, opt CreateOptions) (*Created, error) 
 	ok := false
 	defer func() {
 		if !ok {
-			for _, id := range packed.Added {
-				s.Chunks.Delete(id)
-			}
+			drop = append(drop, packed.Added...)
 		}
 	}()
 	have := map[string]bool{}
@@ -136,21 +160,21 @@ func Create(ctx context.Context, s *Store, opt CreateOptions) (*Created, error) 
 		return nil, err
 	}
 	sr := &Signed{ID: hashID(raw), Raw: raw, Manifest: m, Signatures: []Signature{Sign(raw, opt.Key)}}
+	if err := s.put(sr); err != nil {
+		return nil, err
+	}
+	ok = true
+	out := &Created{Signed: sr}
 	t, err := s.Trusted()
 	if err != nil {
 		return nil, err
 	}
-	out := &Created{Signed: sr}
 	if !t.Trusts(sr.Signatures[0].Key) {
 		if err := t.Add(sr.Signatures[0].Key, "publisher key used by 'ferry release create'"); err != nil {
 			return nil, err
 		}
 		out.TrustedKey = true
 	}
-	if err := s.put(sr); err != nil {
-		return nil, err
-	}
-	ok = true
 	return out, nil
 }
 

@@ -16,6 +16,13 @@ var (
 	ErrBadSignature = errors.New("signature does not verify")
 	// ErrIncomplete means the store lacks some of a release's chunks.
 	ErrIncomplete = errors.New("release is incomplete")
+	// ErrBadRef means a release reference is neither an ID prefix nor
+	// NAME:VERSION: bad usage rather than a missing release.
+	ErrBadRef = errors.New("not a release reference")
+	// ErrExists means a release of that name and version is already stored.
+	ErrExists = errors.New("release already exists")
+	// ErrNoStore means the data directory holds no ferry store.
+	ErrNoStore = errors.New("no ferry store")
 )
 
 // kindError is an error whose message reads as one sentence for a user while

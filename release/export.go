@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/ferry-mesh/ferry/chunkstore"
 )
@@ -34,11 +35,15 @@ chunk before it keeps anything.
 // Transferred counts what an export or import moved.
 type Transferred struct {
 	Release     string `json:"release"`
-	Chunks      int    `json:"chunks"`       // chunks written
-	StoredBytes int64  `json:"stored_bytes"` // their stored (compressed) size
-	Skipped     int    `json:"skipped"`      // already there
-	Missing     int    `json:"missing"`      // import: chunks neither the folder nor the store has
+	Chunks      int    `json:"chunks"`            // chunks written
+	StoredBytes int64  `json:"stored_bytes"`      // their stored (compressed) size
+	Skipped     int    `json:"skipped"`           // already there
+	Missing     int    `json:"missing"`           // import: chunks neither the folder nor the store has
+	Refused     string `json:"refused,omitempty"` // import: why this release was not imported
 }
+
+// maxManifestSize bounds the manifest files read from an export folder.
+const maxManifestSize = 64 << 20
 
 // Export writes release sr to dir. With since, the chunks since's release
 // holds are left out (the receiving site is expected to have it).
@@ -62,6 +67,10 @@ func Export(ctx context.Context, s *Store, sr *Signed, dir string, since *Manife
 			continue
 		}
 		n, copied, err := copyChunkOut(s.Chunks, c.ID, dir)
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			return t, fmt.Errorf("export %s to %s: the disk is full after %d chunks (%d bytes); use a bigger disk, or export only what the site lacks with --since: %w",
+				sr, dir, t.Chunks, t.StoredBytes, err)
+		}
 		if err != nil {
 			return t, fmt.Errorf("export %s to %s: %w", sr, dir, err)
 		}
@@ -94,11 +103,14 @@ func exportChunkPath(dir string, id ID) string {
 }
 
 // copyChunkOut copies a chunk's stored encoding into an export directory,
-// unless a file of that name is already there.
+// unless a file of that name and size is already there (an earlier export
+// to the same folder; a file cut short is written again).
 func copyChunkOut(cs *chunkstore.Store, id ID, dir string) (int64, bool, error) {
 	dst := exportChunkPath(dir, id)
-	if _, err := os.Stat(dst); err == nil {
-		return 0, false, nil
+	if fi, err := os.Stat(dst); err == nil {
+		if n, err := cs.StoredSize(id); err == nil && n == fi.Size() {
+			return 0, false, nil
+		}
 	}
 	src, err := cs.OpenStored(id)
 	if err != nil {
@@ -134,17 +146,19 @@ func Import(ctx context.Context, s *Store, dir string) ([]Transferred, error) {
 		return nil, err
 	}
 	var srs []*Signed
+	var out []Transferred
+	var refused error
 	for _, e := range ents {
 		id, err := chunkstore.ParseID(e.Name())
 		if err != nil || !e.IsDir() {
 			continue
 		}
 		rdir := filepath.Join(dir, "releases", e.Name())
-		raw, err := os.ReadFile(filepath.Join(rdir, "manifest.json"))
+		raw, err := readBounded(filepath.Join(rdir, "manifest.json"), maxManifestSize)
 		if err != nil {
 			return nil, fmt.Errorf("import %s: %w", dir, err)
 		}
-		sigs, err := os.ReadFile(filepath.Join(rdir, "signatures.json"))
+		sigs, err := readBounded(filepath.Join(rdir, "signatures.json"), maxManifestSize)
 		if err != nil {
 			return nil, fmt.Errorf("import %s: %w", dir, err)
 		}
@@ -156,30 +170,36 @@ func Import(ctx context.Context, s *Store, dir string) ([]Transferred, error) {
 			return nil, fmt.Errorf("import %s: %s was changed after it was signed (it hashes to %s, not %s); get a fresh copy",
 				dir, filepath.Join(rdir, "manifest.json"), sr.ID.Short(), id.Short())
 		}
+		// A release this node does not trust is left on the stick; the
+		// trusted ones beside it still come in.
 		if err := trust.Check(sr); err != nil {
-			return nil, fmt.Errorf("import %s: %w", dir, err)
+			out = append(out, Transferred{Release: sr.String(), Refused: err.Error()})
+			refused = err
+			continue
 		}
 		srs = append(srs, sr)
+	}
+	if len(srs) == 0 && refused != nil {
+		return nil, fmt.Errorf("import %s: %w", dir, refused)
 	}
 	if len(srs) == 0 {
 		return nil, fmt.Errorf("%s holds no complete ferry export (its releases/ folder is empty: was the export cut short?)", dir)
 	}
 
+	var added []ID
+	ok := false
+	// After the lock is released: chunks added by a failed import are
+	// removed unless a release (stored meanwhile) references them.
+	defer func() {
+		if !ok {
+			s.discard(added)
+		}
+	}()
 	unlock, err := s.Lock(ctx, false)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	var added []ID
-	ok := false
-	defer func() {
-		if !ok {
-			for _, id := range added {
-				s.Chunks.Delete(id)
-			}
-		}
-	}()
-	var out []Transferred
 	for _, sr := range srs {
 		t := Transferred{Release: sr.String()}
 		for _, c := range UniqueChunks(sr.Manifest) {

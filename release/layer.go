@@ -41,11 +41,10 @@ type packer struct {
 
 // store chunks r into the store and returns its chunk list and length.
 //
-// WriteStream does not say which chunks it added when it fails, so a failure
-// of the packing is never passed to it as one: r must end cleanly (the
-// pipes of an aborted layer are closed, not closed with an error), and it
-// does not see ctx (an aborted layer's pipes end soon enough). Then every
-// chunk added is known, and Pack can remove it.
+// Every chunk WriteStream added is recorded, even when it fails, so that
+// Pack can remove them. An aborted layer ends r cleanly (its pipes are
+// closed, not closed with an error) and WriteStream does not see ctx: the
+// pipes end soon enough, and what was stored is still reported.
 func (pk *packer) store(r io.Reader) ([]ChunkRef, int64, error) {
 	refs, n, err := pk.cs.WriteStream(context.WithoutCancel(pk.ctx), r, pk.p)
 	pk.mu.Lock()

@@ -145,18 +145,25 @@ func (m *Manifest) Validate() error {
 	if m.Schema < 1 || m.Schema > SchemaVersion {
 		return bad("schema %d is not supported by this ferry (it reads up to %d); upgrade ferry", m.Schema, SchemaVersion)
 	}
-	if m.Name == "" || strings.ContainsAny(m.Name, ":/\\ \t\n") {
-		return bad("name %q", m.Name)
-	}
-	if m.Version == "" || strings.ContainsAny(m.Version, ":/\\ \t\n") {
-		return bad("version %q", m.Version)
+	for _, f := range []struct{ what, v string }{{"name", m.Name}, {"version", m.Version}, {"channel", m.Channel}} {
+		if err := checkName(f.what, f.v); err != nil && (f.what != "channel" || f.v != "") {
+			return bad("%v", err)
+		}
 	}
 	if len(m.Compose) == 0 {
 		return bad("no compose file")
 	}
 	for _, f := range m.Compose {
-		if f.Name == "" || strings.ContainsAny(f.Name, "/\\") || f.Name == "." || f.Name == ".." {
-			return bad("compose file name %q", f.Name)
+		if err := checkComposeName(f.Name); err != nil {
+			return bad("%v", err)
+		}
+	}
+	for k, v := range m.Env {
+		if !validEnvKey(k) {
+			return bad(".env key %q: want letters, digits and _, not starting with a digit", k)
+		}
+		if strings.ContainsAny(v, "\x00\r\n") {
+			return bad(".env value of %s has a line break or NUL", k)
 		}
 	}
 	blobs := make(map[Digest]*Blob, len(m.Blobs))
@@ -206,4 +213,50 @@ func UniqueChunks(m *Manifest) []ChunkRef {
 		}
 	})
 	return out
+}
+
+// checkName checks a release's name, version or channel: letters, digits
+// and . _ - + (no spaces, colons or slashes, which references and paths use),
+// starting with a letter or digit, at most 128 characters.
+func checkName(what, v string) error {
+	ok := v != "" && len(v) <= 128 && isAlnum(v[0])
+	for i := 0; ok && i < len(v); i++ {
+		ok = isAlnum(v[i]) || strings.IndexByte("._-+", v[i]) >= 0
+	}
+	if !ok {
+		return fmt.Errorf("%s %q: use letters, digits and . _ - + only, starting with a letter or digit", what, v)
+	}
+	return nil
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// checkComposeName refuses compose file names a release must not write on a
+// site: paths, hidden files such as .env, and override files, which are the
+// site's own.
+func checkComposeName(name string) error {
+	lower := strings.ToLower(name)
+	switch {
+	case name == "" || strings.ContainsAny(name, "/\\\x00") || strings.HasPrefix(name, "."):
+		return fmt.Errorf("compose file name %q: want a plain file name", name)
+	case !strings.HasSuffix(lower, ".yml") && !strings.HasSuffix(lower, ".yaml"):
+		return fmt.Errorf("compose file name %q: want a .yml or .yaml file", name)
+	case strings.Contains(lower, "override"):
+		return fmt.Errorf("compose file name %q: override files belong to the site, not to a release", name)
+	}
+	return nil
+}
+
+func validEnvKey(k string) bool {
+	if k == "" || k[0] >= '0' && k[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if !isAlnum(k[i]) && k[i] != '_' {
+			return false
+		}
+	}
+	return true
 }

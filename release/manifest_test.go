@@ -84,3 +84,24 @@ func FuzzDecodeSigned(f *testing.F) {
 		UniqueChunks(sr.Manifest)
 	})
 }
+
+func TestManifestRefusesSiteFilesAndBadEnv(t *testing.T) {
+	st, priv := newTestStore(t)
+	good := configOnlyRelease(t, st, priv, "1.0.0", 7, 1).Manifest
+	for name, mutate := range map[string]func(m *Manifest){
+		".env as compose":   func(m *Manifest) { m.Compose[0].Name = ".env" },
+		"override":          func(m *Manifest) { m.Compose[0].Name = "docker-compose.override.yml" },
+		"not yaml":          func(m *Manifest) { m.Compose[0].Name = "run.sh" },
+		"env key with =":    func(m *Manifest) { m.Env = map[string]string{"A=B": "x"} },
+		"env key digit":     func(m *Manifest) { m.Env = map[string]string{"1TAG": "x"} },
+		"env value newline": func(m *Manifest) { m.Env = map[string]string{"TAG": "1\nEVIL=1"} },
+		"version space":     func(m *Manifest) { m.Version = "1 0" },
+	} {
+		raw, _ := good.Encode()
+		m, _ := DecodeManifest(raw)
+		mutate(m)
+		if err := m.Validate(); err == nil {
+			t.Errorf("%s: Validate accepted it", name)
+		}
+	}
+}

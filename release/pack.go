@@ -24,6 +24,11 @@ type PackOptions struct {
 	// Progress, when set, is called from Pack's goroutine with the input
 	// bytes consumed so far and their total (0 when unknown, as for Engine).
 	Progress func(done, total int64)
+	// Discard, when set, is given the chunks Pack added but does not keep
+	// (all of them when it fails) instead of Pack deleting them: a caller
+	// that shares the store with other writers removes them safely later
+	// (see Store.discard). Called at most once, from Pack's goroutine.
+	Discard func(ids []chunkstore.ID)
 }
 
 // Packed is what Pack stored.
@@ -46,13 +51,22 @@ func Pack(ctx context.Context, cs *chunkstore.Store, opt PackOptions) (*Packed, 
 		return nil, fmt.Errorf("pack images: %w", err)
 	}
 	pk := &packer{ctx: ctx, cs: cs, p: opt.Chunking}
+	var drop []chunkstore.ID
+	discard := func() {
+		if opt.Discard != nil {
+			opt.Discard(drop)
+			return
+		}
+		for _, id := range drop {
+			cs.Delete(id)
+		}
+	}
 	ok := false
 	defer func() {
 		if !ok {
-			for _, id := range pk.added {
-				cs.Delete(id)
-			}
+			drop = pk.added
 		}
+		discard()
 	}()
 
 	layers := map[Digest]Blob{}
@@ -149,7 +163,7 @@ func Pack(ctx context.Context, cs *chunkstore.Store, opt PackOptions) (*Packed, 
 			kept[id] = true
 			out.Added = append(out.Added, id)
 		default:
-			cs.Delete(id)
+			drop = append(drop, id)
 		}
 	}
 	if opt.Progress != nil && total > 0 {

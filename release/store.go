@@ -41,7 +41,35 @@ func OpenStore(dataDir string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{Chunks: cs, dir: dataDir}, nil
+	s := &Store{Chunks: cs, dir: dataDir}
+	s.removeLeftovers()
+	return s, nil
+}
+
+// OpenExistingStore opens a data directory that must already hold a store,
+// so that a command that only reads never creates one by mistake (a typo in
+// --data would otherwise show an empty store).
+func OpenExistingStore(dataDir string) (*Store, error) {
+	if _, err := os.Stat(filepath.Join(dataDir, "releases")); err != nil {
+		return nil, errorOf(ErrNoStore, "%s holds no ferry store (give the right one with --data or FERRY_DATA)", dataDir)
+	}
+	return OpenStore(dataDir)
+}
+
+// removeLeftovers removes release directories that a crash left half
+// written (.tmp-*) or half removed (.rm-*). Only old ones: another process
+// may be writing a new one right now.
+func (s *Store) removeLeftovers() {
+	dir := filepath.Join(s.dir, "releases")
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), ".tmp-") && !strings.HasPrefix(e.Name(), ".rm-") {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // Dir returns the data directory.
@@ -144,10 +172,11 @@ func (s *Store) Get(id ID) (*Signed, error) {
 	}
 	sr, err := DecodeSigned(raw, sigs)
 	if err != nil {
-		return nil, fmt.Errorf("release %s in %s: %w", id.Short(), dir, err)
+		return nil, fmt.Errorf("release %s in %s is damaged (%w); remove it with 'ferry release rm %s' and fetch or import it again", id.Short(), dir, err, id.Short())
 	}
 	if sr.ID != id {
-		return nil, fmt.Errorf("release %s in %s: manifest hashes to %s: %w", id.Short(), dir, sr.ID.Short(), chunkstore.ErrCorrupt)
+		return nil, errorOf(chunkstore.ErrCorrupt, "the manifest of release %s in %s was changed after it was stored; remove it with 'ferry release rm %s' and fetch or import it again",
+			id.Short(), dir, id.Short())
 	}
 	return sr, nil
 }
@@ -167,17 +196,32 @@ func (s *Store) IDs() ([]ID, error) {
 	return ids, nil
 }
 
-// List returns the stored releases sorted by name, then version.
+// List returns the stored releases sorted by name, then version. Releases
+// that cannot be read are left out; Damaged names them.
 func (s *Store) List() ([]*Signed, error) {
+	out, _, err := s.scan()
+	return out, err
+}
+
+// Damaged lists the releases whose files cannot be read or were changed,
+// with the reason for each.
+func (s *Store) Damaged() (map[ID]error, error) {
+	_, bad, err := s.scan()
+	return bad, err
+}
+
+func (s *Store) scan() ([]*Signed, map[ID]error, error) {
 	ids, err := s.IDs()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []*Signed
+	bad := map[ID]error{}
 	for _, id := range ids {
 		sr, err := s.Get(id)
 		if err != nil {
-			return nil, err
+			bad[id] = err
+			continue
 		}
 		out = append(out, sr)
 	}
@@ -191,17 +235,27 @@ func (s *Store) List() ([]*Signed, error) {
 		}
 		return a.Created.Before(b.Created)
 	})
-	return out, nil
+	return out, bad, nil
 }
 
 // Resolve finds the release a user's reference names: an ID prefix of at
 // least 4 hex digits, or NAME:VERSION (the newest created if several).
 func (s *Store) Resolve(ref string) (*Signed, error) {
-	all, err := s.List()
+	id, err := s.ResolveID(ref)
 	if err != nil {
 		return nil, err
 	}
+	return s.Get(id)
+}
+
+// ResolveID is Resolve without reading the release by ID prefix, so that a
+// damaged release can still be named (to remove it).
+func (s *Store) ResolveID(ref string) (ID, error) {
 	if name, version, ok := strings.Cut(ref, ":"); ok {
+		all, err := s.List()
+		if err != nil {
+			return ID{}, err
+		}
 		var found *Signed
 		for _, sr := range all {
 			if sr.Manifest.Name == name && sr.Manifest.Version == version {
@@ -211,27 +265,31 @@ func (s *Store) Resolve(ref string) (*Signed, error) {
 			}
 		}
 		if found == nil {
-			return nil, errorOf(ErrNotFound, "no release %s in this store ('ferry release list' shows what is here)", ref)
+			return ID{}, errorOf(ErrNotFound, "no release %s in this store ('ferry release list' shows what is here)", ref)
 		}
-		return found, nil
+		return found.ID, nil
 	}
 	ref = strings.ToLower(ref)
-	if _, err := hex.DecodeString(ref + strings.Repeat("0", len(ref)%2)); err != nil || len(ref) < 4 {
-		return nil, fmt.Errorf("%q is neither NAME:VERSION nor a release ID prefix of at least 4 hex digits", ref)
+	if _, err := hex.DecodeString(ref + strings.Repeat("0", len(ref)%2)); err != nil || len(ref) < 4 || len(ref) > 64 {
+		return ID{}, errorOf(ErrBadRef, "%q is neither NAME:VERSION nor a release ID prefix of at least 4 hex digits", ref)
 	}
-	var found []*Signed
-	for _, sr := range all {
-		if strings.HasPrefix(sr.ID.String(), ref) {
-			found = append(found, sr)
+	ids, err := s.IDs()
+	if err != nil {
+		return ID{}, err
+	}
+	var found []ID
+	for _, id := range ids {
+		if strings.HasPrefix(id.String(), ref) {
+			found = append(found, id)
 		}
 	}
 	switch len(found) {
 	case 0:
-		return nil, errorOf(ErrNotFound, "no release with ID %s in this store ('ferry release list' shows what is here)", ref)
+		return ID{}, errorOf(ErrNotFound, "no release with ID %s in this store ('ferry release list' shows what is here)", ref)
 	case 1:
 		return found[0], nil
 	}
-	return nil, errorOf(ErrAmbiguous, "%s matches %d releases; give more digits", ref, len(found))
+	return ID{}, errorOf(ErrAmbiguous, "%s matches %d releases; give more digits", ref, len(found))
 }
 
 // Missing returns the chunks of m the store lacks, each once, in manifest order.
@@ -271,6 +329,9 @@ func (s *Store) Remove(ctx context.Context, id ID) (chunkstore.GCResult, error) 
 	if err := os.Rename(dir, trash); err != nil {
 		return chunkstore.GCResult{}, fmt.Errorf("remove release %s: %w", id.Short(), err)
 	}
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return chunkstore.GCResult{}, fmt.Errorf("remove release %s: %w", id.Short(), err)
+	}
 	if err := os.RemoveAll(trash); err != nil {
 		return chunkstore.GCResult{}, fmt.Errorf("remove release %s: %w", id.Short(), err)
 	}
@@ -288,21 +349,56 @@ func (s *Store) GC(ctx context.Context) (chunkstore.GCResult, error) {
 }
 
 func (s *Store) gcLocked() (chunkstore.GCResult, error) {
+	live, err := s.liveChunks()
+	if err != nil {
+		return chunkstore.GCResult{}, fmt.Errorf("garbage collection stopped: %w", err)
+	}
+	return s.Chunks.GC(func(id ID) bool { return live[id] })
+}
+
+// liveChunks returns every chunk a stored release references. It fails when
+// a release cannot be read, as its chunks would otherwise look unused.
+func (s *Store) liveChunks() (map[ID]bool, error) {
 	live := make(map[ID]bool)
 	ids, err := s.IDs()
 	if err != nil {
-		return chunkstore.GCResult{}, err
+		return nil, err
 	}
 	for _, id := range ids {
 		sr, err := s.Get(id)
 		if err != nil {
-			// Never collect while a release cannot be read: its chunks
-			// would be lost.
-			return chunkstore.GCResult{}, fmt.Errorf("garbage collection stopped: %w", err)
+			return nil, err
 		}
 		sr.Manifest.ChunkIDs(func(c ChunkRef) { live[c.ID] = true })
 	}
-	return s.Chunks.GC(func(id ID) bool { return live[id] })
+	return live, nil
+}
+
+// discard removes chunks a failed writer added, except those a stored
+// release references. It waits for the exclusive lock, so that a writer
+// still running, which may rely on one of them without having added it
+// (it found it present), finishes and stores its release first. The caller
+// must not hold the lock. Best effort: what it cannot remove, GC will.
+func (s *Store) discard(ids []ID) {
+	if len(ids) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	unlock, err := s.Lock(ctx, true)
+	if err != nil {
+		return
+	}
+	defer unlock()
+	live, err := s.liveChunks()
+	if err != nil {
+		return
+	}
+	for _, id := range ids {
+		if !live[id] {
+			s.Chunks.Delete(id)
+		}
+	}
 }
 
 // Diff is what a release B adds over a release A.

@@ -65,6 +65,11 @@ func (t *TrustList) Trusts(k PublicKey) bool {
 
 // Add adds a key and saves the list. Adding a key twice is not an error.
 func (t *TrustList) Add(k PublicKey, comment string) error {
+	for _, r := range comment {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("the comment for key %s has a line break or control character; give it on one line", k.Short())
+		}
+	}
 	if t.Trusts(k) {
 		return nil
 	}

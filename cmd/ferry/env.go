@@ -50,11 +50,10 @@ func (e *env) parseGlobal(args []string) ([]string, error) {
 // newFlags returns a flag set for a command, writing its help to stderr.
 func newFlags(c *command) *flag.FlagSet {
 	fs := flag.NewFlagSet("ferry "+c.name, flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: ferry %s %s\n\n%s\n\nflags:\n", c.name, c.usage, c.summary)
-		fs.PrintDefaults()
-	}
+	// The flag package prints nothing itself: on an error run prints it and
+	// the usage line once; parse prints the full help for -h/--help.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	return fs
 }
 
@@ -66,6 +65,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if err == flag.ErrHelp {
+				printUsage(fs)
 				return nil, errHelp
 			}
 			return nil, usageError{err.Error()}
@@ -96,4 +96,16 @@ func (e *env) printJSON(v any) error {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// printUsage prints a command's full help: usage, summary and flags.
+func printUsage(fs *flag.FlagSet) {
+	c := commands[strings.TrimPrefix(fs.Name(), "ferry ")]
+	if c == nil {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "usage: ferry %s %s\n\n%s\n\nflags:\n", c.name, c.usage, c.summary)
+	fs.SetOutput(os.Stderr)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
 }

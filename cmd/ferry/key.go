@@ -86,8 +86,10 @@ func runTrustAdd(ctx context.Context, e *env, args []string) error {
 func runTrustList(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(commands["trust list"])
 	jsonOut := fs.Bool("json", false, "print JSON")
-	if _, err := parse(fs, args); err != nil {
+	if pos, err := parse(fs, args); err != nil {
 		return err
+	} else if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
 	}
 	st, err := release.OpenStore(e.dataDir)
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/ferry-mesh/ferry/release"
 )
 
 // command is one leaf of the command tree, e.g. "release create".
@@ -71,9 +73,15 @@ func run(ctx context.Context, args []string) int {
 	switch {
 	case err == nil, err == errHelp:
 		return 0
+	case errors.Is(err, release.ErrBadRef):
+		ue = usageError{err.Error()}
+		fallthrough
 	case errors.As(err, &ue):
 		fmt.Fprintf(os.Stderr, "ferry %s: %s\nusage: ferry %s %s\n", cmd.name, ue.msg, cmd.name, cmd.usage)
 		return 2
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		fmt.Fprintf(os.Stderr, "ferry %s: interrupted before it finished; what it had started was undone or will resume next time.\n", cmd.name)
+		return 1
 	default:
 		fmt.Fprintf(os.Stderr, "ferry %s: %s\n", cmd.name, sentence(err))
 		return 1

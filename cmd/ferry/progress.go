@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/term"
 )
 
 // progress draws a one-line progress bar on a terminal: bytes, rate, ETA.
@@ -25,10 +27,9 @@ func newProgress(label string) *progress {
 	return &progress{w: os.Stderr, label: label, start: time.Now(), enabled: isTerminal(os.Stderr)}
 }
 
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
+// isTerminal reports whether f is a terminal (not merely a character
+// device: /dev/null is one, and a cron job's stdin often is it).
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 // update redraws at most ten times a second. extra is appended (e.g. peers).
 func (p *progress) update(done, total int64, extra string) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -29,7 +30,12 @@ func init() {
 	}
 }
 
+// openStore opens the store for a command that writes to it (creating it).
 func openStore(e *env) (*release.Store, error) { return release.OpenStore(e.dataDir) }
+
+// readStore opens the store for a command that only reads: a missing store
+// is an error, not an empty one made on the spot.
+func readStore(e *env) (*release.Store, error) { return release.OpenExistingStore(e.dataDir) }
 
 // oneRef parses a command that takes exactly one REF.
 func oneRef(args []string, c *command) (string, error) {
@@ -135,7 +141,7 @@ func runReleaseList(ctx context.Context, e *env, args []string) error {
 	} else if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
-	st, err := openStore(e)
+	st, err := readStore(e)
 	if err != nil {
 		return err
 	}
@@ -143,6 +149,11 @@ func runReleaseList(ctx context.Context, e *env, args []string) error {
 	all, err := st.List()
 	if err != nil {
 		return err
+	}
+	if bad, _ := st.Damaged(); len(bad) > 0 && !*jsonOut {
+		for _, err := range bad {
+			fmt.Fprintf(e.stderr, "warning: %s\n", sentence(err))
+		}
 	}
 	out := []releaseSummary{}
 	for _, sr := range all {
@@ -180,7 +191,7 @@ func runReleaseShow(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(e)
+	st, err := readStore(e)
 	if err != nil {
 		return err
 	}
@@ -247,7 +258,7 @@ func runReleaseVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(e)
+	st, err := readStore(e)
 	if err != nil {
 		return err
 	}
@@ -286,7 +297,7 @@ func runReleaseDiff(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 2 {
 		return usagef("want two releases: the one a site has, then the new one")
 	}
-	st, err := openStore(e)
+	st, err := readStore(e)
 	if err != nil {
 		return err
 	}
@@ -323,23 +334,28 @@ func runReleaseRm(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(e)
+	st, err := readStore(e)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	sr, err := st.Resolve(ref)
+	// By ID, without reading the release: a damaged one can be removed too.
+	id, err := st.ResolveID(ref)
 	if err != nil {
 		return err
 	}
-	gc, err := st.Remove(ctx, sr.ID)
+	name := id.Short()
+	if sr, err := st.Get(id); err == nil {
+		name = sr.String()
+	}
+	gc, err := st.Remove(ctx, id)
 	if err != nil {
 		return err
 	}
 	if *jsonOut {
-		return e.printJSON(map[string]any{"id": sr.ID.String(), "removed_chunks": gc.Removed, "freed_bytes": gc.RemovedBytes})
+		return e.printJSON(map[string]any{"id": id.String(), "removed_chunks": gc.Removed, "freed_bytes": gc.RemovedBytes})
 	}
-	fmt.Fprintf(e.stderr, "Removed %s; freed %s in %d chunks no other release uses.\n", sr, humanBytes(gc.RemovedBytes), gc.Removed)
+	fmt.Fprintf(e.stderr, "Removed %s; freed %s in %d chunks no other release uses.\n", name, humanBytes(gc.RemovedBytes), gc.Removed)
 	return nil
 }
 
@@ -357,7 +373,7 @@ func runReleaseImages(ctx context.Context, e *env, args []string) error {
 	if isTerminal(os.Stdout) {
 		return usagef("refusing to write a docker-archive to a terminal; pipe it: ferry release images %s | docker load", ref)
 	}
-	st, err := openStore(e)
+	st, err := readStore(e)
 	if err != nil {
 		return err
 	}
@@ -389,7 +405,7 @@ func runReleaseExport(ctx context.Context, e *env, args []string) error {
 	if *to == "" {
 		return usagef("--to DIR is required")
 	}
-	st, err := openStore(e)
+	st, err := readStore(e)
 	if err != nil {
 		return err
 	}
@@ -442,6 +458,10 @@ func runReleaseImport(ctx context.Context, e *env, args []string) error {
 		return e.printJSON(ts)
 	}
 	for _, t := range ts {
+		if t.Refused != "" {
+			fmt.Fprintf(e.stderr, "Left %s on the stick: %s\n", t.Release, sentence(errors.New(t.Refused)))
+			continue
+		}
 		fmt.Fprintf(e.stderr, "Imported %s: %d new chunks (%s), %d already here.\n", t.Release, t.Chunks, humanBytes(t.StoredBytes), t.Skipped)
 		if t.Missing > 0 {
 			fmt.Fprintf(e.stderr, "  %d chunks are still missing: this export was made with --since; import the release it was based on, or fetch the rest from a peer.\n", t.Missing)
