@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 )
 
 // dirSource is a directory laid out as an OCI image layout or an extracted
@@ -37,15 +36,25 @@ func readDir(ctx context.Context, dir string, opt Options) ([]Image, error) {
 	if !errors.Is(err, errNoIndex) {
 		return imgs, err
 	}
-	// An extracted bundle: images/*.tar, each a docker save archive.
-	archives, _ := filepath.Glob(filepath.Join(dir, "images", "*"))
-	sort.Strings(archives)
+	// An extracted bundle: images/*.tar, each a docker save archive,
+	// opened through the root like everything else here, so that a link
+	// cannot lead outside the directory.
+	ents, _ := fs.ReadDir(root.FS(), "images")
 	var all []Image
-	for _, a := range archives {
-		if !isArchiveName(a) {
+	for _, e := range ents {
+		if !isArchiveName(e.Name()) {
 			continue
 		}
-		imgs, err := Read(ctx, a, opt)
+		name := filepath.Join(dir, "images", e.Name())
+		if fi, err := root.Stat("images/" + e.Name()); err != nil || !fi.Mode().IsRegular() {
+			return nil, malformed("%s is not a regular file", name)
+		}
+		f, err := root.Open("images/" + e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("read images: %w", err)
+		}
+		imgs, err := ReadStream(ctx, name, f, opt)
+		f.Close()
 		if err != nil {
 			return nil, err
 		}

@@ -77,6 +77,10 @@ func Read(ctx context.Context, path string, opt Options) ([]Image, error) {
 	if fi.IsDir() {
 		return readDir(ctx, path, opt)
 	}
+	if !fi.Mode().IsRegular() {
+		// A device or a pipe never ends like an archive does (/dev/zero).
+		return nil, malformed("%s is not a regular file; give a docker save archive, an images bundle or an OCI layout directory", path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read images: %w", err)

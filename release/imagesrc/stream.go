@@ -65,7 +65,7 @@ func readArchive(ctx context.Context, name string, r io.Reader, fn LayerFunc, de
 			if t, ok := cleanPath(hdr.Linkname); ok {
 				a.links[p] = t
 			}
-		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeReg, '\x00': // '\x00' is the old TypeRegA, which archive/tar deprecates
 			switch {
 			case isBlobPath(p):
 				res, err := readBlob(name, p, tr, hdr.Size, fn)
