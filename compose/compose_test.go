@@ -2,11 +2,14 @@ package compose
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestInterpolate(t *testing.T) {
@@ -236,5 +239,165 @@ func TestQuoteEnvRoundTrip(t *testing.T) {
 		if got, _ := back.Get("K"); got != v {
 			t.Errorf("Set(%q) read back %q from %q", v, got, e.Bytes())
 		}
+	}
+}
+
+// TestParseMergeChain: chained merge keys are expanded once per mapping, so
+// a small file whose naive expansion takes 2^25 walks reads at once.
+func TestParseMergeChain(t *testing.T) {
+	b, err := os.ReadFile("testdata/merge-chain.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		p   *Project
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		p, err := Parse("merge-chain.yml", b, nil)
+		done <- result{p, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if s := r.p.Service("app"); s == nil || s.Image != "busybox:1" || s.Restart != "no" {
+			t.Errorf("service app = %+v", s)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Parse of a 28-line file with chained merge keys did not finish within 20 s")
+	}
+}
+
+// TestParseBoundsExpansion: a file that really expands to millions of values
+// is refused with ErrTooLarge instead of being read.
+func TestParseBoundsExpansion(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("x0: &x0 {target: /data, ")
+	for i := 0; i < 100; i++ {
+		fmt.Fprintf(&b, "k%d: v, ", i)
+	}
+	b.WriteString("}\nx1: &x1 [")
+	for i := 0; i < 100; i++ {
+		b.WriteString("*x0, ")
+	}
+	b.WriteString("]\nservices:\n")
+	for i := 0; i < 200; i++ {
+		fmt.Fprintf(&b, "  s%d: {image: a, volumes: *x1}\n", i)
+	}
+	_, err := Parse("laughs.yml", []byte(b.String()), nil)
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "laughs.yml line") {
+		t.Fatalf("error = %v", err)
+	}
+}
+
+// TestMergeKeys: own keys win over merged ones, earlier merged mappings over
+// later ones; a mapping that merges itself is an error naming the line.
+func TestMergeKeys(t *testing.T) {
+	src := "x-a: &a {image: a, restart: always}\nx-b: &b {image: b, restart: \"no\", profiles: [debug]}\nservices:\n  s: {<<: [*a, *b], restart: on-failure}\n"
+	p, err := Parse("m.yml", []byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := p.Service("s")
+	if s.Image != "a" || s.Restart != "on-failure" || !reflect.DeepEqual(s.Profiles, []string{"debug"}) {
+		t.Errorf("merged service = %+v", s)
+	}
+	if _, err := Parse("m.yml", []byte("services:\n  a: &a {image: x, <<: *a}\n"), nil); err == nil || !strings.Contains(err.Error(), "m.yml line") {
+		t.Errorf("self merge: %v", err)
+	}
+}
+
+func TestProfiles(t *testing.T) {
+	src := "services:\n  app: {image: a}\n  debug: {image: d, profiles: [debug]}\n  init: {image: i, profiles: [setup, debug]}\n  web: {build: ., image: w}\n"
+	p, err := Parse("p.yml", []byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		profiles string
+		want     []string
+	}{
+		{"", []string{"app", "web"}},
+		{"setup", []string{"app", "init", "web"}},
+		{" debug , x", []string{"app", "debug", "init", "web"}},
+		{"*", []string{"app", "debug", "init", "web"}},
+	} {
+		if got := p.EnabledServices(ParseProfiles(tc.profiles)); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("COMPOSE_PROFILES=%q: %v, want %v", tc.profiles, got, tc.want)
+		}
+	}
+	if !p.Service("web").Build || p.Service("app").Build {
+		t.Error("build: not read")
+	}
+}
+
+func TestNormalizeProjectName(t *testing.T) {
+	for in, want := range map[string]string{"My Clinic": "myclinic", "_site-1": "site-1", "--_x_": "x_", "Ü.ber": "ber", "": ""} {
+		if got := NormalizeProjectName(in); got != want {
+			t.Errorf("NormalizeProjectName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestReplaceFileKeepsLinkModeOwner: a site's .env that is a symbolic link
+// stays a link and its target gets the content; the file keeps its mode and
+// owner.
+func TestReplaceFileKeepsLinkModeOwner(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "shared", "site.env")
+	os.MkdirAll(filepath.Dir(target), 0o755)
+	if err := os.WriteFile(target, []byte("A=1\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Chown(target, 1234, 5678); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := filepath.Join(dir, ".env")
+	if err := os.Symlink("shared/site.env", link); err != nil {
+		t.Fatal(err)
+	}
+	e, err := ReadEnvFile(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Set("A", "2")
+	if err := e.WriteFile(link); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf(".env is no longer a symbolic link: %v", err)
+	}
+	b, _ := os.ReadFile(target)
+	if string(b) != "A=2\n" {
+		t.Errorf("target holds %q", b)
+	}
+	fi, _ := os.Stat(target)
+	if fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, want 0640", fi.Mode().Perm())
+	}
+	if st := fi.Sys().(*syscall.Stat_t); os.Geteuid() == 0 && (st.Uid != 1234 || st.Gid != 5678) {
+		t.Errorf("owner %d:%d, want 1234:5678", st.Uid, st.Gid)
+	}
+	// A link to a file that does not exist yet: the file is created there.
+	dangling := filepath.Join(dir, "compose.yaml")
+	os.Symlink("shared/compose.yaml", dangling)
+	if err := ReplaceFile(dangling, []byte("services: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "shared", "compose.yaml")); err != nil || string(b) != "services: {}\n" {
+		t.Errorf("through a dangling link: %q %v", b, err)
+	}
+}
+
+func TestEnvFileDelete(t *testing.T) {
+	e, _ := ParseEnv([]byte("A=1\n# c\nCOMPOSE_FILE=a.yml\nB=2\nCOMPOSE_FILE=b.yml\n"))
+	e.Delete("COMPOSE_FILE")
+	if got := string(e.Bytes()); got != "A=1\n# c\nB=2\n" {
+		t.Errorf("after Delete: %q", got)
 	}
 }

@@ -8,7 +8,7 @@
 //     override earlier ones, as `-f a.yml -f b.yml` does), with every scalar
 //     value interpolated from an environment map. It answers what the upgrade
 //     needs to know: the services, their images, healthchecks, environment and
-//     volumes, and the named volumes.
+//     volumes, their profiles and restart policies, and the named volumes.
 //   - EnvFile: a .env file as a list of lines. Reading and writing it back
 //     keeps comments, blank lines, order and the exact text of every line that
 //     was not changed; Set changes one key in place or appends it.
@@ -19,7 +19,13 @@
 //     line: "docker-compose.yml line 12: required variable DB_PASSWORD is not
 //     set".
 //   - WriteFile is atomic (temp file + fsync + rename): a crash leaves either
-//     the old or the new file, never a mix.
+//     the old or the new file, never a mix. ReplaceFile (and EnvFile's
+//     WriteFile) also keep what the site set on a file: its mode, its owner,
+//     and a symbolic link, whose target gets the new content.
+//   - Reading a file is bounded: aliases and "<<" merge keys are expanded
+//     once per mapping, and a file that expands to more than about a million
+//     values is refused (ErrTooLarge), so a small hostile file cannot make
+//     ferry work for ever.
 //   - Interpolation follows the compose specification: $$ is a literal $,
 //     ${VAR} and $VAR substitute (unset → empty), ${VAR:-default} when unset
 //     or empty, ${VAR-default} when unset, ${VAR:?message} and ${VAR?message}

@@ -2,11 +2,13 @@ package compose
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // EnvFile is a .env file kept as its lines, so that writing it back changes
@@ -212,14 +214,27 @@ func (e *EnvFile) Bytes() []byte {
 	return b.Bytes()
 }
 
-// WriteFile writes the file atomically, with the mode of the file it was read
-// from (0644 for a new one).
+// WriteFile replaces the file at path atomically (see ReplaceFile): an
+// existing file keeps its mode and owner, a symbolic link keeps pointing at
+// its target, which gets the new content; a new file gets the mode of the
+// file this one was read from, else 0644.
 func (e *EnvFile) WriteFile(path string) error {
 	mode := e.mode
 	if mode == 0 {
 		mode = 0o644
 	}
-	return WriteFileAtomic(path, e.Bytes(), mode)
+	return ReplaceFile(path, e.Bytes(), mode)
+}
+
+// Delete removes every line that defines key.
+func (e *EnvFile) Delete(key string) {
+	kept := e.lines[:0]
+	for _, l := range e.lines {
+		if l.key != key {
+			kept = append(kept, l)
+		}
+	}
+	e.lines = kept
 }
 
 // quoteEnv returns value as it must appear after KEY= so that both docker
@@ -240,19 +255,76 @@ func quoteEnv(v string) string {
 // WriteFileAtomic writes data to path through a temp file in the same
 // directory, fsynced and renamed into place, then fsyncs the directory.
 func WriteFileAtomic(path string, data []byte, mode fs.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	return writeAtomic(path, path, data, mode, nil)
+}
+
+// ReplaceFile writes data to the file at path as WriteFileAtomic does, but
+// keeps what the site set on it: when path is a symbolic link, the link
+// stays and the file it points to is replaced; an existing file keeps its
+// mode and owner. mode is for a file that does not exist yet.
+func ReplaceFile(path string, data []byte, mode fs.FileMode) error {
+	target, err := linkTarget(path)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
+	}
+	var owner *syscall.Stat_t
+	if st, err := os.Stat(target); err == nil {
+		mode = st.Mode().Perm()
+		owner, _ = st.Sys().(*syscall.Stat_t)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return writeAtomic(path, target, data, mode, owner)
+}
+
+// linkTarget follows path through symbolic links (even to a file that does
+// not exist yet) and returns the path of the file they lead to.
+func linkTarget(path string) (string, error) {
+	p := path
+	for range 40 {
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return p, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return p, nil
+		}
+		l, err := os.Readlink(p)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(l) {
+			l = filepath.Join(filepath.Dir(p), l)
+		}
+		p = l
+	}
+	return "", fmt.Errorf("too many symbolic links")
+}
+
+// writeAtomic writes target through a temp file beside it; name is the path
+// errors give. owner, when set, is given to the new file.
+func writeAtomic(name, target string, data []byte, mode fs.FileMode, owner *syscall.Stat_t) error {
+	dir := filepath.Dir(target)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(target)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
 	}
 	tmp := f.Name()
 	fail := func(err error) error {
 		f.Close()
 		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", name, err)
 	}
 	if _, err := f.Write(data); err != nil {
 		return fail(err)
+	}
+	if owner != nil && (int(owner.Uid) != os.Geteuid() || int(owner.Gid) != os.Getegid()) {
+		if err := f.Chown(int(owner.Uid), int(owner.Gid)); err != nil {
+			return fail(err)
+		}
 	}
 	if err := f.Chmod(mode); err != nil {
 		return fail(err)
@@ -262,11 +334,11 @@ func WriteFileAtomic(path string, data []byte, mode fs.FileMode) error {
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", name, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := os.Rename(tmp, target); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", name, err)
 	}
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()

@@ -1,6 +1,8 @@
 package compose
 
 import (
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -61,6 +63,38 @@ func FuzzInterpolate(f *testing.F) {
 		esc := strings.ReplaceAll(s, "$", "$$")
 		if got, err := Interpolate(esc, lookup); err != nil || got != s {
 			t.Fatalf("Interpolate(%q) = %q, %v; want %q", esc, got, err, s)
+		}
+	})
+}
+
+// FuzzParse: Parse never panics and always ends, however the aliases and
+// merge keys nest (the corpus holds a 28-line file whose chained merge keys
+// expanded naively take 2^25 walks); what it reads is the same twice.
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"testdata/docker-compose.yml", "testdata/docker-compose.override.yml", "testdata/merge-chain.yml"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("services:\n  a: &a {image: x, <<: *a}\n"))
+	f.Add([]byte("x: &x {image: \"${A:?need A}\"}\nservices: {a: {<<: [*x, *x]}}\n"))
+	env := map[string]string{"TAG": "3.2.0", "A": "a"}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := Parse("docker-compose.yml", b, env)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "docker-compose.yml") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		q, err := Parse("docker-compose.yml", b, env)
+		if err != nil {
+			t.Fatalf("second parse failed: %v", err)
+		}
+		if !reflect.DeepEqual(p.Services(), q.Services()) || !reflect.DeepEqual(p.Images(), q.Images()) {
+			t.Fatalf("two parses differ: %v %v / %v %v", p.Services(), p.Images(), q.Services(), q.Images())
 		}
 	})
 }

@@ -33,6 +33,46 @@ type Service struct {
 	Volumes     []Mount
 	DependsOn   []string
 	Ports       []string // as written, short form ("8080:80") or target of the long form
+	// Profiles the service belongs to: with any, docker compose starts it
+	// only when one of them is active (see Enabled).
+	Profiles []string
+	// Restart is the restart policy as written ("no", "always",
+	// "on-failure[:N]", "unless-stopped"); "" means "no".
+	Restart string
+	// Build says the service has a build: section (compose may build its
+	// image instead of finding it).
+	Build bool
+}
+
+// Enabled says whether docker compose starts the service when profiles
+// are active (COMPOSE_PROFILES, see ParseProfiles): a service without
+// profiles always, one with profiles when one of them is active or "*" is.
+func (s *Service) Enabled(active []string) bool {
+	if len(s.Profiles) == 0 {
+		return true
+	}
+	for _, a := range active {
+		if a == "*" {
+			return true
+		}
+		for _, p := range s.Profiles {
+			if p == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ParseProfiles reads COMPOSE_PROFILES: profile names separated by commas.
+func ParseProfiles(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Healthcheck is a service's healthcheck as written in the compose file.
@@ -76,7 +116,8 @@ func (v *Volume) DockerName(project string) string {
 }
 
 // NormalizeProjectName turns a directory name into a project name as docker
-// compose does: lower case, only a-z 0-9 _ and - kept.
+// compose (compose-go) does: lower case, only a-z 0-9 _ and - kept, and no
+// _ or - at the start.
 func NormalizeProjectName(s string) string {
 	var b strings.Builder
 	for _, c := range strings.ToLower(s) {
@@ -84,7 +125,7 @@ func NormalizeProjectName(s string) string {
 			b.WriteRune(c)
 		}
 	}
-	return b.String()
+	return strings.TrimLeft(b.String(), "_-")
 }
 
 // Load reads and merges files, interpolating every value from env. Errors
@@ -125,6 +166,18 @@ func (p *Project) Services() []string {
 	return names
 }
 
+// EnabledServices returns the names of the services docker compose starts
+// with these profiles active, sorted.
+func (p *Project) EnabledServices(active []string) []string {
+	var names []string
+	for _, n := range p.Services() {
+		if p.services[n].Enabled(active) {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
 // Service returns a service by name, or nil.
 func (p *Project) Service(name string) *Service { return p.services[name] }
 
@@ -155,10 +208,27 @@ func (p *Project) Volumes() []*Volume {
 // Volume returns a top-level named volume by key, or nil.
 func (p *Project) Volume(key string) *Volume { return p.volumes[key] }
 
+// maxValues bounds how many mapping entries one file may expand to through
+// aliases and merge keys: a small file of nested aliases ("billion laughs")
+// must not make ferry work for ever.
+const maxValues = 1 << 20
+
 // reader walks one file's YAML tree, interpolating scalars as it reads them.
 type reader struct {
 	file string
 	env  map[string]string
+	// entries holds each mapping node's entries with its merge keys
+	// expanded, so that a mapping merged many times is expanded once.
+	entries map[*yaml.Node][]entry
+	// expanding marks the mappings being expanded (a merge cycle).
+	expanding map[*yaml.Node]bool
+	values    int // mapping entries handed out so far, up to maxValues
+}
+
+// entry is one key/value of a mapping.
+type entry struct {
+	key  string
+	k, v *yaml.Node
 }
 
 func (r *reader) errf(n *yaml.Node, format string, a ...any) error {
@@ -200,6 +270,9 @@ func (r *reader) strs(n *yaml.Node) ([]string, error) {
 	if n.Kind != yaml.SequenceNode {
 		return nil, r.errf(n, "expected a list, found a %s", kindName(n))
 	}
+	if err := r.spend(n, len(n.Content)); err != nil {
+		return nil, err
+	}
 	out := make([]string, 0, len(n.Content))
 	for _, c := range n.Content {
 		s, err := r.str(c)
@@ -211,7 +284,9 @@ func (r *reader) strs(n *yaml.Node) ([]string, error) {
 	return out, nil
 }
 
-// mapping calls fn for each key/value of a mapping, expanding "<<" merge keys.
+// mapping calls fn for each key/value of a mapping, expanding "<<" merge
+// keys: the mapping's own keys first, then those of the merged mappings in
+// order that it does not have.
 func (r *reader) mapping(n *yaml.Node, what string, fn func(key string, k, v *yaml.Node) error) error {
 	n = deref(n)
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
@@ -220,7 +295,49 @@ func (r *reader) mapping(n *yaml.Node, what string, fn func(key string, k, v *ya
 	if n.Kind != yaml.MappingNode {
 		return r.errf(n, "%s must be a mapping, found a %s", what, kindName(n))
 	}
+	es, err := r.expand(n, what)
+	if err != nil {
+		return err
+	}
+	if err := r.spend(n, len(es)); err != nil {
+		return err
+	}
+	for _, e := range es {
+		if err := fn(e.key, e.k, e.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// spend counts k values read from node n against maxValues.
+func (r *reader) spend(n *yaml.Node, k int) error {
+	if r.values += k; r.values > maxValues {
+		return r.tooMany(n)
+	}
+	return nil
+}
+
+func (r *reader) tooMany(n *yaml.Node) error {
+	return &wrappedError{msg: fmt.Sprintf("%s line %d: the file expands to more than %d values through aliases and merge keys; it is refused", r.file, n.Line, maxValues), err: ErrTooLarge}
+}
+
+// expand returns a mapping node's entries with merge keys expanded,
+// computing them once per node.
+func (r *reader) expand(n *yaml.Node, what string) ([]entry, error) {
+	if es, ok := r.entries[n]; ok {
+		return es, nil
+	}
+	if r.expanding[n] {
+		return nil, r.errf(n, "%s merges itself", what)
+	}
+	if r.entries == nil {
+		r.entries, r.expanding = map[*yaml.Node][]entry{}, map[*yaml.Node]bool{}
+	}
+	r.expanding[n] = true
+	defer delete(r.expanding, n)
 	seen := map[string]bool{}
+	var es []entry
 	var merged []*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
@@ -234,23 +351,32 @@ func (r *reader) mapping(n *yaml.Node, what string, fn func(key string, k, v *ya
 			continue
 		}
 		seen[k.Value] = true
-		if err := fn(k.Value, k, v); err != nil {
-			return err
-		}
+		es = append(es, entry{k.Value, k, v})
 	}
 	for _, m := range merged {
-		err := r.mapping(m, what, func(key string, k, v *yaml.Node) error {
-			if seen[key] {
-				return nil
-			}
-			seen[key] = true
-			return fn(key, k, v)
-		})
+		m = deref(m)
+		if m.Kind == yaml.ScalarNode && m.Tag == "!!null" {
+			continue
+		}
+		if m.Kind != yaml.MappingNode {
+			return nil, r.errf(m, "%s must be a mapping, found a %s", what, kindName(m))
+		}
+		sub, err := r.expand(m, what)
 		if err != nil {
-			return err
+			return nil, err
+		}
+		for _, e := range sub {
+			if !seen[e.key] {
+				seen[e.key] = true
+				es = append(es, e)
+			}
+		}
+		if err := r.spend(n, len(sub)); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	r.entries[n] = es
+	return es, nil
 }
 
 func deref(n *yaml.Node) *yaml.Node {
@@ -372,6 +498,12 @@ func (r *reader) service(s *Service, n *yaml.Node) error {
 			err = r.dependsOn(s, v)
 		case "ports":
 			err = r.ports(s, v)
+		case "profiles":
+			s.Profiles, err = r.strs(v)
+		case "restart":
+			s.Restart, err = r.str(v)
+		case "build":
+			s.Build = !(deref(v).Kind == yaml.ScalarNode && deref(v).Tag == "!!null")
 		}
 		return err
 	})
@@ -387,6 +519,9 @@ func (r *reader) environment(s *Service, n *yaml.Node) error {
 	}
 	n = deref(n)
 	if n.Kind == yaml.SequenceNode {
+		if err := r.spend(n, len(n.Content)); err != nil {
+			return err
+		}
 		for _, c := range n.Content {
 			item, err := r.str(c)
 			if err != nil {
@@ -452,6 +587,9 @@ func (r *reader) mounts(s *Service, n *yaml.Node) error {
 	n = deref(n)
 	if n.Kind != yaml.SequenceNode {
 		return r.errf(n, "volumes of service %s must be a list", s.Name)
+	}
+	if err := r.spend(n, len(n.Content)); err != nil {
+		return err
 	}
 	for _, c := range n.Content {
 		var m Mount
@@ -543,6 +681,9 @@ func (r *reader) ports(s *Service, n *yaml.Node) error {
 	n = deref(n)
 	if n.Kind != yaml.SequenceNode {
 		return r.errf(n, "ports of service %s must be a list", s.Name)
+	}
+	if err := r.spend(n, len(n.Content)); err != nil {
+		return err
 	}
 	for _, c := range n.Content {
 		if deref(c).Kind == yaml.MappingNode {
