@@ -348,13 +348,21 @@ const maxManifestSize = 64 << 20
 // Release fetches a release's manifest and signatures and checks that the
 // manifest hashes to id. It does not check trust.
 func (c *Client) Release(ctx context.Context, p Peer, id release.ID) (*release.Signed, error) {
+	// Both at once: on a satellite link each round trip is 600 ms.
+	var sigs []byte
+	var sigErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sigs, _, sigErr = c.getSmall(ctx, p, SignaturesPath(id), 1<<20, nil)
+	}()
 	raw, _, err := c.getSmall(ctx, p, ManifestPath(id), maxManifestSize, nil)
+	<-done
 	if err != nil {
 		return nil, err
 	}
-	sigs, _, err := c.getSmall(ctx, p, SignaturesPath(id), 1<<20, nil)
-	if err != nil {
-		return nil, err
+	if sigErr != nil {
+		return nil, sigErr
 	}
 	return decodeRelease(raw, sigs, id)
 }
@@ -393,32 +401,41 @@ func (c *Client) Have(ctx context.Context, p Peer, id release.ID, n int, etag st
 	return bm, newTag, nil
 }
 
-// Chunk requests a chunk's stored encoding from offset on. It returns the
-// body and the offset it starts at: offset, or 0 if the peer ignored the
-// range and sends the whole chunk. The caller closes the body.
-func (c *Client) Chunk(ctx context.Context, p Peer, id chunkstore.ID, offset int64) (io.ReadCloser, int64, error) {
+// ChunkBody is a chunk response: its body, the offset of the stored
+// encoding it starts at, and the stored size of the whole chunk (-1 if the
+// peer did not say).
+type ChunkBody struct {
+	io.ReadCloser
+	Start int64
+	Total int64
+}
+
+// Chunk requests a chunk's stored encoding from offset on. The body starts
+// at offset, or at 0 if the peer ignored the range and sends the whole
+// chunk. The caller closes the body.
+func (c *Client) Chunk(ctx context.Context, p Peer, id chunkstore.ID, offset int64) (*ChunkBody, error) {
 	var hdr http.Header
 	if offset > 0 {
 		hdr = http.Header{"Range": {"bytes=" + strconv.FormatInt(offset, 10) + "-"}}
 	}
 	resp, err := c.do(ctx, p, ChunkPath(id), hdr)
 	if err != nil {
-		return nil, 0, fmt.Errorf("fetch chunk %s from %s: %w", id.Short(), p, err)
+		return nil, fmt.Errorf("fetch chunk %s from %s: %w", id.Short(), p, err)
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:
-		return resp.Body, 0, nil
+		return &ChunkBody{ReadCloser: resp.Body, Start: 0, Total: resp.ContentLength}, nil
 	case http.StatusPartialContent:
-		start, _, _, err := parseContentRange(resp.Header.Get("Content-Range"))
+		start, _, total, err := parseContentRange(resp.Header.Get("Content-Range"))
 		if err != nil || start != offset {
 			resp.Body.Close()
-			return nil, 0, fmt.Errorf("fetch chunk %s from %s: asked for bytes from %d, got range %q: %w",
+			return nil, fmt.Errorf("fetch chunk %s from %s: asked for bytes from %d, got range %q: %w",
 				id.Short(), p, offset, resp.Header.Get("Content-Range"), ErrBadResponse)
 		}
-		return resp.Body, offset, nil
+		return &ChunkBody{ReadCloser: resp.Body, Start: offset, Total: total}, nil
 	}
 	defer resp.Body.Close()
-	return nil, 0, fmt.Errorf("fetch chunk %s from %s: %w", id.Short(), p, errorOf(resp.StatusCode, resp.Body))
+	return nil, fmt.Errorf("fetch chunk %s from %s: %w", id.Short(), p, errorOf(resp.StatusCode, resp.Body))
 }
 
 // parseContentRange parses "bytes START-END/TOTAL" (TOTAL may be "*").

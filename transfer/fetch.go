@@ -43,13 +43,9 @@ type ReleaseSink interface {
 // ChunkSink is what the fetcher needs of a chunk store.
 type ChunkSink interface {
 	Has(id chunkstore.ID) bool
-	// OpenPartial opens a chunk being received, to resume it.
+	// OpenPartial opens a chunk being received, at the end of the bytes
+	// already there.
 	OpenPartial(id chunkstore.ID) (*chunkstore.Partial, error)
-	// PutStored verifies a whole chunk in its stored encoding and adds it.
-	PutStored(id chunkstore.ID, stored []byte) (bool, error)
-	// Dir is the store's directory: chunks being received are listed
-	// under partial/ (chunkstore's documented layout).
-	Dir() string
 }
 
 var (

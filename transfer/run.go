@@ -33,13 +33,14 @@ type run struct {
 	orderPos int      // order[:orderPos] holds only committed chunks
 	dirty    bool     // order must be rebuilt
 
-	remaining   int   // chunks not committed
-	remainBytes int64 // their content size
-	inflight    int64 // stored-size bound of the chunks requested
-	held        int   // chunks the store had at the start
-	heldBytes   int64 // their content size
+	remaining   int             // chunks not committed
+	requested   int             // chunks with a first request out
+	flights     map[int]*flight // the chunks requested, by index
+	remainBytes int64           // their content size
+	inflight    int64           // stored-size bound of the chunks requested
+	held        int             // chunks the store had at the start
+	heldBytes   int64           // their content size
 
-	partials map[chunkstore.ID]bool // chunks with a partial file at the start
 	ps       map[string]*peerState
 	results  chan chunkResult
 	haves    chan haveResult
@@ -91,7 +92,7 @@ type chunkResult struct {
 	idx   int
 	need  int64
 	fresh bool // the request started at offset 0
-	kept  bool // a partial file holds bytes of the chunk
+	tail  bool // an end-game tail request (see flight)
 	err   error
 }
 
@@ -117,6 +118,7 @@ func newRun(f *Fetcher, sr *release.Signed, peers PeerSource) *run {
 		avail:    make([]int32, len(chunks)),
 		tiebreak: make([]uint32, len(chunks)),
 		ps:       map[string]*peerState{},
+		flights:  map[int]*flight{},
 		results:  make(chan chunkResult, 64),
 		haves:    make(chan haveResult, 16),
 		started:  time.Now(),
@@ -129,7 +131,6 @@ func newRun(f *Fetcher, sr *release.Signed, peers PeerSource) *run {
 
 // loop runs the fetch to its end.
 func (r *run) loop(ctx context.Context) error {
-	r.partials = partialsIn(r.f.cfg.Chunks.Dir())
 	for i, c := range r.chunks {
 		if r.f.cfg.Chunks.Has(c.ID) {
 			r.state[i] = committed
@@ -371,16 +372,20 @@ func (r *run) schedule(ctx context.Context) {
 				return
 			}
 			r.state[i] = requested
+			r.requested++
+			fl := newFlight(i)
+			r.flights[i] = fl
 			p.inflight++
 			p.inflightBytes += need
 			r.inflight += need
 			launched = true
-			go func(p *peerState, i int, need int64, resume bool) {
-				fresh, kept, err := r.fetchChunk(ctx, p, r.chunks[i], resume)
-				r.results <- chunkResult{p: p, idx: i, need: need, fresh: fresh, kept: kept, err: err}
-			}(p, i, need, r.partials[r.chunks[i].ID])
+			go func(p *peerState, i int, need int64) {
+				fresh, err := r.fetchChunk(ctx, p, r.chunks[i], fl)
+				r.results <- chunkResult{p: p, idx: i, need: need, fresh: fresh, err: err}
+			}(p, i, need)
 		}
 		if !launched {
+			r.splitTails(ctx, ready)
 			return
 		}
 	}
@@ -401,12 +406,16 @@ func (r *run) handleResult(res chunkResult) {
 	p.inflight--
 	p.inflightBytes -= res.need
 	r.inflight -= res.need
-	r.f.unclaim(r.chunks[i].ID)
-	if res.kept {
-		r.partials[r.chunks[i].ID] = true
-	} else {
-		delete(r.partials, r.chunks[i].ID)
+	if res.tail {
+		// The chunk's first request reports the chunk; this one only its peer.
+		if res.err != nil && !errors.Is(res.err, context.Canceled) {
+			r.fail(p, res.err)
+		}
+		return
 	}
+	r.requested--
+	delete(r.flights, i)
+	r.f.unclaim(r.chunks[i].ID)
 	if res.err == nil {
 		r.commit(i)
 		p.fails = 0
@@ -440,8 +449,8 @@ func (r *run) handleResult(res chunkResult) {
 			r.dirty = true
 		}
 		p.haveDue = time.Time{}
-	case errors.Is(err, ErrRangeNotSatisfiable):
-		// the partial was discarded; try again at once
+	case errors.Is(err, ErrRangeNotSatisfiable), errors.Is(err, errTailLost):
+		// try again at once: from 0, or from where the tail began
 	case errors.Is(err, ErrFingerprint):
 		r.drop(p, err)
 	default:
@@ -552,7 +561,7 @@ func (r *run) drain() {
 			p.inflight--
 			p.inflightBytes -= res.need
 			r.inflight -= res.need
-			if res.err == nil {
+			if res.err == nil && !res.tail {
 				r.commit(res.idx)
 			}
 		case h := <-r.haves:
