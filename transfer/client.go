@@ -100,6 +100,10 @@ type ClientConfig struct {
 	// HandshakeTimeout bounds a QUIC handshake, after which the client
 	// falls back to TCP (default 6 s: enough for a lossy 600 ms link).
 	HandshakeTimeout time.Duration
+	// Identity, if set, is presented to node peers as a TLS client
+	// certificate: nodes of a mesh accept only certificates gossiped under
+	// the mesh key (Server.RequireClientCertificates).
+	Identity *Identity
 	// Logf receives plain one-line messages; default discards them.
 	Logf func(format string, args ...any)
 }
@@ -193,6 +197,7 @@ func (c *Client) Close() error {
 // pinTLS makes cfg accept only the certificate expected at addr.
 func (c *Client) pinTLS(cfg *tls.Config, addr string) {
 	cfg.InsecureSkipVerify = true // replaced by the fingerprint check below
+	c.presentIdentity(cfg)
 	cfg.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
 		if len(raw) == 0 {
 			return c.rejected(addr, fmt.Errorf("%s presented no certificate: %w", addr, ErrFingerprint))
