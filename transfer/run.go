@@ -459,9 +459,14 @@ func (r *run) handleResult(res chunkResult) {
 }
 
 // fail backs off from a peer: 1 s, 2 s, 4 s … up to a minute, with jitter.
+// Requests that fail together (a link going down fails all of them) count
+// as one failure: only a failure after the backoff ended raises it.
 func (r *run) fail(p *peerState, err error) {
-	p.fails++
 	p.lastErr = err
+	if time.Now().Before(p.retryAt) {
+		return
+	}
+	p.fails++
 	d := time.Second << min(p.fails-1, 6)
 	d = min(d, maxBackoff)
 	d += time.Duration(rand.Int64N(int64(d) / 4))
