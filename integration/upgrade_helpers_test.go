@@ -22,7 +22,10 @@ import (
 )
 
 // The fixture distribution's releases: 3.1.0 and 3.2.0 are good, 3.3.0's
-// backend migrates the database and never becomes healthy.
+// backend migrates the database and never becomes healthy. 3.3.0 re-uses
+// 3.2.0's tag (TAG in .env) for its own images, as a distribution with a
+// mutable tag (latest, ${TAG:-qa}) does: putting a site back must name the
+// old images again, not only the old tag.
 const (
 	upDist      = "openmrs-fixture"
 	upGood1     = "3.1.0"
@@ -30,17 +33,22 @@ const (
 	upSick      = "3.3.0"
 	upTimeout   = 5 * time.Minute // bounds every ferry command of these tests
 	upHealthy   = "60s"           // --health-timeout for versions that start
-	upSickLimit = "25s"           // --health-timeout when the backend is sick
+	upSickLimit = "15s"           // --health-timeout when the backend is sick
+	upSickWords = "15 seconds"    // upSickLimit as ferry says it
 )
 
-// upLab is what the upgrade tests share: a ferry binary and a store holding
-// the fixture's three releases, signed and trusted.
+// upLab is what the upgrade tests share: a ferry binary (built with the
+// crash points of -tags ferrytest) and a store holding the fixture's three
+// releases, signed and trusted.
 type upLab struct {
 	bin  string
 	data string
 	// tag maps a release version to this lab's image tag (TAG in .env):
 	// each test run builds its own, so parallel runs never share an image.
 	tag map[string]string
+	// sickBuild is the tag the sick images were built under before the
+	// sick release took them under tag[upSick] (= tag[upGood2]).
+	sickBuild string
 }
 
 func newUpLab(t *testing.T) *upLab {
@@ -52,16 +60,17 @@ func newUpLab(t *testing.T) *upLab {
 	if err := site.EnsureMariaDB(ctx, logf); err != nil {
 		t.Fatal(err)
 	}
-	lab := &upLab{bin: buildFerry(t), data: t.TempDir(), tag: map[string]string{}}
+	lab := &upLab{bin: buildFerryTest(t), data: t.TempDir(), tag: map[string]string{}}
 	id := uniqueName()
-	for _, v := range []string{upGood1, upGood2, upSick} {
-		lab.tag[v] = v + "-" + id
-		if err := site.EnsureApp(ctx, lab.tag[v], site.AppOptions{Sick: v == upSick, Version: v}, logf); err != nil {
+	lab.tag[upGood1], lab.tag[upGood2] = upGood1+"-"+id, upGood2+"-"+id
+	lab.tag[upSick], lab.sickBuild = lab.tag[upGood2], upSick+"-"+id
+	for v, tag := range map[string]string{upGood1: lab.tag[upGood1], upGood2: lab.tag[upGood2], upSick: lab.sickBuild} {
+		if err := site.EnsureApp(ctx, tag, site.AppOptions{Sick: v == upSick, Version: v}, logf); err != nil {
 			t.Fatal(err)
 		}
 	}
 	t.Cleanup(func() {
-		for _, tag := range lab.tag {
+		for _, tag := range []string{lab.tag[upGood1], lab.tag[upGood2], lab.sickBuild} {
 			exec.Command("docker", append([]string{"rmi"}, site.AppImages(tag)...)...).Run()
 		}
 	})
@@ -72,13 +81,46 @@ func newUpLab(t *testing.T) *upLab {
 	if err := os.WriteFile(composeFile, site.ComposeFile(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range []string{upGood1, upGood2, upSick} {
+	create := func(v string) {
 		env := filepath.Join(dir, "release-"+v+".env")
 		os.WriteFile(env, site.ReleaseEnv(lab.tag[v]), 0o644)
 		lab.ok(t, nil, "release", "create", "--key", key, "--name", upDist, "--version", v,
 			"--compose", composeFile, "--env", env)
 	}
+	create(upGood1)
+	create(upGood2)
+	// The sick release is made from the engine while 3.2.0's tags name the
+	// sick images; then they name 3.2.0's again.
+	good2 := site.AppImages(lab.tag[upGood2])
+	var good2IDs []string
+	for i, ref := range good2 {
+		good2IDs = append(good2IDs, engineImageID(t, ref))
+		if out, err := exec.Command("docker", "tag", site.AppImages(lab.sickBuild)[i], ref).CombinedOutput(); err != nil {
+			t.Fatalf("docker tag: %v: %s", err, out)
+		}
+	}
+	create(upSick)
+	for i, ref := range good2 {
+		if out, err := exec.Command("docker", "tag", good2IDs[i], ref).CombinedOutput(); err != nil {
+			t.Fatalf("docker tag: %v: %s", err, out)
+		}
+	}
 	return lab
+}
+
+// buildFerryTest builds ferry with -tags ferrytest: its crash points
+// (FERRY_TEST_CRASH_AT) exist only in such a build.
+func buildFerryTest(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ferry")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "ferrytest", "-o", bin, "./cmd/ferry")
+	cmd.Dir = repoRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build -tags ferrytest ./cmd/ferry: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // upResult is a finished ferry command.
@@ -212,8 +254,10 @@ type upStatus struct {
 		Outcome string `json:"outcome"`
 		Message string `json:"message"`
 	} `json:"last"`
-	Failed  []string `json:"failed"`
-	Backups []string `json:"backups"`
+	Failed    []string `json:"failed"`
+	Backups   []string `json:"backups"`
+	Attention string   `json:"attention"`
+	StateDir  string   `json:"state_dir"`
 }
 
 func (s *upSite) status(t *testing.T) upStatus {
@@ -293,6 +337,40 @@ func (s *upSite) checksums(t *testing.T) string {
 	return strings.Join(lines, "\n")
 }
 
+// images returns the image ID each application service's container runs.
+func (s *upSite) images(t *testing.T) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for _, svc := range []string{"gateway", "frontend", "backend"} {
+		m[svc] = s.imageOf(t, svc)
+	}
+	return m
+}
+
+// volumes returns the project's Docker volumes.
+func (s *upSite) volumes(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("docker", "volume", "ls", "-q", "--filter", "label=com.docker.compose.project="+s.project).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(out))
+}
+
+// journal reads the site's journal (nil when there is none).
+func (s *upSite) journal(t *testing.T) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.status(t).StateDir, "journal.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	var j map[string]any
+	if err != nil || json.Unmarshal(b, &j) != nil {
+		t.Fatalf("journal: %v: %s", err, b)
+	}
+	return j
+}
+
 // imageOf returns the image ID a service's container runs.
 func (s *upSite) imageOf(t *testing.T, svc string) string {
 	t.Helper()
@@ -335,7 +413,7 @@ func (s *upSite) dotenv(t *testing.T) string {
 // probe returns the status code of the health address through the gateway.
 func (s *upSite) probe() int {
 	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/openmrs/health/started", s.port))
+	resp, err := c.Get(fmt.Sprintf("http://%s:%d/openmrs/health/started", site.GatewayHost, s.port))
 	if err != nil {
 		return 0
 	}

@@ -3,13 +3,14 @@ package integration
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
 
 // TestUpgrade runs fixture sites on the real Docker Engine with docker
 // compose, from one store holding the fixture's releases (3.1.0, 3.2.0, and
-// 3.3.0 whose backend never becomes healthy).
+// 3.3.0 whose backend never becomes healthy, under 3.2.0's tag).
 func TestUpgrade(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs sites on the Docker Engine")
@@ -19,13 +20,31 @@ func TestUpgrade(t *testing.T) {
 	t.Run("crash", func(t *testing.T) { testUpgradeCrash(t, lab) })
 }
 
-// testUpgradeSite takes one fixture site through its life: a first install,
-// a good upgrade that keeps the site's settings and override file, a sick
-// upgrade that is rolled back with the database and checksums exactly as
-// before (and a second upgrade refused while it runs), and a rollback on
+// testUpgradeSite takes one fixture site through its life: a first install
+// (refused while the folder holds something else), a good upgrade that keeps
+// the site's settings and override file, a sick upgrade under the running
+// version's tag that is rolled back with the database, checksums and the
+// very images as before (and a second upgrade refused while it runs, and
+// data entry impossible while the backup is taken), and a rollback on
 // request.
 func testUpgradeSite(t *testing.T, lab *upLab) {
 	s := lab.newUpSite(t)
+
+	t.Run("a first install into a folder holding other files is refused", func(t *testing.T) {
+		stray := filepath.Join(s.dir, "notes.txt")
+		os.WriteFile(stray, []byte("site notes\n"), 0o644)
+		envBefore := s.dotenv(t)
+		r := s.ferry(t, nil, "upgrade", upDist+":"+upGood1, "--yes", "--health-timeout", upHealthy)
+		msg := strings.TrimSpace(r.stderr)
+		if r.code != 1 || !strings.Contains(msg, "is not empty (it holds notes.txt)") || strings.Contains(msg, "\n") {
+			t.Errorf("first install beside notes.txt: exit %d, stderr %q", r.code, r.stderr)
+		}
+		ents, _ := os.ReadDir(s.dir)
+		if len(ents) != 2 || s.dotenv(t) != envBefore {
+			t.Errorf("a refused first install changed the folder: %v", ents)
+		}
+		os.Remove(stray)
+	})
 
 	t.Run("first install", func(t *testing.T) {
 		out := s.upgrade(t, upGood1)
@@ -95,11 +114,17 @@ func testUpgradeSite(t *testing.T, lab *upLab) {
 		}
 	})
 
-	t.Run("sick upgrade rolls back exactly; a second upgrade is refused meanwhile", func(t *testing.T) {
+	t.Run("sick upgrade under the same tag rolls back exactly; a second upgrade is refused meanwhile", func(t *testing.T) {
 		s.sql(t, "INSERT INTO patient (name, village) VALUES ('Yusuf', 'Gisenyi')")
 		dbBefore, sumsBefore := s.dbSnapshot(t), s.checksums(t)
-		envBefore := s.dotenv(t)
+		envBefore, imagesBefore := s.dotenv(t), s.images(t)
 		events, _, wait := s.startUpgrade(t, nil, "upgrade", upDist+":"+upSick, "--yes", "--health-timeout", upSickLimit)
+		// When the backup starts, the application is stopped: nothing can
+		// be entered that the rollback would lose.
+		waitStep(t, events, "backup")
+		if code := s.probe(); code == 200 {
+			t.Errorf("the site still serves while its backup is taken")
+		}
 		waitStep(t, events, "health")
 		second := s.ferry(t, nil, "upgrade", upDist+":"+upGood2, "--yes")
 		if second.code != 1 || !strings.Contains(second.stderr, "another upgrade or rollback of this site is running") {
@@ -110,7 +135,7 @@ func testUpgradeSite(t *testing.T, lab *upLab) {
 		if r.code != 1 {
 			t.Fatalf("sick upgrade: exit %d, want 1\n%s\n%s", r.code, r.stdout, r.stderr)
 		}
-		for _, want := range []string{"did not start correctly within 25 seconds", "Putting back", "back on " + upGood2 + ", exactly as before", "will not be tried again on its own"} {
+		for _, want := range []string{"did not start correctly within " + upSickWords, "Putting back", "back on " + upGood2 + ", exactly as before", "will not be tried again on its own"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("output lacks %q:\n%s", want, r.stdout)
 			}
@@ -126,6 +151,9 @@ func testUpgradeSite(t *testing.T, lab *upLab) {
 		}
 		if got := s.dotenv(t); got != envBefore {
 			t.Errorf(".env after rollback differs:\nbefore:\n%s\nafter:\n%s", envBefore, got)
+		}
+		if got := s.images(t); !reflect.DeepEqual(got, imagesBefore) {
+			t.Errorf("after rollback the services run images\n%v\nwant the ones they ran before\n%v", got, imagesBefore)
 		}
 		st := s.status(t)
 		if st.Last == nil || st.Last.Outcome != "rolled-back" || len(st.Failed) != 1 || st.Failed[0] != upSick {

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +40,19 @@ type backupInfo struct {
 	// and whether they existed.
 	Checksums checksumsLoc `json:"checksums"`
 	Seconds   float64      `json:"seconds"`
+	// Images is the image each service's container ran, by service: a
+	// restore names them again, since loading a release may have moved a
+	// tag such as "latest" or ${TAG:-qa} to another image.
+	Images map[string]serviceImage `json:"images,omitempty"`
+	// Volumes are the project's Docker volumes that existed: undoing a
+	// first install removes only the others.
+	Volumes []string `json:"volumes,omitempty"`
+}
+
+// serviceImage is the image a service's container ran.
+type serviceImage struct {
+	Ref string `json:"ref"` // as the container was created with it, e.g. repo:tag
+	ID  string `json:"id"`  // sha256:…
 }
 
 // checksumsLoc is a directory inside a named volume or a bind mount.
@@ -192,6 +206,188 @@ func (c *dbConn) size(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
+// backup saves the site's database, checksums and files, and the image each
+// service ran. The complete marker is written last, and the directories
+// above it are synced before the journal moves on.
+func (u *Upgrader) backup(ctx context.Context, d *docker, s *site, j *journal, cur *current) (*backupInfo, error) {
+	start := time.Now()
+	dir := u.st.backupDir(j.Backup)
+	if err := os.MkdirAll(filepath.Join(dir, "files"), 0o700); err != nil {
+		return nil, fmt.Errorf("create backup %s: %w", dir, err)
+	}
+	info := &backupInfo{Created: time.Now().UTC(), Project: u.cfg.Project, Current: cur}
+	if cur != nil {
+		info.Release, info.Version = cur.Release, cur.Version
+	}
+	cs, err := d.containers(ctx, u.cfg.Project)
+	if err != nil {
+		return nil, err
+	}
+	info.Images = map[string]serviceImage{}
+	for _, c := range cs {
+		if _, ok := info.Images[c.service()]; !ok || c.State.Running {
+			info.Images[c.service()] = serviceImage{Ref: c.Config.Image, ID: c.Image}
+		}
+	}
+	if info.Volumes, err = projectVolumes(ctx, u.cfg.Project); err != nil {
+		return nil, err
+	}
+	if s.compose != nil && s.compose.Service(u.cfg.DBService) != nil {
+		c, err := d.serviceContainer(ctx, u.cfg.Project, u.cfg.DBService)
+		if err != nil {
+			return nil, err
+		}
+		if c == nil {
+			return nil, fmt.Errorf("the database (service %s) is not running, so no backup can be made", u.cfg.DBService)
+		}
+		conn, err := dbConnection(c, s.compose.Service(u.cfg.ChecksumsService))
+		if err != nil {
+			return nil, err
+		}
+		u.emit(j.Op, StepBackup, "Saving a backup of the database (this can take a few minutes)…")
+		n, err := conn.dump(ctx, filepath.Join(dir, "db.sql.gz"))
+		if err != nil {
+			return nil, fmt.Errorf("back up the database: %w", err)
+		}
+		info.Database, info.DBSize = conn.database, n
+	}
+	if s.compose != nil {
+		loc, err := u.checksumsLocation(s)
+		if err != nil {
+			return nil, err
+		}
+		if loc != nil {
+			cdir, err := loc.dir(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if cdir != "" && exists(cdir) {
+				u.emit(j.Op, StepBackup, "Saving the configuration checksums and the site's settings…")
+				if err := tarDir(cdir, filepath.Join(dir, "checksums.tar")); err != nil {
+					return nil, fmt.Errorf("back up the configuration checksums: %w", err)
+				}
+				loc.Present = true
+			}
+			info.Checksums = *loc
+		}
+	}
+	for _, name := range u.siteFiles(s) {
+		dst := filepath.Join(dir, "files", name)
+		os.MkdirAll(filepath.Dir(dst), 0o700)
+		if err := copyFile(filepath.Join(u.cfg.ComposeDir, name), dst, compose.WriteFileAtomic); err != nil {
+			return nil, fmt.Errorf("back up %s: %w", name, err)
+		}
+		info.Files = append(info.Files, name)
+	}
+	info.Seconds = time.Since(start).Seconds()
+	if err := u.checkBackup(dir, info); err != nil {
+		return nil, err
+	}
+	b, _ := json.MarshalIndent(info, "", "  ")
+	if err := compose.WriteFileAtomic(filepath.Join(dir, "info.json"), b, 0o600); err != nil {
+		return nil, err
+	}
+	if err := compose.WriteFileAtomic(filepath.Join(dir, "complete"), nil, 0o600); err != nil {
+		return nil, err
+	}
+	// The backup's own directory is synced by the writes above; its parents
+	// must be too, or a power cut could lose the whole directory after the
+	// journal says the backup is done.
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return nil, fmt.Errorf("save backup %s: %w", dir, err)
+	}
+	if err := syncDir(u.st.dir); err != nil {
+		return nil, fmt.Errorf("save backup %s: %w", dir, err)
+	}
+	switch {
+	case s.compose == nil:
+		u.emit(j.Op, StepBackup, "Nothing to back up: this is the site's first install.")
+	case info.Database == "":
+		u.emit(j.Op, StepBackup, "Backup of the site's settings saved (the site has no database service %q).", u.cfg.DBService)
+	default:
+		u.emit(j.Op, StepBackup, "Backup saved (database: %s, in %s).", humanBytes(info.DBSize), humanDuration(time.Since(start)))
+	}
+	return info, nil
+}
+
+// checkBackup checks that every part the info names is there.
+func (u *Upgrader) checkBackup(dir string, info *backupInfo) error {
+	need := []string{}
+	if info.Database != "" {
+		need = append(need, "db.sql.gz")
+	}
+	if info.Checksums.Present {
+		need = append(need, "checksums.tar")
+	}
+	for _, f := range info.Files {
+		need = append(need, filepath.Join("files", f))
+	}
+	for _, n := range need {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			return fmt.Errorf("%w: %s lacks %s", ErrBackupIncomplete, dir, n)
+		}
+	}
+	return nil
+}
+
+func (u *Upgrader) readBackupInfo(name string) (*backupInfo, error) {
+	if name == "" {
+		return nil, fmt.Errorf("%w: no backup named", ErrBackupIncomplete)
+	}
+	dir := u.st.backupDir(name)
+	if _, err := os.Stat(filepath.Join(dir, "complete")); err != nil {
+		return nil, fmt.Errorf("%w: backup %s has no complete marker", ErrBackupIncomplete, dir)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "info.json"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBackupIncomplete, err)
+	}
+	var info backupInfo
+	if err := json.Unmarshal(b, &info); err != nil {
+		return nil, fmt.Errorf("backup %s: info.json is damaged: %w", dir, err)
+	}
+	return &info, u.checkBackup(dir, &info)
+}
+
+// checksumsLocation finds where the checksums service keeps ChecksumsPath:
+// a named volume or a bind mount. nil when the service has no such mount.
+func (u *Upgrader) checksumsLocation(s *site) (*checksumsLoc, error) {
+	svc := s.compose.Service(u.cfg.ChecksumsService)
+	if svc == nil {
+		return nil, nil
+	}
+	var best *compose.Mount
+	for i := range svc.Volumes {
+		m := &svc.Volumes[i]
+		t := strings.TrimSuffix(m.Target, "/")
+		if (u.cfg.ChecksumsPath == t || strings.HasPrefix(u.cfg.ChecksumsPath, t+"/")) && (best == nil || len(t) > len(best.Target)) {
+			best = m
+		}
+	}
+	if best == nil || best.Source == "" {
+		return nil, nil
+	}
+	sub, _ := filepath.Rel(strings.TrimSuffix(best.Target, "/"), u.cfg.ChecksumsPath)
+	if sub == "." {
+		sub = ""
+	}
+	switch best.Type {
+	case "volume":
+		v := s.compose.Volume(best.Source)
+		if v == nil {
+			return nil, fmt.Errorf("service %s mounts volume %s, which the compose file does not declare", svc.Name, best.Source)
+		}
+		return &checksumsLoc{Volume: v.DockerName(u.cfg.Project), Sub: sub}, nil
+	case "bind":
+		src := best.Source
+		if !filepath.IsAbs(src) {
+			src = filepath.Join(u.cfg.ComposeDir, src)
+		}
+		return &checksumsLoc{HostDir: src, Sub: sub}, nil
+	}
+	return nil, nil
+}
+
 // tailWriter keeps the last max bytes written.
 type tailWriter struct {
 	buf []byte
@@ -262,14 +458,15 @@ func tarDir(dir, path string) error {
 	return f.Sync()
 }
 
-// untarDir makes dir hold exactly what the tar at path holds.
+// untarDir makes dir hold exactly what the tar at path holds. dir itself is
+// emptied, not removed: it may be a volume's root or a mount point.
 func untarDir(path, dir string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if err := os.RemoveAll(dir); err != nil {
+	if err := clearDir(dir); err != nil {
 		return err
 	}
 	tr := tar.NewReader(f)
@@ -337,8 +534,26 @@ func untarDir(path, dir string) error {
 	return nil
 }
 
-// copyFile copies a small file, keeping its mode, atomically.
-func copyFile(src, dst string) error {
+// clearDir removes everything inside dir, creating dir if it is missing.
+func clearDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return os.MkdirAll(dir, 0o755)
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyFile copies a small file with write (compose.WriteFileAtomic or
+// ReplaceFile), giving a new file src's mode.
+func copyFile(src, dst string, write func(string, []byte, fs.FileMode) error) error {
 	b, err := os.ReadFile(src)
 	if err != nil {
 		return err
@@ -347,5 +562,5 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	return compose.WriteFileAtomic(dst, b, st.Mode().Perm())
+	return write(dst, b, st.Mode().Perm())
 }

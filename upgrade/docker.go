@@ -3,6 +3,7 @@ package upgrade
 import (
 	"bytes"
 	"context"
+	"debug/buildinfo"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,10 @@ import (
 // docker runs the docker CLI and whichever compose the site has.
 type docker struct {
 	compose []string // "docker compose" (plugin) or "docker-compose"
+	// pullNever: this compose's up takes --pull never (compose v2.x does;
+	// v1 has no such flag, and pulls only images that are missing, which
+	// preflight rules out).
+	pullNever bool
 }
 
 // detectCompose prefers the docker compose plugin, as docker's own docs do,
@@ -24,13 +29,36 @@ func detectCompose(ctx context.Context) (*docker, error) {
 		return nil, fmt.Errorf("%w: the docker command cannot reach the Docker Engine (is it running?)", ErrDocker)
 	}
 	if exec.CommandContext(ctx, "docker", "compose", "version").Run() == nil {
-		return &docker{compose: []string{"docker", "compose"}}, nil
+		d := &docker{compose: []string{"docker", "compose"}}
+		d.pullNever = upHasPull(ctx, d)
+		return d, nil
 	}
-	// Not "docker-compose version": v1 takes seconds to answer it.
+	// Not "docker-compose version": v1 takes seconds to answer it. A
+	// standalone v2 is a Go program, v1 a Python one.
 	if p, err := exec.LookPath("docker-compose"); err == nil {
-		return &docker{compose: []string{p}}, nil
+		d := &docker{compose: []string{p}}
+		if _, err := buildinfo.ReadFile(p); err == nil {
+			d.pullNever = upHasPull(ctx, d)
+		}
+		return d, nil
 	}
 	return nil, fmt.Errorf("%w: neither docker compose nor docker-compose is installed", ErrDocker)
+}
+
+// upHasPull says whether compose's up takes --pull (v2 since 2.?; older
+// v2 releases lack it).
+func upHasPull(ctx context.Context, d *docker) bool {
+	out, _ := exec.CommandContext(ctx, d.compose[0], append(d.compose[1:], "up", "--help")...).CombinedOutput()
+	return strings.Contains(string(out), "--pull")
+}
+
+// upArgs returns "up -d" that never builds and never pulls, then extra.
+func (d *docker) upArgs(extra ...string) []string {
+	args := []string{"up", "-d", "--no-build"}
+	if d.pullNever {
+		args = append(args, "--pull", "never")
+	}
+	return append(args, extra...)
 }
 
 // ComposeName says which compose is used, for messages.
@@ -118,6 +146,9 @@ type container struct {
 		Env    []string
 		Labels map[string]string
 	}
+	HostConfig struct {
+		RestartPolicy struct{ Name string } // "", no, always, on-failure, unless-stopped
+	}
 	State struct {
 		Status   string // running, exited, restarting, ...
 		Running  bool
@@ -142,6 +173,16 @@ type container struct {
 }
 
 func (c *container) service() string { return c.Config.Labels["com.docker.compose.service"] }
+
+// done says whether the container is a one-shot task that has finished
+// well: exited with code 0, and not to be restarted on its own.
+func (c *container) done() bool {
+	switch c.HostConfig.RestartPolicy.Name {
+	case "", "no", "on-failure":
+		return c.State.Status == "exited" && c.State.ExitCode == 0
+	}
+	return false
+}
 
 func (c *container) env(key string) string {
 	for _, kv := range c.Config.Env {
@@ -217,6 +258,17 @@ func volumeMountpoint(ctx context.Context, name string) (string, error) {
 		return "", nil
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// projectVolumes returns the names of the project's Docker volumes.
+func projectVolumes(ctx context.Context, project string) ([]string, error) {
+	out, err := dockerCmd(ctx, "volume", "ls", "-q", "--filter", "label=com.docker.compose.project="+project)
+	if err != nil {
+		return nil, fmt.Errorf("list volumes of %s: %w", project, err)
+	}
+	v := strings.Fields(out)
+	sort.Strings(v)
+	return v, nil
 }
 
 // dockerRootDir is where the engine keeps images.

@@ -3,6 +3,7 @@ package upgrade
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -73,11 +74,13 @@ func (u *Upgrader) checkHealth(ctx context.Context, d *docker, s *site, client *
 		}
 	}
 	var waiting []string
-	for _, name := range s.compose.Services() {
+	for _, name := range s.compose.EnabledServices(s.profiles()) {
 		c := bySvc[name]
 		switch {
 		case c == nil:
 			waiting = append(waiting, name+" has not been created")
+		case c.done():
+			// A one-shot task (a migration, a setup job) that finished well.
 		case c.State.Status == "restarting" || (!c.State.Running && c.State.Status == "exited"):
 			waiting = append(waiting, fmt.Sprintf("%s stopped (exit code %d)", name, c.State.ExitCode))
 		case !c.State.Running:
@@ -151,12 +154,24 @@ func (u *Upgrader) probeURL(s *site, bySvc map[string]*container) string {
 		for _, p := range []string{"80/tcp", "8080/tcp"} {
 			for _, b := range c.NetworkSettings.Ports[p] {
 				if b.HostPort != "" {
-					return "http://127.0.0.1:" + b.HostPort + "/openmrs/health/started"
+					return "http://" + net.JoinHostPort(probeHost(b.HostIP), b.HostPort) + "/openmrs/health/started"
 				}
 			}
 		}
 	}
 	return ""
+}
+
+// probeHost is where to reach a port published on hostIP: that address,
+// or the loopback one when it is published on every address.
+func probeHost(hostIP string) string {
+	switch hostIP {
+	case "", "0.0.0.0":
+		return "127.0.0.1"
+	case "::":
+		return "::1"
+	}
+	return hostIP
 }
 
 // unhealthyError reads as plain words and is ErrUnhealthy.

@@ -42,11 +42,7 @@ func (u *Upgrader) readDotenv() (*compose.EnvFile, error) {
 // plus the override files present.
 func composeFiles(dir string, env map[string]string, releaseFiles []string) []string {
 	if cf := env["COMPOSE_FILE"]; cf != "" {
-		sep := env["COMPOSE_PATH_SEPARATOR"]
-		if sep == "" {
-			sep = string(os.PathListSeparator)
-		}
-		return strings.Split(cf, sep)
+		return splitComposeFile(cf, env)
 	}
 	files := append([]string(nil), releaseFiles...)
 	if len(files) == 0 {
@@ -60,6 +56,25 @@ func composeFiles(dir string, env map[string]string, releaseFiles []string) []st
 	for _, n := range overrideNames {
 		if exists(filepath.Join(dir, n)) {
 			files = append(files, n)
+		}
+	}
+	return files
+}
+
+// composePathSeparator is what separates the files of COMPOSE_FILE.
+func composePathSeparator(env map[string]string) string {
+	if sep := env["COMPOSE_PATH_SEPARATOR"]; sep != "" {
+		return sep
+	}
+	return string(os.PathListSeparator)
+}
+
+// splitComposeFile returns the files a COMPOSE_FILE value names.
+func splitComposeFile(cf string, env map[string]string) []string {
+	var files []string
+	for _, f := range strings.Split(cf, composePathSeparator(env)) {
+		if f = strings.TrimSpace(f); f != "" {
+			files = append(files, f)
 		}
 	}
 	return files
@@ -116,25 +131,39 @@ func (u *Upgrader) siteFrom(fileDir string, dotenv *compose.EnvFile, m *release.
 	if len(paths) == 0 {
 		return s, nil
 	}
-	// Interpolate as docker compose does: the shell's variables win over
-	// .env, but ferry runs compose with .env's keys taken out of the shell
-	// environment, so .env decides for those.
+	s.proj.env = composeEnv(env)
+	cp, err := compose.Load(paths, mergedEnv(env))
+	if err != nil {
+		return nil, err
+	}
+	s.compose = cp
+	return s, nil
+}
+
+// mergedEnv is what compose files are interpolated from: the process
+// environment with the .env's keys over it. docker compose lets the shell
+// win, but ferry runs compose with .env's keys taken out of the shell
+// environment (composeEnv), so .env decides for those.
+func mergedEnv(dotenv map[string]string) map[string]string {
 	full := map[string]string{}
 	for _, kv := range os.Environ() {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			full[k] = v
 		}
 	}
-	for k, v := range env {
+	for k, v := range dotenv {
 		full[k] = v
 	}
-	s.proj.env = composeEnv(env)
-	cp, err := compose.Load(paths, full)
-	if err != nil {
-		return nil, err
+	return full
+}
+
+// profiles returns the active compose profiles: COMPOSE_PROFILES from .env,
+// else from ferry's environment.
+func (s *site) profiles() []string {
+	if v, ok := s.dotenv.Get("COMPOSE_PROFILES"); ok {
+		return compose.ParseProfiles(v)
 	}
-	s.compose = cp
-	return s, nil
+	return compose.ParseProfiles(os.Getenv("COMPOSE_PROFILES"))
 }
 
 // siteFiles returns the names (relative to the compose directory) of the

@@ -20,8 +20,9 @@ type Step string
 // Steps of an upgrade, in order, then those of a rollback.
 const (
 	StepPreflight Step = "preflight"
-	StepBackup    Step = "backup"
 	StepLoad      Step = "load"
+	StepStop      Step = "stop"
+	StepBackup    Step = "backup"
 	StepSwitch    Step = "switch"
 	StepStart     Step = "start"
 	StepHealth    Step = "health"
@@ -30,9 +31,11 @@ const (
 	StepDone      Step = "done"
 )
 
-// beforeSwitch says whether the site is still untouched at this step.
+// beforeSwitch says whether the site's files, database and images are
+// still as they were at this step (its application services may be
+// stopped: undoing starts them again).
 func (s Step) beforeSwitch() bool {
-	return s == StepPreflight || s == StepBackup || s == StepLoad
+	return s == StepPreflight || s == StepLoad || s == StepStop || s == StepBackup
 }
 
 // Operations.
@@ -64,6 +67,27 @@ type journal struct {
 	Reason string `json:"reason,omitempty"`
 	// FirstInstall: the compose directory had no compose file.
 	FirstInstall bool `json:"first_install,omitempty"`
+	// Files are the compose file names of the release being applied (for
+	// OpRollback: of the release being left): what a rollback removes that
+	// the backup does not hold, known without the release store.
+	Files []string `json:"files,omitempty"`
+	// Tags maps each tag of the release's images to the image ID it named
+	// before the load (absent: none); the load puts them back, so that the
+	// site's images change only at the switch.
+	Tags map[string]string `json:"tags,omitempty"`
+	// SwitchTags maps each tag of the release's images to the image ID it
+	// named just before the switch moved it (absent: none): a rollback puts
+	// them back.
+	SwitchTags map[string]string `json:"switch_tags,omitempty"`
+	// Stopped are the containers this operation stopped before its backup:
+	// undoing it before the switch starts them again.
+	Stopped []string `json:"stopped,omitempty"`
+	// LoadFrom is the release whose images a rollback on request loads
+	// first, because the engine lost some of the previous version's.
+	LoadFrom string `json:"load_from,omitempty"`
+	// ComposeFile is the COMPOSE_FILE the switch wrote into .env ("" when
+	// it wrote none, or the site keeps its own).
+	ComposeFile string `json:"compose_file,omitempty"`
 }
 
 // current is the release the site runs.
@@ -77,6 +101,18 @@ type current struct {
 	Backup          string `json:"backup,omitempty"`
 	Previous        string `json:"previous,omitempty"`
 	PreviousVersion string `json:"previous_version,omitempty"`
+	// Files are the release's compose file names.
+	Files []string `json:"files,omitempty"`
+	// ComposeFile is the COMPOSE_FILE ferry wrote into .env, if any: ferry
+	// may change it; a different value is the site's own.
+	ComposeFile string `json:"compose_file,omitempty"`
+}
+
+// attention is attention.json: the site's state is uncertain (a rollback
+// failed) until an operation ends well.
+type attention struct {
+	Time    time.Time `json:"time"`
+	Message string    `json:"message"`
 }
 
 // Record is one line of the audit log.
@@ -199,6 +235,24 @@ func (s *state) markFailed(release, version string) error {
 	return s.writeJSON("failed.json", m)
 }
 
+func (s *state) attention() *attention {
+	var a attention
+	if ok, _ := s.readJSON("attention.json", &a); !ok {
+		return nil
+	}
+	return &a
+}
+
+func (s *state) setAttention(msg string) error {
+	return s.writeJSON("attention.json", &attention{Time: time.Now().UTC(), Message: msg})
+}
+
+func (s *state) clearAttention() {
+	if os.Remove(s.path("attention.json")) == nil {
+		syncDir(s.dir)
+	}
+}
+
 func (s *state) audit(r Record) error {
 	b, err := json.Marshal(r)
 	if err != nil {
@@ -292,9 +346,12 @@ func (s *state) pruneBackups(keep int, protect ...string) {
 	}
 }
 
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+// syncDir makes a directory's entries durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
 	}
+	defer d.Close()
+	return d.Sync()
 }

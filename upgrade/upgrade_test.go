@@ -34,8 +34,8 @@ func TestNewDefaults(t *testing.T) {
 	if u.Project() != "myclinic" {
 		t.Errorf("project = %q, want the directory name normalized as compose does", u.Project())
 	}
-	if !strings.HasSuffix(u.StateDir(), filepath.Join("upgrade", "myclinic")) {
-		t.Errorf("state dir = %s", u.StateDir())
+	if want := filepath.Join("upgrade", stateName("myclinic", u.cfg.ComposeDir)); !strings.HasSuffix(u.StateDir(), want) || len(filepath.Base(want)) != len("myclinic-")+8 {
+		t.Errorf("state dir = %s, want …/%s", u.StateDir(), want)
 	}
 	if u.cfg.HealthTimeout != 30*time.Minute || u.cfg.KeepBackups != 3 || u.cfg.DBService != "db" {
 		t.Errorf("defaults not filled: %+v", u.cfg)
@@ -175,7 +175,7 @@ func TestRecoverBeforeSwitch(t *testing.T) {
 	if st.Last == nil || st.Last.Outcome != OutcomeInterrupted || st.Running != nil {
 		t.Errorf("status after recover: %+v", st)
 	}
-	if len(events) != 1 || !strings.Contains(events[0].Message, "before anything on the site changed") {
+	if len(events) != 1 || !strings.Contains(events[0].Message, "before the site's settings, database or programs changed") {
 		t.Errorf("events: %+v", events)
 	}
 }
@@ -215,5 +215,210 @@ func TestPruneBackupsKeepsNewestAndProtected(t *testing.T) {
 	}
 	if _, err := os.Stat(u.st.backupDir("20240106-incomplete")); !os.IsNotExist(err) {
 		t.Error("incomplete backup kept")
+	}
+}
+
+// TestProjectName: --project, then COMPOSE_PROJECT_NAME in .env, then the
+// compose file's top-level name:, then the folder's name, normalized as
+// compose-go does.
+func TestProjectName(t *testing.T) {
+	st, err := release.OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	dir := filepath.Join(t.TempDir(), "_Clinic")
+	os.MkdirAll(dir, 0o755)
+	project := func(explicit string) string {
+		u, err := New(Config{Store: st, ComposeDir: dir, Project: explicit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.Project()
+	}
+	if got := project(""); got != "clinic" {
+		t.Errorf("from the folder _Clinic: %q", got)
+	}
+	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte("name: \"-${SITE:-Kigali}\"\nservices: {}\n"), 0o644)
+	if got := project(""); got != "kigali" {
+		t.Errorf("from name: %q", got)
+	}
+	os.WriteFile(filepath.Join(dir, ".env"), []byte("COMPOSE_PROJECT_NAME=FromEnv\n"), 0o644)
+	if got := project(""); got != "fromenv" {
+		t.Errorf("from .env: %q", got)
+	}
+	if got := project("Given"); got != "given" {
+		t.Errorf("explicit: %q", got)
+	}
+}
+
+// TestStateKeyedByFolder: two folders with the same project name keep
+// apart; state kept under the project name alone (older ferry) is adopted.
+func TestStateKeyedByFolder(t *testing.T) {
+	st, err := release.OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	legacy := filepath.Join(st.Dir(), "upgrade", "site")
+	os.MkdirAll(legacy, 0o700)
+	os.WriteFile(filepath.Join(legacy, "lock"), nil, 0o600)
+	os.WriteFile(filepath.Join(legacy, "audit.jsonl"), []byte(`{"op":"upgrade","outcome":"upgraded","message":"m"}`+"\n"), 0o600)
+	a, err := New(Config{Store: st, ComposeDir: filepath.Join(t.TempDir(), "site")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Config{Store: st, ComposeDir: filepath.Join(t.TempDir(), "site")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Project() != b.Project() || a.StateDir() == b.StateDir() {
+		t.Fatalf("same project %s, state dirs %s and %s", a.Project(), a.StateDir(), b.StateDir())
+	}
+	if recs, _ := a.Records(); len(recs) != 1 {
+		t.Errorf("legacy state not adopted by the first site: %v", recs)
+	}
+	if _, err := os.Stat(legacy); !os.IsNotExist(err) {
+		t.Errorf("legacy state still there: %v", err)
+	}
+}
+
+// TestInUse lists the releases named by any site's current.json and
+// journal.
+func TestInUse(t *testing.T) {
+	data := t.TempDir()
+	id := func(b byte) string { return strings.Repeat(string("0123456789abcdef"[b]), 64) }
+	s1 := &state{dir: filepath.Join(data, "upgrade", "a-00000000")}
+	s2 := &state{dir: filepath.Join(data, "upgrade", "b-00000000")}
+	os.MkdirAll(s1.dir, 0o700)
+	os.MkdirAll(s2.dir, 0o700)
+	s1.writeJSON("current.json", &current{Release: id(1), Previous: id(2)})
+	s2.writeJournal(&journal{Op: OpUpgrade, Step: StepHealth, Release: id(3), Previous: id(1)})
+	got, err := InUse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hexes []string
+	for _, g := range got {
+		hexes = append(hexes, g.String())
+	}
+	if want := []string{id(1), id(2), id(3)}; !reflect.DeepEqual(hexes, want) {
+		t.Errorf("InUse = %v, want %v", hexes, want)
+	}
+	if got, err := InUse(t.TempDir()); err != nil || len(got) != 0 {
+		t.Errorf("InUse of an empty data dir = %v, %v", got, err)
+	}
+}
+
+// TestUntarKeepsTheRoot: restoring into a volume's root empties it and
+// refills it; the directory itself (a mount point) is never replaced.
+func TestUntarKeepsTheRoot(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "_data")
+	os.MkdirAll(filepath.Join(root, "sub"), 0o755)
+	os.WriteFile(filepath.Join(root, "sub", "a.checksum"), []byte("a"), 0o644)
+	os.Chmod(root, 0o751)
+	tarPath := filepath.Join(t.TempDir(), "c.tar")
+	if err := tarDir(root, tarPath); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.Stat(root)
+	os.WriteFile(filepath.Join(root, "new.checksum"), []byte("n"), 0o644)
+	os.Chmod(root, 0o700)
+	if err := untarDir(tarPath, root); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(root)
+	if err != nil || !os.SameFile(before, after) {
+		t.Fatalf("the root directory was replaced (%v)", err)
+	}
+	if after.Mode().Perm() != 0o751 {
+		t.Errorf("root mode %v, want 0751", after.Mode().Perm())
+	}
+	if _, err := os.Stat(filepath.Join(root, "new.checksum")); !os.IsNotExist(err) {
+		t.Error("a file added since the backup is still there")
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "sub", "a.checksum")); string(b) != "a" {
+		t.Errorf("restored file holds %q", b)
+	}
+	if err := clearDir(root); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+		t.Errorf("clearDir left %v", ents)
+	}
+	if after2, err := os.Stat(root); err != nil || !os.SameFile(before, after2) {
+		t.Error("clearDir replaced the directory")
+	}
+}
+
+func TestContainerDoneAndProbeHost(t *testing.T) {
+	for _, tc := range []struct {
+		policy, status string
+		code           int
+		want           bool
+	}{
+		{"no", "exited", 0, true},
+		{"", "exited", 0, true},
+		{"on-failure", "exited", 0, true},
+		{"no", "exited", 1, false},
+		{"unless-stopped", "exited", 0, false},
+		{"always", "exited", 0, false},
+		{"no", "running", 0, false},
+	} {
+		var c container
+		c.HostConfig.RestartPolicy.Name, c.State.Status, c.State.ExitCode = tc.policy, tc.status, tc.code
+		if got := c.done(); got != tc.want {
+			t.Errorf("restart %q, %s with %d: done = %v", tc.policy, tc.status, tc.code, got)
+		}
+	}
+	for in, want := range map[string]string{"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1", "127.0.0.2": "127.0.0.2", "10.0.0.5": "10.0.0.5"} {
+		if got := probeHost(in); got != want {
+			t.Errorf("probeHost(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestNewDotenv: COMPOSE_FILE names a release's several compose files and
+// the site's override files, follows the release while ferry wrote it, is
+// left alone when it is the site's own and names every release file, and
+// is refused when it leaves one out; COMPOSE_PROJECT_NAME is pinned when
+// the release's name: would change the project.
+func TestNewDotenv(t *testing.T) {
+	u := newTestUpgrader(t)
+	os.MkdirAll(u.cfg.ComposeDir, 0o755)
+	os.WriteFile(filepath.Join(u.cfg.ComposeDir, "docker-compose.override.yml"), []byte("services: {}\n"), 0o644)
+	two := &release.Manifest{Version: "2", Env: map[string]string{"TAG": "2"},
+		Compose: []release.File{{Name: "base.yml", Content: "services: {}\n"}, {Name: "db.yml", Content: "services: {}\n"}}}
+	one := &release.Manifest{Version: "3", Compose: []release.File{{Name: "docker-compose.yml", Content: "name: openmrs\nservices: {}\n"}}}
+	site, _ := compose.ParseEnv([]byte("A=1\n"))
+
+	e, managed, err := u.newDotenv(site, two, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := e.Get("COMPOSE_FILE"); got != "base.yml:db.yml:docker-compose.override.yml" || managed != got {
+		t.Errorf("COMPOSE_FILE = %q (managed %q)", got, managed)
+	}
+	// Next release has one file: ferry's own value goes; name: differs from
+	// the project, so the project name is pinned.
+	e2, managed, err := u.newDotenv(e, one, &current{ComposeFile: managed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e2.Get("COMPOSE_FILE"); ok || managed != "" {
+		t.Errorf("COMPOSE_FILE kept for a one-file release: %q", e2.Bytes())
+	}
+	if got, _ := e2.Get("COMPOSE_PROJECT_NAME"); got != u.Project() {
+		t.Errorf("COMPOSE_PROJECT_NAME = %q, want %q", got, u.Project())
+	}
+	// The site's own list.
+	own, _ := compose.ParseEnv([]byte("COMPOSE_FILE=base.yml:db.yml:site.yml\n"))
+	e3, managed, err := u.newDotenv(own, two, nil)
+	if got, _ := e3.Get("COMPOSE_FILE"); err != nil || got != "base.yml:db.yml:site.yml" || managed != "" {
+		t.Errorf("site's COMPOSE_FILE: %q, %q, %v", got, managed, err)
+	}
+	bad, _ := compose.ParseEnv([]byte("COMPOSE_FILE=base.yml:site.yml\n"))
+	if _, _, err := u.newDotenv(bad, two, nil); err == nil || !strings.Contains(err.Error(), "leaves out db.yml") {
+		t.Errorf("site's COMPOSE_FILE without db.yml: %v", err)
 	}
 }

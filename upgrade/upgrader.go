@@ -2,6 +2,8 @@ package upgrade
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/ferry-mesh/ferry/chunkstore"
@@ -47,9 +48,9 @@ type Config struct {
 	// ComposeDir is the site's compose directory (required). An empty or
 	// missing one gets a first install.
 	ComposeDir string
-	// Project is the compose project name. Default: COMPOSE_PROJECT_NAME
-	// from the site's .env, else the directory's name, as docker compose
-	// does.
+	// Project is the compose project name. Default, as docker compose
+	// finds it: COMPOSE_PROJECT_NAME from the site's .env, else the
+	// top-level name: of its compose files, else the directory's name.
 	Project string
 	// HealthTimeout bounds the health gate. Default 30 minutes (OpenMRS can
 	// take that long to start after a large migration).
@@ -72,14 +73,11 @@ type Config struct {
 	ChecksumsService string
 	ChecksumsPath    string
 	// OnEvent receives progress. It is called from the goroutine running the
-	// operation, one event at a time, and should return quickly.
+	// operation (the one that called Apply, Rollback or Recover), one event
+	// at a time, and should return quickly: the operation waits for it.
 	OnEvent func(Event)
 	// PollInterval is how often the health gate looks. Default 1 s.
 	PollInterval time.Duration
-	// CrashAt is a fault injector for tests: at the start of this step (or
-	// "switch-files", between the compose files and the .env) the process
-	// kills itself with SIGKILL, as a power cut would stop it.
-	CrashAt string
 }
 
 // Event is one line of progress.
@@ -126,12 +124,7 @@ func New(cfg Config) (*Upgrader, error) {
 		cfg.Images = StoreImages{cfg.Store}
 	}
 	if cfg.Project == "" {
-		if env, err := compose.ReadEnvFile(filepath.Join(dir, ".env")); err == nil {
-			cfg.Project, _ = env.Get("COMPOSE_PROJECT_NAME")
-		}
-	}
-	if cfg.Project == "" {
-		cfg.Project = filepath.Base(dir)
+		cfg.Project = defaultProject(dir)
 	}
 	cfg.Project = compose.NormalizeProjectName(cfg.Project)
 	if cfg.Project == "" {
@@ -155,7 +148,107 @@ func New(cfg Config) (*Upgrader, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
 	}
-	return &Upgrader{cfg: cfg, images: cfg.Images, st: &state{dir: filepath.Join(cfg.DataDir, "upgrade", cfg.Project)}}, nil
+	st := &state{dir: filepath.Join(cfg.DataDir, "upgrade", stateName(cfg.Project, dir))}
+	adoptLegacyState(filepath.Join(cfg.DataDir, "upgrade", cfg.Project), st.dir)
+	return &Upgrader{cfg: cfg, images: cfg.Images, st: st}, nil
+}
+
+// defaultProject finds the project name as docker compose does:
+// COMPOSE_PROJECT_NAME from .env, the top-level name: of the compose files,
+// the directory's name.
+func defaultProject(dir string) string {
+	env := map[string]string{}
+	if e, err := compose.ReadEnvFile(filepath.Join(dir, ".env")); err == nil {
+		env = e.Map()
+	}
+	if n := env["COMPOSE_PROJECT_NAME"]; n != "" {
+		return n
+	}
+	var paths []string
+	for _, f := range composeFiles(dir, env, nil) {
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(dir, f)
+		}
+		paths = append(paths, f)
+	}
+	if len(paths) > 0 {
+		if p, err := compose.Load(paths, mergedEnv(env)); err == nil && compose.NormalizeProjectName(p.Name) != "" {
+			return p.Name
+		}
+	}
+	return filepath.Base(dir)
+}
+
+// stateName keys a site's state by its project name and its compose
+// directory: two folders with the same project name keep apart.
+func stateName(project, composeDir string) string {
+	sum := sha256.Sum256([]byte(composeDir))
+	return project + "-" + hex.EncodeToString(sum[:4])
+}
+
+// adoptLegacyState moves state kept under the project name alone (ferry
+// before state was keyed by folder too) to its new place, unless an
+// operation holds it.
+func adoptLegacyState(legacy, dir string) {
+	if _, err := os.Stat(filepath.Join(legacy, "lock")); err != nil {
+		return
+	}
+	if _, err := os.Stat(dir); err == nil {
+		return
+	}
+	old := &state{dir: legacy}
+	unlock, err := old.lock()
+	if err != nil {
+		return
+	}
+	defer unlock()
+	if os.Rename(legacy, dir) == nil {
+		syncDir(filepath.Dir(dir))
+	}
+}
+
+// InUse returns the releases that some site's upgrade state, under
+// dataDir/upgrade/, names: the one each site runs, the one it would return
+// to, and those of an operation in progress or interrupted. Removing one of
+// them from the store would leave a site unable to finish a recovery or a
+// rollback.
+func InUse(dataDir string) ([]release.ID, error) {
+	dirs, err := filepath.Glob(filepath.Join(dataDir, "upgrade", "*"))
+	if err != nil {
+		return nil, err
+	}
+	seen := map[release.ID]bool{}
+	var ids []release.ID
+	add := func(hexID string) {
+		id, err := chunkstore.ParseID(hexID)
+		if err != nil || seen[id] {
+			return
+		}
+		seen[id] = true
+		ids = append(ids, id)
+	}
+	for _, d := range dirs {
+		st := &state{dir: d}
+		c, err := st.current()
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
+			add(c.Release)
+			add(c.Previous)
+		}
+		j, err := st.journal()
+		if err != nil {
+			return nil, err
+		}
+		if j != nil {
+			add(j.Release)
+			add(j.Previous)
+			add(j.LoadFrom)
+		}
+	}
+	sort.Slice(ids, func(a, b int) bool { return ids[a].String() < ids[b].String() })
+	return ids, nil
 }
 
 // Project returns the compose project name.
@@ -174,14 +267,6 @@ func (u *Upgrader) emitProgress(op string, step Step, done, total int64, format 
 	}
 }
 
-// crashPoint kills the process at the configured step (tests only).
-func (u *Upgrader) crashPoint(at string) {
-	if u.cfg.CrashAt != "" && u.cfg.CrashAt == at {
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {} // the signal is on its way
-	}
-}
-
 // setStep records the step in the journal (atomically), then reaches the
 // crash point of the step.
 func (u *Upgrader) setStep(j *journal, s Step) error {
@@ -189,7 +274,7 @@ func (u *Upgrader) setStep(j *journal, s Step) error {
 	if err := u.st.writeJournal(j); err != nil {
 		return fmt.Errorf("write journal: %w", err)
 	}
-	u.crashPoint(string(s))
+	crashPoint(string(s))
 	return nil
 }
 
@@ -244,24 +329,29 @@ func (u *Upgrader) recoverLocked(ctx context.Context) error {
 	}
 	switch {
 	case j.Step.beforeSwitch():
-		u.emit(j.Op, j.Step, "%s was interrupted before anything on the site changed; it is dropped.", what)
-		if j.Backup != "" {
-			if _, err := os.Stat(filepath.Join(u.st.backupDir(j.Backup), "complete")); err != nil {
-				os.RemoveAll(u.st.backupDir(j.Backup))
-			}
+		u.emit(j.Op, j.Step, "%s was interrupted before the site's settings, database or programs changed; it is dropped.", what)
+		undoErr := u.undoBeforeSwitch(ctx, j)
+		msg := fmt.Sprintf("interrupted at step %s, before the site's settings, database or programs changed; dropped", j.Step)
+		if undoErr != nil {
+			msg += "; " + undoErr.Error()
 		}
 		u.st.audit(Record{Time: time.Now().UTC(), Op: j.Op, Outcome: OutcomeInterrupted, Release: j.Release,
-			Version: j.Version, From: j.PreviousVersion, Message: fmt.Sprintf("interrupted at step %s; nothing on the site had changed", j.Step)})
-		return u.st.clearJournal()
-	case j.Op == OpUpgrade && (j.Step == StepSwitch || j.Step == StepStart || j.Step == StepHealth || j.Step == StepCommit):
-		u.emit(j.Op, j.Step, "%s was interrupted (at step %s). Finishing it: the new version gets its health check, and the previous one is put back if it fails.", what, j.Step)
+			Version: j.Version, From: j.PreviousVersion, Message: msg})
+		if err := u.st.clearJournal(); err != nil {
+			return err
+		}
+		return undoErr
+	case j.Op == OpUpgrade && j.Step == StepCommit:
+		return u.commit(j)
+	case j.Op == OpUpgrade && (j.Step == StepSwitch || j.Step == StepStart || j.Step == StepHealth):
 		sr, err := u.cfg.Store.Get(mustID(j.Release))
 		if err != nil {
-			return fmt.Errorf("finish the interrupted upgrade: %w", err)
+			// Without the release its files and images cannot be put in
+			// place; the backup can still put the previous version back.
+			u.emit(j.Op, j.Step, "%s was interrupted (at step %s), and that version is no longer in ferry's store, so it cannot be finished. Putting the previous version back.", what, j.Step)
+			return u.startRollback(ctx, j, fmt.Sprintf("version %s was removed from the store while its upgrade was interrupted", j.Version))
 		}
-		if j.Step == StepCommit {
-			return u.commit(j, sr)
-		}
+		u.emit(j.Op, j.Step, "%s was interrupted (at step %s). Finishing it: the new version gets its health check, and the previous one is put back if it fails.", what, j.Step)
 		return u.forward(ctx, j, sr)
 	case j.Step == StepRollback:
 		u.emit(j.Op, j.Step, "%s was interrupted while the previous version was being put back. Doing that again from the start.", what)
@@ -354,6 +444,12 @@ type Status struct {
 	// Failed lists the versions that failed on this site.
 	Failed  []string `json:"failed,omitempty"`
 	Backups []string `json:"backups,omitempty"`
+	// Attention, when set, says in plain words that the site's state is
+	// uncertain (a rollback failed) and someone must look before anything
+	// else is changed; it clears when an operation ends well.
+	Attention string `json:"attention,omitempty"`
+	// StateDir holds the journal, backups and audit log.
+	StateDir string `json:"state_dir"`
 }
 
 // Running is an operation in progress (or interrupted, until Recover).
@@ -367,7 +463,10 @@ type Running struct {
 // Status reads the project's state. It does not wait for a running
 // operation.
 func (u *Upgrader) Status() (Status, error) {
-	s := Status{Project: u.cfg.Project, ComposeDir: u.cfg.ComposeDir}
+	s := Status{Project: u.cfg.Project, ComposeDir: u.cfg.ComposeDir, StateDir: u.st.dir}
+	if a := u.st.attention(); a != nil {
+		s.Attention = a.Message
+	}
 	cur, err := u.st.current()
 	if err != nil {
 		return s, err

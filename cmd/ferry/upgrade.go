@@ -17,9 +17,9 @@ import (
 
 func init() {
 	for _, c := range []*command{
-		{name: "upgrade", usage: "[REF] [--yes] [--compose-dir DIR] [--project NAME] [--allow-downgrade] [--health-timeout D] [--json]",
-			summary: "apply a release to the site: backup, load images, switch, start, health check; roll back if sick", run: runUpgrade},
-		{name: "rollback", usage: "[--yes] [--compose-dir DIR] [--project NAME] [--json]",
+		{name: "upgrade", usage: "[REF] [--yes] [--compose-dir DIR] [--project NAME] [--allow-downgrade] [--health-timeout D] [--health-url URL|none] [--keep-backups N] [--resume] [--json]",
+			summary: "apply a release to the site: load images, stop, backup, switch, start, health check; roll back if sick", run: runUpgrade},
+		{name: "rollback", usage: "[--yes] [--compose-dir DIR] [--project NAME] [--health-timeout D] [--health-url URL|none] [--keep-backups N] [--json]",
 			summary: "return the site to the release it ran before the last upgrade, with a backup first", run: runRollback},
 		{name: "upgrade status", usage: "[--compose-dir DIR] [--project NAME] [--json]",
 			summary: "what the site runs, the operation in progress, and the last outcome", run: runUpgradeStatus},
@@ -55,6 +55,17 @@ func (f *upgradeFlags) register(fs *flag.FlagSet, apply bool) {
 	fs.BoolVar(&f.yes, "yes", false, "do not ask for confirmation")
 }
 
+// check rejects flag values that make no sense.
+func (f *upgradeFlags) check() error {
+	if f.healthTimeout <= 0 {
+		return usagef("--health-timeout must be a positive duration, such as 30m or 90s")
+	}
+	if f.cfg.KeepBackups <= 0 {
+		return usagef("--keep-backups must be 1 or more")
+	}
+	return nil
+}
+
 // upgrader opens the store and builds the upgrader, printing its events.
 func (f *upgradeFlags) upgrader(e *env) (*upgrade.Upgrader, *release.Store, error) {
 	st, err := openStore(e)
@@ -63,7 +74,6 @@ func (f *upgradeFlags) upgrader(e *env) (*upgrade.Upgrader, *release.Store, erro
 	}
 	f.cfg.Store = st
 	f.cfg.HealthTimeout = f.healthTimeout
-	f.cfg.CrashAt = os.Getenv("FERRY_TEST_CRASH_AT") // fault injection for the crash tests
 	f.cfg.OnEvent = func(ev upgrade.Event) {
 		if f.json {
 			b, _ := json.Marshal(ev)
@@ -103,6 +113,9 @@ func runUpgrade(ctx context.Context, e *env, args []string) error {
 	resume := fs.Bool("resume", false, "only finish or undo an interrupted upgrade or rollback")
 	pos, err := parse(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := f.check(); err != nil {
 		return err
 	}
 	if len(pos) > 1 {
@@ -170,6 +183,9 @@ func runRollback(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := f.check(); err != nil {
+		return err
+	}
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
@@ -229,6 +245,9 @@ func runUpgradeStatus(ctx context.Context, e *env, args []string) error {
 		return e.printJSON(s)
 	}
 	w := e.stdout
+	if s.Attention != "" {
+		fmt.Fprintf(w, "ATTENTION: the site needs someone to look at it: %s\n", s.Attention)
+	}
 	fmt.Fprintf(w, "site:      %s (%s)\n", s.Project, s.ComposeDir)
 	if s.Version != "" {
 		fmt.Fprintf(w, "runs:      %s %s (release %.12s, since %s)\n", s.Name, s.Version, s.Release, s.Applied.Local().Format("2006-01-02 15:04"))

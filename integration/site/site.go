@@ -28,6 +28,11 @@ const (
 	mariadbRecipe = "v1 minbase mariadb-server no-docs"
 )
 
+// GatewayHost is the address the fixture's gateway publishes its port on:
+// a loopback address other than 127.0.0.1, so that a health probe must use
+// the address a port is published on.
+const GatewayHost = "127.0.0.2"
+
 // Credentials the fixture .env sets.
 const (
 	RootPassword = "root-secret"

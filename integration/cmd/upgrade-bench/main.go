@@ -332,7 +332,7 @@ func (b *bench) manual(ctx context.Context, s *benchSite, bundle string) (time.D
 // address answers 200.
 func (s *benchSite) waitHealthy(ctx context.Context, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
-	url := fmt.Sprintf("http://127.0.0.1:%d/openmrs/health/started", s.port)
+	url := fmt.Sprintf("http://%s:%d/openmrs/health/started", site.GatewayHost, s.port)
 	client := http.Client{Timeout: 5 * time.Second}
 	for {
 		out, err := exec.CommandContext(ctx, "docker", "ps", "--filter", "label=com.docker.compose.project="+s.project,

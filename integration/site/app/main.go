@@ -5,7 +5,10 @@
 // and only then answers 200 on /openmrs/health/started. Built with
 // FIXTURE_SICK=1 it migrates and then never becomes healthy.
 //
-// Usage: app backend | frontend | gateway | probe URL
+// It is also the distribution's one-shot setup task (app setup), which
+// does its work and exits 0, as an init container does.
+//
+// Usage: app backend | frontend | gateway | setup | probe URL
 package main
 
 import (
@@ -32,7 +35,7 @@ import (
 func main() {
 	log.SetFlags(0)
 	if len(os.Args) < 2 {
-		log.Fatal("usage: app backend | frontend | gateway | probe URL")
+		log.Fatal("usage: app backend | frontend | gateway | setup | probe URL")
 	}
 	var err error
 	switch os.Args[1] {
@@ -44,6 +47,8 @@ func main() {
 		}))
 	case "gateway":
 		err = gateway()
+	case "setup":
+		log.Printf("setup %s: done", os.Getenv("FIXTURE_VERSION"))
 	case "probe":
 		err = probe(os.Args[2])
 	default:
