@@ -13,41 +13,65 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-mesh/ferry/mesh"
 	"github.com/ferry-mesh/ferry/release"
 	"github.com/ferry-mesh/ferry/transfer"
+	"github.com/ferry-mesh/ferry/upgrade"
 )
 
-// Status is what GET /api/v1/status answers.
+// Status is what GET /api/v1/status answers ('ferry status --json').
 type Status struct {
 	Node      NodeStatus          `json:"node"`
 	Releases  []ReleaseStatus     `json:"releases"`
 	Transfers []transfer.Progress `json:"transfers"`
+	// Upgrade is what the site runs and the upgrade policy; nil without a
+	// compose directory.
+	Upgrade *UpgradeStatus `json:"upgrade,omitempty"`
 }
 
 // NodeStatus describes the node itself.
 type NodeStatus struct {
 	Fingerprint transfer.Fingerprint `json:"fingerprint"`
-	Listen      string               `json:"listen"` // UDP and TCP
-	API         string               `json:"api"`
-	Role        string               `json:"role,omitempty"`
-	Site        string               `json:"site,omitempty"`
-	DataDir     string               `json:"data_dir"`
-	Started     time.Time            `json:"started"`
-	Upstreams   []string             `json:"upstreams"`
-	SentBytes   int64                `json:"sent_bytes"` // chunk bytes served to peers
+	// MeshID is the node's ID in the mesh ("" without a mesh key); Peers
+	// is how many mesh peers it sees.
+	MeshID    string    `json:"mesh_id,omitempty"`
+	Peers     int       `json:"peers"`
+	Listen    string    `json:"listen"` // UDP and TCP
+	API       string    `json:"api"`
+	Role      string    `json:"role,omitempty"`
+	Site      string    `json:"site,omitempty"`
+	Want      []string  `json:"want,omitempty"`
+	DataDir   string    `json:"data_dir"`
+	Started   time.Time `json:"started"`
+	Upstreams []string  `json:"upstreams"`
+	SentBytes int64     `json:"sent_bytes"` // chunk bytes served to peers
 }
 
 // ReleaseStatus is one release in the store and how much of it is here.
 type ReleaseStatus struct {
-	ID         release.ID `json:"id"`
-	Name       string     `json:"name"`
-	Version    string     `json:"version"`
-	Channel    string     `json:"channel"`
-	Chunks     int        `json:"chunks"`
-	HaveChunks int        `json:"have_chunks"`
-	Bytes      int64      `json:"bytes"` // content (uncompressed)
-	HaveBytes  int64      `json:"have_bytes"`
-	Complete   bool       `json:"complete"`
+	ID          release.ID `json:"id"`
+	Name        string     `json:"name"`
+	Version     string     `json:"version"`
+	Channel     string     `json:"channel"`
+	TotalChunks int        `json:"total_chunks"`
+	HaveChunks  int        `json:"have_chunks"`
+	Bytes       int64      `json:"bytes"` // content (uncompressed)
+	HaveBytes   int64      `json:"have_bytes"`
+	Complete    bool       `json:"complete"`
+	// Fetching says a fetch runs; BytesPerSecond is its recent receive
+	// rate and Sources the peers it is receiving from now.
+	Fetching       bool     `json:"fetching"`
+	BytesPerSecond float64  `json:"bytes_per_second"`
+	Sources        []string `json:"sources,omitempty"`
+}
+
+// UpgradeStatus is the site as the upgrade package sees it, and the
+// daemon's policy.
+type UpgradeStatus struct {
+	upgrade.Status
+	Policy string `json:"policy"`
+	// Applying is the release the daemon is applying now, if any.
+	Applying string `json:"applying,omitempty"`
 }
 
 // Status reports the node, its releases and running transfers.
@@ -55,11 +79,18 @@ func (n *Node) Status() (*Status, error) {
 	st := &Status{
 		Node: NodeStatus{
 			Fingerprint: n.id.Fingerprint, Listen: n.server.Addr().String(), API: n.api.Addr().String(),
-			Role: n.cfg.Role, Site: n.cfg.Site, DataDir: n.cfg.DataDir, Started: n.started,
+			Role: n.policy.Role.String(), Site: n.cfg.Site, DataDir: n.cfg.DataDir, Started: n.started,
 			Upstreams: []string{}, SentBytes: n.server.Handler().SentBytes(),
 		},
 		Releases:  []ReleaseStatus{},
 		Transfers: n.fetcher.Progress(),
+	}
+	if n.mesh != nil {
+		st.Node.MeshID = meshID(n.id.Fingerprint)
+		st.Node.Peers = len(n.mesh.Peers())
+	}
+	for _, w := range n.cfg.Want {
+		st.Node.Want = append(st.Node.Want, w.String())
 	}
 	for _, u := range n.cfg.Upstreams {
 		st.Node.Upstreams = append(st.Node.Upstreams, u.String())
@@ -74,17 +105,116 @@ func (n *Node) Status() (*Status, error) {
 			return nil, err
 		}
 		rs := ReleaseStatus{ID: sr.ID, Name: sr.Manifest.Name, Version: sr.Manifest.Version, Channel: sr.Manifest.Channel,
-			Chunks: len(chunks), HaveChunks: bm.Count()}
+			TotalChunks: len(chunks), HaveChunks: bm.Count()}
 		for i, c := range chunks {
 			rs.Bytes += int64(c.Size)
 			if bm.Has(i) {
 				rs.HaveBytes += int64(c.Size)
 			}
 		}
-		rs.Complete = rs.HaveChunks == rs.Chunks
+		rs.Complete = rs.HaveChunks == rs.TotalChunks
+		for _, t := range st.Transfers {
+			if t.Release != sr.ID {
+				continue
+			}
+			rs.Fetching, rs.BytesPerSecond = true, t.Rate
+			rs.HaveChunks = max(rs.HaveChunks, t.DoneChunks) // the bitmap may be a second old
+			for _, p := range t.Peers {
+				if p.State == "active" {
+					rs.Sources = append(rs.Sources, p.Peer)
+				}
+			}
+		}
 		st.Releases = append(st.Releases, rs)
 	}
+	if n.up != nil {
+		us, err := n.up.Status()
+		if err != nil {
+			return nil, err
+		}
+		st.Upgrade = &UpgradeStatus{Status: us, Policy: n.cfg.Upgrade.Policy.String()}
+		n.mu.Lock()
+		if !n.applying.IsZero() {
+			st.Upgrade.Applying = n.applying.String()
+		}
+		n.mu.Unlock()
+	}
 	return st, nil
+}
+
+// Peers is what GET /api/v1/peers answers ('ferry peers --json').
+type Peers struct {
+	// Mesh is false when the node runs without a mesh key.
+	Mesh   bool         `json:"mesh"`
+	MeshID string       `json:"mesh_id,omitempty"`
+	Peers  []PeerStatus `json:"peers"`
+}
+
+// PeerStatus is a mesh peer as this node sees it.
+type PeerStatus struct {
+	ID          string               `json:"id"`
+	Role        string               `json:"role"`
+	Site        string               `json:"site,omitempty"`
+	APIAddr     string               `json:"api_addr"` // its wire API, HOST:PORT
+	Fingerprint transfer.Fingerprint `json:"fingerprint"`
+	Network     string               `json:"network"` // the local interface it is reached through
+	Deployed    []mesh.Deployment    `json:"deployed,omitempty"`
+	// Held lists the releases it holds complete, newest first, as it
+	// gossips them (ID prefixes; name and version when its release list
+	// has been read); MoreHeld says the gossiped list was cut.
+	Held     []PeerRelease `json:"held"`
+	MoreHeld bool          `json:"more_held,omitempty"`
+	// Partial lists releases its release list names that it does not hold
+	// complete (being fetched).
+	Partial  []PeerRelease `json:"partial,omitempty"`
+	LastSeen time.Time     `json:"last_seen"`
+	RTTMs    float64       `json:"rtt_ms"` // round trip of the last gossip probe; 0 before the first
+	// ListError is why its release list could not be read, if it could not.
+	ListError string `json:"list_error,omitempty"`
+}
+
+// PeerRelease names a release a peer holds.
+type PeerRelease struct {
+	ID      string `json:"id"` // full, or a 16-digit prefix when only gossiped
+	Name    string `json:"name,omitempty"`
+	Version string `json:"version,omitempty"`
+	Channel string `json:"channel,omitempty"`
+}
+
+// Peers reports the mesh peers: who they are and what they hold.
+func (n *Node) Peers() *Peers {
+	out := &Peers{Mesh: n.mesh != nil, Peers: []PeerStatus{}}
+	if n.mesh == nil {
+		return out
+	}
+	out.MeshID = meshID(n.id.Fingerprint)
+	for _, p := range n.mesh.Peers() {
+		ps := PeerStatus{ID: p.ID, Role: p.Meta.Role.String(), Site: p.Meta.Site, APIAddr: p.APIAddr(),
+			Fingerprint: p.Meta.Fingerprint, Network: p.Network, Deployed: p.Meta.Deployed, Held: []PeerRelease{},
+			MoreHeld: p.Meta.MoreHeld, LastSeen: p.LastSeen, RTTMs: float64(p.RTT.Microseconds()) / 1000}
+		n.mu.Lock()
+		var listed []transfer.IndexEntry
+		if pi := n.peerIdx[p.ID]; pi != nil {
+			listed, ps.ListError = pi.entries, pi.err
+		}
+		n.mu.Unlock()
+		for _, h := range p.Meta.Held {
+			pr := PeerRelease{ID: h}
+			for _, e := range listed {
+				if strings.HasPrefix(e.ID.String(), h) {
+					pr = PeerRelease{ID: e.ID.String(), Name: e.Name, Version: e.Version, Channel: e.Channel}
+				}
+			}
+			ps.Held = append(ps.Held, pr)
+		}
+		for _, e := range listed {
+			if !p.Meta.Holds(e.ID.String()) {
+				ps.Partial = append(ps.Partial, PeerRelease{ID: e.ID.String(), Name: e.Name, Version: e.Version, Channel: e.Channel})
+			}
+		}
+		out.Peers = append(out.Peers, ps)
+	}
+	return out
 }
 
 // FetchRequest is the body of POST /api/v1/fetch.
@@ -102,6 +232,9 @@ func (n *Node) apiHandler() http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusOK, st)
+	})
+	mux.HandleFunc("GET /api/v1/peers", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, n.Peers())
 	})
 	mux.HandleFunc("POST /api/v1/fetch", func(w http.ResponseWriter, r *http.Request) {
 		var req FetchRequest
@@ -159,6 +292,15 @@ func QueryStatus(ctx context.Context, dataDir string) (*Status, error) {
 	return &st, nil
 }
 
+// QueryPeers asks the node running on dataDir for its mesh peers.
+func QueryPeers(ctx context.Context, dataDir string) (*Peers, error) {
+	var ps Peers
+	if err := call(ctx, dataDir, http.MethodGet, "/api/v1/peers", nil, &ps); err != nil {
+		return nil, err
+	}
+	return &ps, nil
+}
+
 // RequestFetch asks the node running on dataDir to fetch a release.
 func RequestFetch(ctx context.Context, dataDir string, req FetchRequest) (release.ID, error) {
 	var out struct {
@@ -192,7 +334,7 @@ func call(ctx context.Context, dataDir, method, path string, body []byte, out an
 		return fmt.Errorf("the node at %s: %s", addr, e.Error)
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("the node at %s answered %s with something that is not its status: %w", addr, path, err)
+		return fmt.Errorf("the node at %s answered %s with something ferry cannot read: %w", addr, path, err)
 	}
 	return nil
 }

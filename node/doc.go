@@ -1,30 +1,105 @@
-// Package node is the ferry daemon: it serves the store to peers (transfer
-// over QUIC and TCP), fetches the releases it wants from upstreams and peers,
-// and answers the local JSON API that 'ferry status' reads.
+// Package node is the ferry daemon. It wires the other packages together:
+// it serves the store to peers (transfer, over QUIC and TCP), is a member of
+// the mesh (mesh) when given the organisation's key, fetches the releases
+// its policy wants from upstreams and mesh peers, removes those a site no
+// longer keeps, applies releases to the site (upgrade) as its upgrade
+// policy says, and answers the local JSON API that 'ferry status' and
+// 'ferry peers' read.
 //
-// The node owns policy: what to fetch (Config.Want, or everything its
-// upstreams list), from whom (Config.Upstreams plus Config.Peers, the seam
-// where the mesh plugs in as a transfer.PeerSource), and it resumes on start
-// every release it holds in part.
+// # Policy
+//
+// What a node wants depends on its role (Policy): a site the newest release
+// of each --want NAME[@CHANNEL] (newest by release.CompareVersions, then by
+// creation; without --want the newest of each distribution it sees), and it
+// keeps the two newest complete ones of each, removing older ones with
+// release.Store.Remove but never one a site runs, would roll back to, or is
+// being applied (upgrade.InUse); a hub or a courier wants and keeps every
+// release of its wanted distributions (every release without --want); a
+// publisher fetches nothing.
+//
+// The node learns of releases from three places: its store, its upstreams'
+// release lists (every PollInterval), and its mesh peers' release lists,
+// read over the wire API when a peer appears or its gossiped holdings
+// change, and every few seconds while the node fetches, so that peers
+// holding part of a release are found and the swarm forms. A fetch asks
+// every peer that holds the release whole (gossiped) or in part (listed) at
+// once, and the upstreams (transfer's multi-peer fetcher); it resumes what
+// the store holds.
+//
+// # Upgrade policy
+//
+// With a compose directory the node calls upgrade.Recover at start, then
+// applies the newest complete wanted release newer than what the site runs
+// (and not failed there) when the policy allows: "now" as soon as it is
+// complete, "window:..." when a fetch completes or at the minute checks
+// inside the window; "manual" (the default) never, leaving it to 'ferry
+// upgrade'. The daemon and the CLI exclude each other through the upgrade
+// package's lock; what the site runs is read every minute and gossiped.
+//
+// # Mesh
+//
+// With a mesh key the node's mesh ID is "ferry-" and the first 16 hex
+// digits of its certificate fingerprint, and it gossips its role, site,
+// wire address and fingerprint, what the site runs, and the releases it
+// holds complete, newest first (cut to fit 512 bytes). Its wire server then
+// requires TLS client certificates and serves only the node itself and
+// certificates a live member gossiped under the key; its client presents
+// the node's certificate and pins each peer to the fingerprint it gossiped.
+// Without a mesh key the node uses upstreams only, and serves anyone.
 //
 // Files under <data>/node/:
 //
 //	cert.pem, key.pem   the node's TLS identity (its fingerprint is the node ID)
-//	known_peers         peers trusted on first use
+//	known_peers         peers trusted on first use (upstreams given without fingerprint)
 //	api.addr            where the local API listens, while the node runs
 //	fetch-<id>.lock     held while a release is being fetched (any process)
 //
-// Local API (HTTP, 127.0.0.1 only, default port 7748; JSON):
+// # Local API
 //
-//	GET  /api/v1/status   Status: the node, its releases and their completeness, transfers
+// HTTP on 127.0.0.1 only (default port 7748), JSON:
+//
+//	GET  /api/v1/status   Status
+//	GET  /api/v1/peers    Peers
 //	POST /api/v1/fetch    {"ref":"NAME:VERSION","from":["HOST:PORT#FP",...]}: start a fetch;
 //	                      202 with {"release": ID} once the release is resolved
 //
+// Status ('ferry status --json'):
+//
+//	node       fingerprint, mesh_id ("" without mesh), peers (how many), listen,
+//	           api, role, site, want, data_dir, started, upstreams, sent_bytes
+//	releases   per release in the store: id, name, version, channel,
+//	           total_chunks, have_chunks, bytes, have_bytes (content bytes),
+//	           complete, fetching, bytes_per_second (receive rate while
+//	           fetching), sources (peers it receives from now)
+//	transfers  per running fetch, transfer.Progress: release, name, version,
+//	           done/total chunks and bytes, wire_bytes, rate, eta_ns, and per
+//	           peer its state, rate, in_flight and chunks held
+//	upgrade    (with --compose-dir) upgrade.Status: name, version, release,
+//	           applied, previous, running, last, failed, attention; and
+//	           policy, applying
+//
+// Peers ('ferry peers --json'): mesh (false without a key), mesh_id, and
+// peers, each with id, role, site, api_addr (wire HOST:PORT), fingerprint,
+// network (local interface), deployed ([{distribution, version}]), held
+// (releases held complete, newest first: [{id, name, version, channel}];
+// id is a 16-digit prefix and name empty until the peer's list was read),
+// more_held, partial (releases it is fetching), last_seen, rtt_ms, and
+// list_error.
+//
 // What always holds:
 //
-//   - The node fetches only releases signed by a key in its trust list, and
-//     commits only chunks that verify (see package transfer).
+//   - The node fetches only releases signed by a key in its trust list: a
+//     release's manifest and signatures are read and checked (and its
+//     name, version and channel compared with what the peer listed) before
+//     any chunk is asked for; a refused release is said once and not asked
+//     for again until the trust list changes. Chunks are committed only
+//     when they verify (package transfer).
 //   - The node serves the chunks it holds while it is still fetching, so
 //     nodes fetching the same release swarm.
+//   - With a mesh key, the wire port serves no client whose certificate was
+//     not gossiped under the key, and peers are reached only at the
+//     fingerprint they gossiped.
+//   - A site never removes the release it runs, the one it would roll back
+//     to, or one being applied.
 //   - The local API listens on a loopback address only.
 package node

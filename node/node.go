@@ -9,12 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/ferry-mesh/ferry/mesh"
 	"github.com/ferry-mesh/ferry/release"
 	"github.com/ferry-mesh/ferry/transfer"
+	"github.com/ferry-mesh/ferry/upgrade"
 )
 
 // DefaultAPIAddr is where the local API listens by default.
@@ -31,60 +32,102 @@ type Config struct {
 	APIAddr string
 	// Upstreams are hubs or static directories the node reads releases from.
 	Upstreams []transfer.Peer
-	// Peers, if set, adds peers for each release (the mesh).
+	// Peers, if set, adds peers for each release (besides the mesh's).
 	Peers transfer.PeerSource
-	// Want lists what to fetch from upstreams; empty means every release
-	// they list.
+	// Want lists the distributions to fetch; see Policy for what each role
+	// makes of it.
 	Want []Want
+	// Keep is how many complete releases of each wanted distribution a site
+	// keeps (default 2).
+	Keep int
 	// Limit caps bytes per second received, and separately sent; 0: none.
 	Limit int64
-	// Role and Site describe the node in its status.
+	// Role is site (default), hub, courier or publisher; Site names the
+	// site. Both are gossiped and shown in status.
 	Role, Site string
 	// PollInterval is how often upstreams' release lists are read (30 s).
 	PollInterval time.Duration
 	// MaxInFlight caps the bytes being fetched at once (transfer default).
 	MaxInFlight int64
+	// Mesh, with a key, makes the node a member of the mesh.
+	Mesh MeshConfig
+	// Upgrade, with a compose directory, lets the node apply releases.
+	Upgrade UpgradeConfig
 	// Logf receives plain one-line messages; default discards them.
 	Logf func(format string, args ...any)
 }
 
-// Want names releases to fetch: a distribution, optionally one channel.
-// Only the newest version matching is fetched.
-type Want struct {
-	Name    string `json:"name"`
-	Channel string `json:"channel,omitempty"`
+// MeshConfig says how the node joins the mesh. Without Key it does not.
+type MeshConfig struct {
+	// Key is the organisation's mesh key (mesh.LoadKey); empty: no mesh.
+	Key []byte
+	// Port is the gossip port, UDP and TCP (0: mesh.DefaultPort 7749;
+	// mesh.AnyPort: a free one, which needs BindAddr).
+	Port int
+	// BindAddr, Interfaces, Join, DisableMDNS and BrowseInterval are passed
+	// to mesh.Config; see there.
+	BindAddr       string
+	Interfaces     []string
+	Join           []string
+	DisableMDNS    bool
+	BrowseInterval time.Duration
+	// IndexInterval is how often peers' release lists are read again while
+	// the node fetches (to find peers that hold part of a release) and
+	// after a failed read; default 3 s. Idle, a list is read again when the
+	// peer's gossiped holdings change, and every 20 IndexIntervals.
+	IndexInterval time.Duration
 }
 
-// ParseWant parses NAME or NAME@CHANNEL.
-func ParseWant(s string) (Want, error) {
-	name, channel, _ := strings.Cut(s, "@")
-	if name == "" || strings.ContainsAny(s, ":/ \t") {
-		return Want{}, fmt.Errorf("want %q: give NAME or NAME@CHANNEL, e.g. openmrs@stable", s)
-	}
-	return Want{Name: name, Channel: channel}, nil
-}
-
-func (w Want) matches(e transfer.IndexEntry) bool {
-	return e.Name == w.Name && (w.Channel == "" || e.Channel == w.Channel)
+// UpgradeConfig says how the node applies releases to its site. Without
+// ComposeDir it does not.
+type UpgradeConfig struct {
+	// ComposeDir is the site's compose directory.
+	ComposeDir string
+	// Project is the compose project name (upgrade.Config's default).
+	Project string
+	// Policy says when a complete wanted release is applied (manual: only
+	// by 'ferry upgrade').
+	Policy upgrade.Policy
+	// HealthTimeout and HealthURL are passed to upgrade.Config.
+	HealthTimeout time.Duration
+	HealthURL     string
+	// CheckInterval is how often a maintenance window is looked at, and
+	// what the site runs read again (default 1 minute).
+	CheckInterval time.Duration
 }
 
 // Node is a running ferry daemon.
 type Node struct {
 	cfg     Config
+	policy  Policy
 	store   *release.Store
 	id      *transfer.Identity
 	client  *transfer.Client
 	server  *transfer.Server
 	fetcher *transfer.Fetcher
+	mesh    *mesh.Mesh        // nil without a mesh key
+	up      *upgrade.Upgrader // nil without a compose directory
 	api     net.Listener
 	started time.Time
 	ctx     context.Context // ends when the node stops: fetches end with it
 	stop    context.CancelFunc
+	kick    chan struct{} // wakes the spread loop; buffered, never blocks
+	upKick  chan struct{} // wakes the upgrade loop; buffered, never blocks
 
-	mu        sync.Mutex          // protects fetching and untrusted
-	fetching  map[release.ID]bool // releases with a fetch goroutine
-	untrusted map[release.ID]bool // releases refused, said once
-	wg        sync.WaitGroup      // fetch goroutines
+	mu        sync.Mutex                        // protects the fields below
+	fetching  map[release.ID]context.CancelFunc // releases with a fetch goroutine
+	complete  map[release.ID]bool               // releases known complete
+	refused   map[release.ID]string             // releases not fetched, and why (said once)
+	trustMod  time.Time                         // trust list's mtime when refused was last cleared
+	upEntries []transfer.IndexEntry             // upstreams' lists as last read
+	upHolders map[release.ID][]transfer.Peer    // which upstream lists what
+	peerIdx   map[string]*peerIndex             // mesh peers' release lists, by peer ID
+	refusedFP map[transfer.Fingerprint]bool     // client certificates refused, logged once
+	applying  release.ID                        // release being applied by this node
+	deployed  upgrade.Status                    // what the site runs, as last read
+	upgradeLn string                            // last upgrade message logged, to say it once
+	meta      *mesh.NodeMeta                    // metadata last gossiped
+	wg        sync.WaitGroup                    // fetch goroutines
 }
 
 // New opens the store, the node's identity and its listeners.
@@ -101,12 +144,30 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
+	if cfg.Role == "" {
+		cfg.Role = "site"
+	}
+	if cfg.Mesh.IndexInterval <= 0 {
+		cfg.Mesh.IndexInterval = 3 * time.Second
+	}
+	if cfg.Upgrade.CheckInterval <= 0 {
+		cfg.Upgrade.CheckInterval = time.Minute
+	}
+	role, err := mesh.ParseRole(cfg.Role)
+	if err != nil {
+		return nil, fmt.Errorf("role %q: want site, hub, courier or publisher", cfg.Role)
+	}
 	if host, _, err := net.SplitHostPort(cfg.APIAddr); err != nil || !isLoopback(host) {
 		return nil, fmt.Errorf("local API address %q: must be a loopback address such as 127.0.0.1:7748", cfg.APIAddr)
 	}
-	n := &Node{cfg: cfg, started: time.Now(), fetching: map[release.ID]bool{}, untrusted: map[release.ID]bool{}}
+	n := &Node{
+		cfg: cfg, policy: Policy{Role: role, Want: cfg.Want, Keep: cfg.Keep}, started: time.Now(),
+		kick: make(chan struct{}, 1), upKick: make(chan struct{}, 1),
+		fetching: map[release.ID]context.CancelFunc{}, complete: map[release.ID]bool{},
+		refused: map[release.ID]string{}, upHolders: map[release.ID][]transfer.Peer{},
+		peerIdx: map[string]*peerIndex{}, refusedFP: map[transfer.Fingerprint]bool{},
+	}
 	n.ctx, n.stop = context.WithCancel(context.Background())
-	var err error
 	if n.store, err = release.OpenStore(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -127,7 +188,7 @@ func New(cfg Config) (*Node, error) {
 	known.Notify = func(addr string, fp transfer.Fingerprint, path string) {
 		cfg.Logf("first contact with %s: trusting its certificate %s from now on (recorded in %s)", addr, fp, path)
 	}
-	if n.client, err = transfer.NewClient(transfer.ClientConfig{Unpinned: known.Check, Logf: cfg.Logf}); err != nil {
+	if n.client, err = transfer.NewClient(transfer.ClientConfig{Unpinned: known.Check, Identity: n.id, Logf: cfg.Logf}); err != nil {
 		return nil, err
 	}
 	limit := transfer.NewLimiter(cfg.Limit)
@@ -144,6 +205,21 @@ func New(cfg Config) (*Node, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(cfg.Mesh.Key) > 0 {
+		if err := n.newMesh(role); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Upgrade.ComposeDir != "" {
+		n.up, err = upgrade.New(upgrade.Config{
+			Store: n.store, DataDir: cfg.DataDir, ComposeDir: cfg.Upgrade.ComposeDir, Project: cfg.Upgrade.Project,
+			HealthTimeout: cfg.Upgrade.HealthTimeout, HealthURL: cfg.Upgrade.HealthURL,
+			OnEvent: func(ev upgrade.Event) { cfg.Logf("upgrade: %s", ev.Message) },
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	if n.api, err = net.Listen("tcp", cfg.APIAddr); err != nil {
 		return nil, fmt.Errorf("local API on %s: %w (is another ferry serve running? 'ferry status' asks it)", cfg.APIAddr, err)
@@ -175,12 +251,16 @@ func (n *Node) APIAddr() string { return n.api.Addr().String() }
 // Store is the node's store.
 func (n *Node) Store() *release.Store { return n.store }
 
-// Run serves peers and the local API, resumes incomplete releases and
-// watches the upstreams, until ctx ends.
+// Mesh is the node's mesh membership, nil without a mesh key.
+func (n *Node) Mesh() *mesh.Mesh { return n.mesh }
+
+// Run serves peers and the local API, joins the mesh, resumes incomplete
+// releases, fetches what the policy wants and applies it as the upgrade
+// policy says, until ctx ends.
 func (n *Node) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- n.server.Run(ctx) }()
 	apiSrv := &http.Server{Handler: n.apiHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -190,10 +270,28 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 		errc <- err
 	}()
-	n.cfg.Logf("serving %s on UDP and TCP port %d as node %s; local API on %s",
-		n.cfg.DataDir, n.server.Addr().Port, n.id.Fingerprint, n.api.Addr())
+	n.cfg.Logf("serving %s on UDP and TCP port %d as node %s (%s); local API on %s",
+		n.cfg.DataDir, n.server.Addr().Port, n.id.Fingerprint, n.policy.Role, n.api.Addr())
+	var loops sync.WaitGroup
+	if n.mesh != nil {
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			if err := n.mesh.Run(ctx); err != nil {
+				errc <- fmt.Errorf("mesh: %w", err)
+			}
+		}()
+	} else {
+		n.cfg.Logf("no mesh key given (--mesh-key): running without the mesh, with upstreams only")
+	}
 	n.resumeIncomplete()
-	go n.watchUpstreams(ctx)
+	loops.Add(2)
+	go func() { defer loops.Done(); n.watchUpstreams(ctx) }()
+	go func() { defer loops.Done(); n.spreadLoop(ctx) }()
+	if n.up != nil {
+		loops.Add(1)
+		go func() { defer loops.Done(); n.upgradeLoop(ctx) }()
+	}
 	var err error
 	select {
 	case <-ctx.Done():
@@ -202,6 +300,7 @@ func (n *Node) Run(ctx context.Context) error {
 	cancel()
 	n.stop()
 	apiSrv.Close()
+	loops.Wait()
 	n.wg.Wait()
 	return err
 }
@@ -209,6 +308,9 @@ func (n *Node) Run(ctx context.Context) error {
 // Close releases everything New opened.
 func (n *Node) Close() error {
 	n.stop()
+	if n.mesh != nil {
+		n.mesh.Close()
+	}
 	if n.api != nil {
 		n.api.Close()
 		os.Remove(filepath.Join(n.cfg.DataDir, "node", "api.addr"))
@@ -225,11 +327,21 @@ func (n *Node) Close() error {
 	return nil
 }
 
-// peersFor is the node's PeerSource: the upstreams and the extra source.
+// wake signals a loop's channel without blocking.
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// peersFor is the node's PeerSource: the upstreams, the mesh peers that
+// hold the release (whole or in part), and Config.Peers.
 type peersFor struct{ n *Node }
 
 func (p peersFor) Peers(id release.ID) []transfer.Peer {
 	out := append([]transfer.Peer(nil), p.n.cfg.Upstreams...)
+	out = append(out, p.n.meshPeers(id)...)
 	if p.n.cfg.Peers != nil {
 		out = append(out, p.n.cfg.Peers.Peers(id)...)
 	}
@@ -247,6 +359,7 @@ func (n *Node) Fetch(ctx context.Context, ref string, from []transfer.Peer) (*re
 	if err != nil {
 		return nil, err
 	}
+	n.server.Handler().Invalidate(sr.ID)
 	n.startFetch(sr, src)
 	return sr, nil
 }
@@ -269,35 +382,55 @@ func (m multiSource) Peers(id release.ID) []transfer.Peer {
 }
 
 // startFetch fetches a release in the background unless that is under way.
-// The fetch lives as long as the node: it waits for peers that have the
-// chunks, however long that takes.
+// The fetch lives as long as the node (or until the release is removed): it
+// waits for peers that have the chunks, however long that takes.
 func (n *Node) startFetch(sr *release.Signed, src transfer.PeerSource) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.fetching[sr.ID] {
+	if _, ok := n.fetching[sr.ID]; ok || n.ctx.Err() != nil {
 		return
 	}
-	n.fetching[sr.ID] = true
+	ctx, cancel := context.WithCancel(n.ctx)
+	n.fetching[sr.ID] = cancel
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		defer func() {
+			cancel()
 			n.mu.Lock()
 			delete(n.fetching, sr.ID)
 			n.mu.Unlock()
 		}()
 		n.cfg.Logf("fetching %s", sr)
-		st, err := n.fetcher.Fetch(n.ctx, sr, src)
+		st, err := n.fetcher.Fetch(ctx, sr, src)
 		switch {
-		case n.ctx.Err() != nil:
+		case ctx.Err() != nil:
 		case err == nil:
-			n.cfg.Logf("fetched %s: %d chunks, %s received in %v", sr, st.Chunks, humanBytes(st.WireBytes), st.Duration.Round(time.Second))
+			if st.Chunks > 0 {
+				n.cfg.Logf("fetched %s: %d chunks, %s received in %v", sr, st.Chunks, humanBytes(st.WireBytes), st.Duration.Round(time.Second))
+			}
+			n.server.Handler().Invalidate(sr.ID)
+			n.mu.Lock()
+			n.complete[sr.ID] = true
+			n.mu.Unlock()
+			wake(n.kick)
+			wake(n.upKick)
 		case errors.Is(err, transfer.ErrBusy):
 			n.cfg.Logf("%v", err)
 		default:
 			n.cfg.Logf("fetch %s stopped: %v", sr, err)
 		}
 	}()
+}
+
+// cancelFetch stops the fetch of a release, if one runs.
+func (n *Node) cancelFetch(id release.ID) {
+	n.mu.Lock()
+	cancel := n.fetching[id]
+	n.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
 }
 
 // resumeIncomplete restarts the fetch of every release held in part.
@@ -310,12 +443,16 @@ func (n *Node) resumeIncomplete() {
 	for _, sr := range all {
 		if len(n.store.Missing(sr.Manifest)) > 0 {
 			n.startFetch(sr, peersFor{n})
+		} else {
+			n.mu.Lock()
+			n.complete[sr.ID] = true
+			n.mu.Unlock()
 		}
 	}
 }
 
 // watchUpstreams reads the upstreams' release lists every PollInterval and
-// fetches what the node wants.
+// hands them to the spread loop.
 func (n *Node) watchUpstreams(ctx context.Context) {
 	if len(n.cfg.Upstreams) == 0 {
 		return
@@ -324,6 +461,7 @@ func (n *Node) watchUpstreams(ctx context.Context) {
 	defer t.Stop()
 	for {
 		n.pollUpstreams(ctx)
+		wake(n.kick)
 		select {
 		case <-ctx.Done():
 			return
@@ -334,73 +472,23 @@ func (n *Node) watchUpstreams(ctx context.Context) {
 
 func (n *Node) pollUpstreams(ctx context.Context) {
 	var entries []transfer.IndexEntry
+	holders := map[release.ID][]transfer.Peer{}
 	for _, up := range n.cfg.Upstreams {
 		ix, err := n.client.Index(ctx, up)
 		if err != nil {
-			n.cfg.Logf("upstream %s: %v", up, err)
-			continue
-		}
-		entries = append(entries, ix.Releases...)
-	}
-	for _, e := range n.wanted(entries) {
-		if sr, err := n.store.Get(e.ID); err == nil {
-			if len(n.store.Missing(sr.Manifest)) > 0 {
-				n.startFetch(sr, peersFor{n})
+			if ctx.Err() == nil {
+				n.cfg.Logf("upstream %s: %v", up, err)
 			}
 			continue
 		}
-		n.mu.Lock()
-		refused := n.untrusted[e.ID]
-		n.mu.Unlock()
-		if refused {
-			continue
-		}
-		if _, err := n.Fetch(ctx, e.ID.String(), nil); err != nil {
-			if errors.Is(err, release.ErrUntrusted) || errors.Is(err, release.ErrBadSignature) {
-				n.mu.Lock()
-				n.untrusted[e.ID] = true
-				n.mu.Unlock()
-			}
-			n.cfg.Logf("%v", err)
+		for _, e := range ix.Releases {
+			entries = append(entries, e)
+			holders[e.ID] = append(holders[e.ID], up)
 		}
 	}
-}
-
-// wanted picks from upstream entries what the node should hold: all of
-// them without Want, else the newest version of each wanted name.
-func (n *Node) wanted(entries []transfer.IndexEntry) []transfer.IndexEntry {
-	if len(n.cfg.Want) == 0 {
-		return dedupe(entries)
-	}
-	var out []transfer.IndexEntry
-	for _, w := range n.cfg.Want {
-		var best *transfer.IndexEntry
-		for i, e := range entries {
-			if !w.matches(e) {
-				continue
-			}
-			if best == nil || release.CompareVersions(e.Version, best.Version) > 0 ||
-				(release.CompareVersions(e.Version, best.Version) == 0 && e.Created.After(best.Created)) {
-				best = &entries[i]
-			}
-		}
-		if best != nil {
-			out = append(out, *best)
-		}
-	}
-	return dedupe(out)
-}
-
-func dedupe(es []transfer.IndexEntry) []transfer.IndexEntry {
-	seen := map[release.ID]bool{}
-	var out []transfer.IndexEntry
-	for _, e := range es {
-		if !seen[e.ID] {
-			seen[e.ID] = true
-			out = append(out, e)
-		}
-	}
-	return out
+	n.mu.Lock()
+	n.upEntries, n.upHolders = entries, holders
+	n.mu.Unlock()
 }
 
 func humanBytes(n int64) string {

@@ -45,7 +45,7 @@ func start(t *testing.T, cfg Config) *Node {
 	return n
 }
 
-func peerOf(n *Node) transfer.Peer {
+func wirePeer(n *Node) transfer.Peer {
 	return transfer.Peer{URL: "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(n.Addr().Port)), Node: true, Fingerprint: n.Fingerprint()}
 }
 
@@ -94,7 +94,7 @@ func TestSiteFetchesWantedReleaseFromUpstreamAndReportsIt(t *testing.T) {
 
 	siteDir := t.TempDir()
 	trustOnly(t, siteDir)
-	site := start(t, Config{DataDir: siteDir, Upstreams: []transfer.Peer{peerOf(hub)}, Want: []Want{{Name: "demo"}}, PollInterval: time.Second})
+	site := start(t, Config{DataDir: siteDir, Upstreams: []transfer.Peer{wirePeer(hub)}, Want: []Want{{Name: "demo"}}, PollInterval: time.Second})
 	st := waitComplete(t, site, newest.ID, 60*time.Second)
 	if len(st.Releases) != 1 {
 		t.Errorf("site holds %d releases; it wants only the newest demo", len(st.Releases))
@@ -127,7 +127,7 @@ func TestNodeResumesIncompleteReleaseOnStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	site := start(t, Config{DataDir: siteDir, Upstreams: []transfer.Peer{peerOf(hub)}, Want: []Want{{Name: "other"}}})
+	site := start(t, Config{DataDir: siteDir, Upstreams: []transfer.Peer{wirePeer(hub)}, Want: []Want{{Name: "other"}}})
 	waitComplete(t, site, sr.ID, 60*time.Second)
 }
 
@@ -138,7 +138,7 @@ func TestFetchThroughTheLocalAPI(t *testing.T) {
 	siteDir := t.TempDir()
 	trustOnly(t, siteDir)
 	site := start(t, Config{DataDir: siteDir})
-	p := peerOf(hub)
+	p := wirePeer(hub)
 	id, err := RequestFetch(context.Background(), siteDir, FetchRequest{Ref: "demo:1.0.0", From: []string{p.String() + "#" + p.Fingerprint.String()}})
 	if err != nil {
 		t.Fatal(err)
@@ -154,31 +154,5 @@ func TestStatusWithoutANodeSaysSo(t *testing.T) {
 	_, err := QueryStatus(context.Background(), dir)
 	if !errors.Is(err, ErrNotRunning) {
 		t.Fatalf("err = %v; want ErrNotRunning", err)
-	}
-}
-
-func TestWantedPicksNewestPerName(t *testing.T) {
-	e := func(name, version, channel string, b byte) transfer.IndexEntry {
-		var id release.ID
-		id[0] = b
-		return transfer.IndexEntry{ID: id, Name: name, Version: version, Channel: channel}
-	}
-	entries := []transfer.IndexEntry{
-		e("openmrs", "3.2.0", "stable", 1), e("openmrs", "3.10.0", "stable", 2), e("openmrs", "3.11.0", "beta", 3),
-		e("other", "1.0", "stable", 4),
-	}
-	n := &Node{cfg: Config{Want: []Want{{Name: "openmrs", Channel: "stable"}}}}
-	got := n.wanted(entries)
-	if len(got) != 1 || got[0].Version != "3.10.0" {
-		t.Errorf("wanted = %+v; want openmrs 3.10.0 only", got)
-	}
-	n.cfg.Want = nil
-	if got := n.wanted(entries); len(got) != 4 {
-		t.Errorf("without Want: %d entries, want all 4", len(got))
-	}
-	for _, bad := range []string{"", "a:b", "@stable"} {
-		if _, err := ParseWant(bad); err == nil {
-			t.Errorf("ParseWant(%q) accepted", bad)
-		}
 	}
 }

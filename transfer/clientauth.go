@@ -3,6 +3,8 @@ package transfer
 import (
 	"crypto/tls"
 	"fmt"
+	"log"
+	"strings"
 
 	"github.com/quic-go/quic-go/http3"
 )
@@ -29,7 +31,21 @@ func (s *Server) RequireClientCertificates(accept func(Fingerprint) error) {
 	s.h3.TLSConfig = http3.ConfigureTLSConfig(conf)
 	if s.hs != nil {
 		s.hs.TLSConfig = conf.Clone()
+		// Refused handshakes are the caller's to report (accept knows
+		// why); other server errors go to Logf.
+		s.hs.ErrorLog = log.New(handshakeFilter{s.cfg.Logf}, "", 0)
 	}
+}
+
+// handshakeFilter drops net/http's "TLS handshake error" lines and passes
+// the others on.
+type handshakeFilter struct{ logf func(string, ...any) }
+
+func (f handshakeFilter) Write(b []byte) (int, error) {
+	if line := strings.TrimSpace(string(b)); !strings.Contains(line, "TLS handshake error") {
+		f.logf("%s", line)
+	}
+	return len(b), nil
 }
 
 // presentIdentity makes cfg present the client's certificate, if it has

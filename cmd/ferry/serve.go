@@ -5,16 +5,22 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"strings"
+	"time"
 
+	"github.com/ferry-mesh/ferry/mesh"
 	"github.com/ferry-mesh/ferry/node"
 	"github.com/ferry-mesh/ferry/transfer"
+	"github.com/ferry-mesh/ferry/upgrade"
 )
 
 func init() {
 	register(&command{
-		name:    "serve",
-		usage:   "[--listen ADDR] [--api ADDR] [--upstream URL]... [--want NAME[@CHANNEL]]... [--limit RATE] [--role R] [--site NAME]",
-		summary: "run the node: serve this store to peers, fetch wanted releases, answer 'ferry status'",
+		name: "serve",
+		usage: "[--role site|hub|courier|publisher] [--site NAME] [--listen ADDR] [--join ADDR]... [--upstream URL]... " +
+			"[--mesh-key FILE] [--want NAME[@CHANNEL]]... [--compose-dir DIR] [--upgrade-policy manual|now|window:DAYS HH:MM-HH:MM] " +
+			"[--limit RATE] [--mesh-port N] [--mesh-interfaces IF,IF] [--api ADDR]",
+		summary: "run the node: find peers, fetch wanted releases, serve this store, apply releases as the policy says; answer 'ferry status'",
 		run:     runServe,
 	})
 }
@@ -24,12 +30,21 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	cfg := node.Config{DataDir: e.dataDir}
 	fs.StringVar(&cfg.Listen, "listen", fmt.Sprintf(":%d", transfer.DefaultPort), "address served to peers: UDP (QUIC) and TCP (HTTPS) on the same port")
 	fs.StringVar(&cfg.APIAddr, "api", node.DefaultAPIAddr, "local JSON API address (loopback only)")
-	var upstreams, wants stringList
+	var upstreams, wants, joins stringList
 	fs.Var(&upstreams, "upstream", "hub (HOST:PORT[#FINGERPRINT]) or static directory URL (http(s)://HOST/PATH) to fetch releases from (repeatable)")
-	fs.Var(&wants, "want", "fetch the newest release of NAME (on CHANNEL) from the upstreams (repeatable); without it, every release they list")
+	fs.Var(&wants, "want", "distribution to fetch, NAME or NAME@CHANNEL (repeatable): a site fetches its newest release, a hub or courier every one")
 	limit := fs.String("limit", "", "bandwidth cap for each direction: bits (4Mbit, 500kbit) or bytes (2MB, 500kB) per second")
 	fs.StringVar(&cfg.Role, "role", "site", "what this node is: site, hub, courier or publisher")
-	fs.StringVar(&cfg.Site, "site", "", "site name, shown in status")
+	fs.StringVar(&cfg.Site, "site", "", "site name, gossiped and shown in status")
+	keyFile := fs.String("mesh-key", "", "the organisation's mesh key file (ferry mesh key generate); without it the node does not join the mesh")
+	fs.Var(&joins, "join", "mesh node to join where multicast does not pass: HOST[:PORT] (gossip port, default 7749; repeatable)")
+	fs.IntVar(&cfg.Mesh.Port, "mesh-port", mesh.DefaultPort, "gossip port, UDP and TCP")
+	ifaces := fs.String("mesh-interfaces", "", "network interfaces to find peers on, comma-separated (default: every suitable one)")
+	fs.StringVar(&cfg.Upgrade.ComposeDir, "compose-dir", "", "the site's compose directory: the node applies releases to it as --upgrade-policy says")
+	fs.StringVar(&cfg.Upgrade.Project, "project", "", "compose project name (default: COMPOSE_PROJECT_NAME in .env, else the directory's name)")
+	policy := fs.String("upgrade-policy", "manual", "when a complete wanted release is applied: manual ('ferry upgrade'), now, or window:DAYS HH:MM-HH:MM (e.g. window:Sun 01:00-05:00)")
+	fs.DurationVar(&cfg.Upgrade.HealthTimeout, "health-timeout", 30*time.Minute, "how long a new version may take to become healthy before it is rolled back")
+	fs.StringVar(&cfg.Upgrade.HealthURL, "health-url", "", "address that must answer 200 after an upgrade (default for OpenMRS: /openmrs/health/started; 'none' to skip)")
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) != 0 {
@@ -38,6 +53,21 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	var err error
 	if cfg.Limit, err = transfer.ParseRate(*limit); err != nil {
 		return usagef("--limit: %v", err)
+	}
+	if _, err := mesh.ParseRole(cfg.Role); err != nil {
+		return usagef("--role %q: want site, hub, courier or publisher", cfg.Role)
+	}
+	if cfg.Upgrade.Policy, err = upgrade.ParsePolicy(*policy); err != nil {
+		return usagef("--upgrade-policy: %v", err)
+	}
+	if cfg.Upgrade.HealthTimeout <= 0 {
+		return usagef("--health-timeout must be a positive duration, such as 30m or 90s")
+	}
+	if !cfg.Upgrade.Policy.Manual() && cfg.Upgrade.ComposeDir == "" {
+		return usagef("--upgrade-policy %s needs --compose-dir: the site to apply releases to", cfg.Upgrade.Policy)
+	}
+	if cfg.Mesh.Port < 1 || cfg.Mesh.Port > 65535 {
+		return usagef("--mesh-port %d: want a port from 1 to 65535", cfg.Mesh.Port)
 	}
 	for _, u := range upstreams {
 		p, err := transfer.ParsePeer(u)
@@ -52,6 +82,21 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			return usagef("--want: %v", err)
 		}
 		cfg.Want = append(cfg.Want, want)
+	}
+	if *ifaces != "" {
+		for _, name := range strings.Split(*ifaces, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				cfg.Mesh.Interfaces = append(cfg.Mesh.Interfaces, name)
+			}
+		}
+	}
+	if *keyFile != "" {
+		if cfg.Mesh.Key, err = mesh.LoadKey(*keyFile); err != nil {
+			return err
+		}
+		cfg.Mesh.Join = joins
+	} else if len(joins) > 0 || len(cfg.Mesh.Interfaces) > 0 {
+		return usagef("--join and --mesh-interfaces need --mesh-key: joining the mesh takes the organisation's key")
 	}
 	logger := log.New(os.Stderr, "ferry: ", log.LstdFlags)
 	cfg.Logf = logger.Printf

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -13,25 +14,35 @@ func init() {
 	register(&command{
 		name:    "status",
 		usage:   "[--json]",
-		summary: "ask the local node: its releases and how complete they are, transfers and their rates",
+		summary: "ask the local node: its releases and how complete they are, transfers and their rates, what the site runs",
 		run:     runStatus,
 	})
 }
 
-func runStatus(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(commands["status"])
-	jsonOut := fs.Bool("json", false, "print the status as JSON")
+// askNode runs a command that only reads the local node: it takes --json,
+// asks the node with query, and prints the answer as JSON when asked (st
+// is then nil).
+func askNode[T any](ctx context.Context, e *env, name string, args []string, query func(context.Context, string) (*T, error)) (st *T, err error) {
+	fs := newFlags(commands[name])
+	jsonOut := fs.Bool("json", false, "print the answer as JSON")
 	if pos, err := parse(fs, args); err != nil {
-		return err
+		return nil, err
 	} else if len(pos) != 0 {
-		return usagef("unexpected argument %q", pos[0])
+		return nil, usagef("unexpected argument %q", pos[0])
 	}
-	st, err := node.QueryStatus(ctx, e.dataDir)
-	if err != nil {
-		return err
+	if st, err = query(ctx, e.dataDir); err != nil {
+		return nil, err
 	}
 	if *jsonOut {
-		return e.printJSON(st)
+		return nil, e.printJSON(st)
+	}
+	return st, nil
+}
+
+func runStatus(ctx context.Context, e *env, args []string) error {
+	st, err := askNode(ctx, e, "status", args, node.QueryStatus)
+	if st == nil {
+		return err
 	}
 	n := st.Node
 	fmt.Fprintf(e.stdout, "node %s (%s", n.Fingerprint, n.Role)
@@ -40,8 +51,29 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "), serving %s on %s, up %v, %s sent\n", n.DataDir, n.Listen,
 		time.Since(n.Started).Round(time.Second), humanBytes(n.SentBytes))
+	if n.MeshID != "" {
+		fmt.Fprintf(e.stdout, "mesh member %s, %d peers near ('ferry peers' lists them)\n", n.MeshID, n.Peers)
+	} else {
+		fmt.Fprintln(e.stdout, "not in a mesh (no --mesh-key)")
+	}
+	if len(n.Want) > 0 {
+		fmt.Fprintf(e.stdout, "wants %s\n", strings.Join(n.Want, ", "))
+	}
 	for _, u := range n.Upstreams {
 		fmt.Fprintf(e.stdout, "upstream %s\n", u)
+	}
+	if u := st.Upgrade; u != nil {
+		runs := "nothing installed by ferry yet"
+		if u.Version != "" {
+			runs = u.Name + " " + u.Version
+		}
+		fmt.Fprintf(e.stdout, "site %s runs %s; upgrade policy %s\n", u.ComposeDir, runs, u.Policy)
+		if u.Running != nil {
+			fmt.Fprintf(e.stdout, "  %s to %s in progress: %s\n", u.Running.Op, u.Running.Version, u.Running.Step)
+		}
+		if u.Attention != "" {
+			fmt.Fprintf(e.stdout, "  needs attention: %s\n", u.Attention)
+		}
 	}
 	fmt.Fprintln(e.stdout)
 	if len(st.Releases) == 0 {
@@ -52,7 +84,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		for _, r := range st.Releases {
 			held := "complete"
 			if !r.Complete {
-				held = fmt.Sprintf("%.1f%% (%d/%d chunks)", 100*float64(r.HaveBytes)/float64(max(r.Bytes, 1)), r.HaveChunks, r.Chunks)
+				held = fmt.Sprintf("%.1f%% (%d/%d chunks)", 100*float64(r.HaveBytes)/float64(max(r.Bytes, 1)), r.HaveChunks, r.TotalChunks)
 			}
 			fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s\t%s\n", r.Name, r.Version, r.ID.Short(), r.Channel, held, humanBytes(r.Bytes))
 		}
