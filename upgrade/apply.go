@@ -122,12 +122,13 @@ func (u *Upgrader) drop(ctx context.Context, j *journal, outcome string, err err
 
 // undoBeforeSwitch puts back what an operation did before its switch: the
 // tags the load moved, and the services it stopped, which are started again
-// and waited for. Its own backup goes. It runs to its end even when ctx is
-// cancelled (a stopped site must not be left stopped).
+// and, unless ctx is done, waited for. Its own backup goes. Putting things
+// back runs to its end even when ctx is cancelled: a stopped site must not
+// be left stopped.
 func (u *Upgrader) undoBeforeSwitch(ctx context.Context, j *journal) error {
-	ctx = context.WithoutCancel(ctx)
+	bg := context.WithoutCancel(ctx)
 	var errs []error
-	if err := putBackTags(ctx, j.Tags); err != nil {
+	if err := putBackTags(bg, j.Tags); err != nil {
 		errs = append(errs, err)
 	}
 	if j.Backup != "" { // this operation's; never the one it restores from
@@ -135,19 +136,29 @@ func (u *Upgrader) undoBeforeSwitch(ctx context.Context, j *journal) error {
 	}
 	if len(j.Stopped) > 0 {
 		u.emit(j.Op, j.Step, "Starting the site's application again, as it was…")
-		if _, err := dockerCmd(ctx, append([]string{"start"}, j.Stopped...)...); err != nil {
+		if _, err := dockerCmd(bg, append([]string{"start"}, j.Stopped...)...); err != nil {
 			errs = append(errs, fmt.Errorf("start the site's services again: %w", err))
-		} else if d, err := u.docker(ctx); err != nil {
-			errs = append(errs, err)
-		} else if s, err := u.loadSite(nil); err != nil {
-			errs = append(errs, err)
-		} else if s.compose != nil {
-			if err := u.healthGate(ctx, d, s, j.Op, "the site"); err != nil {
-				errs = append(errs, fmt.Errorf("the site's services were started again: %w", err))
-			}
+		} else if ctx.Err() == nil {
+			errs = append(errs, u.waitAsBefore(ctx, j.Op))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// waitAsBefore runs the health gate on the site as it is.
+func (u *Upgrader) waitAsBefore(ctx context.Context, op string) error {
+	d, err := u.docker(ctx)
+	if err != nil {
+		return err
+	}
+	s, err := u.loadSite(nil)
+	if err != nil || s.compose == nil {
+		return err
+	}
+	if err := u.healthGate(ctx, d, s, op, "the site"); err != nil {
+		return fmt.Errorf("the site's services were started again: %w", err)
+	}
+	return nil
 }
 
 // stopApp stops the project's running services but the database, so that

@@ -190,9 +190,11 @@ func (u *Upgrader) Rollback(ctx context.Context) error {
 // either, an error says so before anything changes.
 func (u *Upgrader) previousImages(ctx context.Context, cur *current, info *backupInfo, prevVersion string) (*release.Signed, error) {
 	var lost []string
+	seen := map[string]bool{}
 	for _, svc := range sortedKeys(info.Images) {
-		if imageID(ctx, info.Images[svc].ID) == "" {
-			lost = append(lost, info.Images[svc].ID)
+		if id := info.Images[svc].ID; !seen[id] && imageID(ctx, id) == "" {
+			seen[id] = true
+			lost = append(lost, id)
 		}
 	}
 	if len(lost) == 0 {

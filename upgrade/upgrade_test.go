@@ -422,3 +422,38 @@ func TestNewDotenv(t *testing.T) {
 		t.Errorf("site's COMPOSE_FILE without db.yml: %v", err)
 	}
 }
+
+// TestRollbackFailedMarksAndFlags: when the previous version cannot be put
+// back, the release is still marked failed (so that Latest does not pick it
+// again), the site is flagged for attention in Status, and the flag clears
+// when an operation ends well.
+func TestRollbackFailedMarksAndFlags(t *testing.T) {
+	u := newTestUpgrader(t)
+	rel := strings.Repeat("cd", 32)
+	j := &journal{Op: OpUpgrade, Step: StepRollback, Started: time.Now(), Release: rel, Version: "3.3.0",
+		PreviousVersion: "3.2.0", Backup: "b", RestoreFrom: "b"}
+	os.MkdirAll(u.st.dir, 0o700)
+	if err := u.st.writeJournal(j); err != nil {
+		t.Fatal(err)
+	}
+	err := u.rollbackFailed(j, "3.2.0", errors.New("the database did not start"))
+	if err == nil || !strings.Contains(err.Error(), "Putting back 3.2.0 failed: the database did not start") {
+		t.Fatalf("error = %v", err)
+	}
+	if !u.Failed(mustID(rel)) {
+		t.Error("the release whose rollback failed is not marked failed")
+	}
+	st, err := u.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.Attention, "Ask for help before changing anything") || st.Last == nil || st.Last.Outcome != OutcomeRollbackFailed || st.Running != nil {
+		t.Errorf("status after a failed rollback: %+v", st)
+	}
+	if err := u.commit(&journal{Op: OpUpgrade, Release: strings.Repeat("ef", 32), Name: "d", Version: "3.4.0"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := u.Status(); st.Attention != "" {
+		t.Errorf("attention still set after a good upgrade: %q", st.Attention)
+	}
+}
