@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/ferry-mesh/ferry/integration/site"
 )
 
 // TestUpgrade runs fixture sites on the real Docker Engine with docker
@@ -44,6 +46,9 @@ func testUpgradeSite(t *testing.T, lab *upLab) {
 			t.Errorf("a refused first install changed the folder: %v", ents)
 		}
 		os.Remove(stray)
+		if r := s.ferry(t, nil, "upgrade", upDist+":"+upGood1, "--yes", "--health-timeout", "0"); r.code != 2 || !strings.Contains(r.stderr, "--health-timeout must be a positive duration") {
+			t.Errorf("--health-timeout 0: exit %d, stderr %q", r.code, r.stderr)
+		}
 	})
 
 	t.Run("first install", func(t *testing.T) {
@@ -114,6 +119,32 @@ func testUpgradeSite(t *testing.T, lab *upLab) {
 		}
 	})
 
+	t.Run("an image that is nowhere is refused before anything changes, tags included", func(t *testing.T) {
+		overridePath := filepath.Join(s.dir, "docker-compose.override.yml")
+		orig, _ := os.ReadFile(overridePath)
+		extra := string(orig) + "  reports:\n    image: ferry-fixture/absent:" + lab.tag[upGood2] + "\n"
+		os.WriteFile(overridePath, []byte(extra), 0o644)
+		defer os.WriteFile(overridePath, orig, 0o644)
+		envBefore, imagesBefore := s.dotenv(t), s.images(t)
+		var tagsBefore []string
+		for _, ref := range site.AppImages(lab.tag[upSick]) {
+			tagsBefore = append(tagsBefore, engineImageID(t, ref))
+		}
+		r := s.ferry(t, nil, "upgrade", upDist+":"+upSick, "--yes", "--health-timeout", upSickLimit)
+		msg := strings.TrimSpace(r.stderr)
+		if r.code != 1 || !strings.Contains(msg, "service reports needs image ferry-fixture/absent:") || strings.Contains(msg, "\n") {
+			t.Errorf("upgrade needing an absent image: exit %d, stderr %q", r.code, r.stderr)
+		}
+		for i, ref := range site.AppImages(lab.tag[upSick]) {
+			if got := engineImageID(t, ref); got != tagsBefore[i] {
+				t.Errorf("a refused upgrade moved tag %s from %s to %s", ref, tagsBefore[i], got)
+			}
+		}
+		if s.dotenv(t) != envBefore || !reflect.DeepEqual(s.images(t), imagesBefore) {
+			t.Error("a refused upgrade changed the site")
+		}
+	})
+
 	t.Run("sick upgrade under the same tag rolls back exactly; a second upgrade is refused meanwhile", func(t *testing.T) {
 		s.sql(t, "INSERT INTO patient (name, village) VALUES ('Yusuf', 'Gisenyi')")
 		dbBefore, sumsBefore := s.dbSnapshot(t), s.checksums(t)
@@ -161,10 +192,14 @@ func testUpgradeSite(t *testing.T, lab *upLab) {
 		}
 	})
 
-	t.Run("rollback on request", func(t *testing.T) {
+	t.Run("rollback on request loads the old images Docker lost", func(t *testing.T) {
+		lab.removeAppImages(t, upGood1)
 		r := s.ferry(t, nil, "rollback", "--yes", "--health-timeout", upHealthy)
 		if r.code != 0 {
 			t.Fatalf("ferry rollback: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		if !strings.Contains(r.stdout, "they will be loaded from ferry's store first") {
+			t.Errorf("rollback output does not say it loads the old images:\n%s", r.stdout)
 		}
 		t.Logf("ferry rollback:\n%s", r.stdout)
 		if v := s.consistent(t); v != upGood1 {
