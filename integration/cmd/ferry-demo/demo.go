@@ -134,17 +134,17 @@ func (d *demo) startNodes(ctx context.Context) error {
 	step("Starting the hub and %d sites (ferry serve --mesh-key mesh.key); %s.", len(d.sites), how)
 	t0 := time.Now()
 	if err := d.hub.Serve(ctx, append([]string{"--role", "hub", "--site", "district-hub", "--want", "openmrs"},
-		d.joinArgs(ctx, d.hub)...)...); err != nil {
+		d.hub.MeshArgs(d.meshKey)...)...); err != nil {
 		return err
 	}
 	for _, s := range d.sites {
 		if err := s.Serve(ctx, append([]string{"--role", "site", "--site", s.Name, "--want", "openmrs"},
-			d.joinArgs(ctx, s)...)...); err != nil {
+			s.MeshArgs(d.meshKey)...)...); err != nil {
 			return err
 		}
 	}
 	all := d.lab.Nodes()
-	if err := waitMeshed(ctx, all, 60*time.Second); err != nil {
+	if err := meshlab.WaitMeshed(ctx, all, 60*time.Second); err != nil {
 		return err
 	}
 	fmt.Printf("   all %d nodes see each other, %.1f s after the first started\n", len(all), time.Since(t0).Seconds())

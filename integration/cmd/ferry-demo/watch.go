@@ -107,20 +107,12 @@ func (w *watch) row(st *node.Status) siteRow {
 		} else if r.Bytes > 0 {
 			row.percent = min(99.9, 100*float64(r.HaveBytes)/float64(r.Bytes))
 		}
-	}
-	for _, t := range st.Transfers {
-		if t.Release.String() != w.release {
-			continue
-		}
-		row.rate += t.Rate
-		for _, p := range t.Peers {
-			if p.State == "active" {
-				row.from = append(row.from, w.nameOf(p.Peer))
-			}
+		row.rate = r.BytesPerSecond
+		for _, p := range r.Sources {
+			row.from = append(row.from, w.nameOf(p))
 		}
 	}
 	slices.Sort(row.from)
-	row.from = slices.Compact(row.from)
 	return row
 }
 

@@ -318,3 +318,25 @@ func (n *Node) CopyStoreFrom(src *Node) error {
 	}
 	return nil
 }
+
+// WaitMeshed waits until every node sees all the others as mesh peers.
+func WaitMeshed(ctx context.Context, nodes []*Node, timeout time.Duration) error {
+	var lonely string
+	err := waitUntil(ctx, timeout, 100*time.Millisecond, func() (bool, error) {
+		for _, n := range nodes {
+			st, err := n.Status(ctx)
+			if err != nil {
+				return false, err
+			}
+			if st.Node.Peers < len(nodes)-1 {
+				lonely = fmt.Sprintf("%s sees %d of the %d others", n.Name, st.Node.Peers, len(nodes)-1)
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil && lonely != "" {
+		return fmt.Errorf("the nodes did not all find each other: %w; %s", err, lonely)
+	}
+	return err
+}
