@@ -11,8 +11,11 @@ import (
 	"github.com/ferry-mesh/ferry/release"
 )
 
-// fetchChunk receives one chunk from p and commits it. Every block received
-// is appended to the chunk's partial file at once, so that whatever stops
+// writeSize is the block in which received bytes go to the partial file.
+const writeSize = 16 << 10
+
+// fetchChunk receives one chunk from p and commits it. What arrives is
+// appended to the chunk's partial file in small blocks, so that whatever stops
 // the request — a lost link, a stall, kill -9 — the next request for the
 // chunk resumes at the byte where this one stopped. Commit verifies the
 // chunk and renames the partial file into place. fresh reports whether the
@@ -67,22 +70,40 @@ func (r *run) fetchChunk(ctx context.Context, p *peerState, c release.ChunkRef, 
 	}
 	fl.begin(off, body.Total)
 	src := &limitedReader{ctx: reqCtx, r: body, l: r.f.cfg.Limit}
+	// Reads from a stream return a packet or a few; received bytes are
+	// written to the partial file in blocks of writeSize, which keeps the
+	// write calls few and what a kill -9 can lose small.
 	buf := make([]byte, 64<<10)
+	pending := 0
+	flush := func() error {
+		if pending == 0 {
+			return nil
+		}
+		_, err := part.Write(buf[:pending])
+		pending = 0
+		if err != nil {
+			return localError{fmt.Errorf("write chunk %s: %w", c.ID.Short(), err)}
+		}
+		return nil
+	}
 	for {
-		n, rerr := src.Read(buf)
+		n, rerr := src.Read(buf[pending:])
 		stop := false
 		if n > 0 {
 			stall.Reset(r.f.cfg.StallTimeout)
 			p.recv.Add(int64(n))
 			r.wire.Add(int64(n))
 			n, stop = fl.advance(n)
-			if part.Offset()+int64(n) > limit {
+			if part.Offset()+int64(pending+n) > limit {
 				part.Abort()
 				return off == 0, fmt.Errorf("fetch chunk %s from %s: more bytes than a %d-byte chunk can take: %w", c.ID.Short(), p.peer, c.Size, chunkstore.ErrCorrupt)
 			}
-			if _, err := part.Write(buf[:n]); err != nil {
+			pending += n
+		}
+		if pending >= writeSize || stop || rerr != nil || len(buf)-pending < 2048 {
+			if err := flush(); err != nil {
 				part.Close()
-				return off == 0, localError{fmt.Errorf("write chunk %s: %w", c.ID.Short(), err)}
+				return off == 0, err
 			}
 		}
 		if stop {

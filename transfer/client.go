@@ -299,6 +299,18 @@ func (c *Client) Parallelism(p Peer) int {
 	return c.pool(u.Host).parallelism()
 }
 
+// RTT is the round trip to a node over QUIC, once measured; 0 otherwise.
+func (c *Client) RTT(p Peer) time.Duration {
+	if !p.Node {
+		return 0
+	}
+	u, err := url.Parse(p.URL)
+	if err != nil {
+		return 0
+	}
+	return c.pool(u.Host).rtt()
+}
+
 func (c *Client) verifyError(addr string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

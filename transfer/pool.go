@@ -68,6 +68,23 @@ func (p *quicPool) parallelism() int {
 	return p.want
 }
 
+// rtt is the smallest smoothed round trip of the pool's connections; 0
+// before any is up.
+func (p *quicPool) rtt() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var best time.Duration
+	for _, c := range p.conns {
+		if c.conn == nil {
+			continue
+		}
+		if r := c.conn.ConnectionStats().SmoothedRTT; r > 0 && (best == 0 || r < best) {
+			best = r
+		}
+	}
+	return best
+}
+
 func (p *quicPool) newConn() *pooledConn {
 	pc := &pooledConn{}
 	pc.tr = &http3.Transport{

@@ -503,7 +503,15 @@ func (r *run) adaptWindows(dt float64) {
 			continue
 		}
 		p.rate = ewma(p.rate, float64(got)/dt)
-		w := int64(p.rate * peerWindowTime)
+		// Enough in flight to cover a few round trips (and scheduling
+		// hiccups) at the peer's rate; peerWindowTime when the round trip
+		// is unknown (TCP, static origins). A short window on a short path
+		// keeps what a kill -9 can waste small.
+		span := float64(peerWindowTime)
+		if rtt := r.f.cfg.Client.RTT(p.peer); rtt > 0 {
+			span = min(span, (4*rtt + 20*time.Millisecond).Seconds())
+		}
+		w := int64(p.rate * span)
 		// At least two chunks per connection, so that none idles.
 		floor := max(minPeerWindow, int64(r.f.cfg.Client.Parallelism(p.peer))*2*chunkstore.DefaultAvgSize)
 		p.window = min(max(w, floor), r.f.cfg.MaxInFlight)
