@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ferry-mesh/ferry/release"
+	"github.com/ferry-mesh/ferry/upgrade"
 )
 
 func init() {
@@ -347,6 +348,14 @@ func runReleaseRm(ctx context.Context, e *env, args []string) error {
 	name := id.Short()
 	if sr, err := st.Get(id); err == nil {
 		name = sr.String()
+	}
+	// A site runs it, ran it last (rollback needs it) or is applying it.
+	inUse, err := upgrade.InUse(e.dataDir)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(inUse, id) {
+		return fmt.Errorf("release %s is in use by a site here (running, being applied, or kept for a rollback); it cannot be removed", name)
 	}
 	gc, err := st.Remove(ctx, id)
 	if err != nil {
