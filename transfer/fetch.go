@@ -193,7 +193,7 @@ func (f *Fetcher) Resolve(ctx context.Context, ref string, peers PeerSource) (*r
 		}
 		if err := f.cfg.Releases.Add(sr); err != nil {
 			if errors.Is(err, release.ErrUntrusted) || errors.Is(err, release.ErrBadSignature) {
-				return nil, fmt.Errorf("release %s offered by %s: %w; if you trust its publisher, add the key with 'ferry trust add'", sr, p, err)
+				return nil, fmt.Errorf("fetch from %s: %w", p, err) // the error says what to do
 			}
 			return nil, fmt.Errorf("store release %s: %w", sr, err)
 		}
