@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,18 +63,9 @@ func TestSpreadSiteUpgradesByPolicy(t *testing.T) {
 	}
 	create("3.1.0")
 
-	// The site's compose folder holds only its own settings.
-	s := &upSite{project: "ferrydaemon" + id, port: freePort(t)}
-	s.dir = filepath.Join(t.TempDir(), s.project)
-	if err := os.MkdirAll(s.dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	env := fmt.Sprintf("GATEWAY_PORT=%d\nMYSQL_ROOT_PASSWORD=%s\nOMRS_DB_USER=%s\nOMRS_DB_PASSWORD=%s\n",
-		s.port, site.RootPassword, site.DBUser, site.DBPassword)
-	if err := os.WriteFile(filepath.Join(s.dir, ".env"), []byte(env), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.remove(t) })
+	// The site's compose folder holds only its own settings (the upgrade
+	// tests' empty site; this test runs no ferry command through it).
+	s := (&upLab{}).newUpSite(t)
 
 	key := meshKeyFile(t)
 	hubPort, sitePort := strconv.Itoa(freePort(t)), strconv.Itoa(freePort(t))

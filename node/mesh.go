@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ferry-mesh/ferry/mesh"
@@ -42,8 +41,9 @@ func meshID(fp transfer.Fingerprint) string { return "ferry-" + fp.Short() }
 // accept only clients whose certificates were gossiped under the key.
 func (n *Node) newMesh(role mesh.Role) error {
 	mc := n.cfg.Mesh
+	meta := n.localMeta(role)
 	m, err := mesh.New(mesh.Config{
-		ID: meshID(n.id.Fingerprint), Key: mc.Key, Meta: n.localMeta(role),
+		ID: meshID(n.id.Fingerprint), Key: mc.Key, Meta: meta,
 		BindAddr: mc.BindAddr, BindPort: mc.Port, Join: mc.Join, Interfaces: mc.Interfaces,
 		DisableMDNS: mc.DisableMDNS, BrowseInterval: mc.BrowseInterval,
 		Logger: slog.New(slog.NewTextHandler(logWriter{n.cfg.Logf}, &slog.HandlerOptions{
@@ -60,6 +60,7 @@ func (n *Node) newMesh(role mesh.Role) error {
 		return fmt.Errorf("mesh: %w", err)
 	}
 	n.mesh = m
+	n.meta = &meta // gossiped from the start: publishMeta sends only changes
 	n.server.RequireClientCertificates(n.acceptClient)
 	return nil
 }
@@ -216,12 +217,12 @@ func heldKey(m mesh.NodeMeta) string {
 	return fmt.Sprint(m.Held, m.MoreHeld)
 }
 
-// refreshPeerIndexes reads the release lists of the mesh peers that are
-// due: new peers, peers whose gossiped holdings changed, peers whose last
-// read failed or is older than IndexInterval while the node fetches (to
-// find peers holding part of a release), and every 20 IndexIntervals
-// anyway. Reads run in parallel; it returns when all ended, within
-// indexTimeout.
+// refreshPeerIndexes starts reading the release lists of the mesh peers
+// that are due: new peers, peers whose gossiped holdings changed, peers
+// whose last read failed or is older than IndexInterval while the node
+// fetches (to find peers holding part of a release), and every 20
+// IndexIntervals anyway. It does not wait: each read that changes what the
+// node knows wakes the spread loop when it ends.
 func (n *Node) refreshPeerIndexes(ctx context.Context) {
 	if n.mesh == nil {
 		return
@@ -229,8 +230,8 @@ func (n *Node) refreshPeerIndexes(ctx context.Context) {
 	peers := n.mesh.Peers()
 	now := time.Now()
 	every := n.cfg.Mesh.IndexInterval
-	var wg sync.WaitGroup
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	fetching := len(n.fetching) > 0
 	live := map[string]bool{}
 	for _, p := range peers {
@@ -251,32 +252,38 @@ func (n *Node) refreshPeerIndexes(ctx context.Context) {
 			continue
 		}
 		pi.reading = true
-		wg.Add(1)
-		go func(pi *peerIndex, tp transfer.Peer, key, id string) {
-			defer wg.Done()
-			rctx, cancel := context.WithTimeout(ctx, indexTimeout)
-			ix, err := n.client.Index(rctx, tp)
-			cancel()
-			n.mu.Lock()
-			defer n.mu.Unlock()
-			pi.reading, pi.at, pi.url = false, time.Now(), tp.URL
-			if err != nil {
-				if pi.err == "" && ctx.Err() == nil {
-					n.cfg.Logf("read the release list of peer %s at %s: %v", id, tp, err)
-				}
-				pi.err = err.Error()
-				return
-			}
-			pi.entries, pi.heldKey, pi.err = ix.Releases, key, ""
-		}(pi, tp, heldKey(p.Meta), p.ID)
+		n.wg.Add(1)
+		go n.readPeerIndex(ctx, pi, tp, heldKey(p.Meta), p.ID)
 	}
 	for id := range n.peerIdx {
 		if !live[id] {
 			delete(n.peerIdx, id)
 		}
 	}
+}
+
+// readPeerIndex reads one peer's release list into pi.
+func (n *Node) readPeerIndex(ctx context.Context, pi *peerIndex, tp transfer.Peer, key, id string) {
+	defer n.wg.Done()
+	rctx, cancel := context.WithTimeout(ctx, indexTimeout)
+	ix, err := n.client.Index(rctx, tp)
+	cancel()
+	n.mu.Lock()
+	pi.reading, pi.at, pi.url = false, time.Now(), tp.URL
+	changed := false
+	if err != nil {
+		if pi.err == "" && ctx.Err() == nil {
+			n.cfg.Logf("read the release list of peer %s at %s: %v", id, tp, err)
+		}
+		pi.err = err.Error()
+	} else {
+		changed = pi.err != "" || !slices.EqualFunc(pi.entries, ix.Releases, func(a, b transfer.IndexEntry) bool { return a.ID == b.ID })
+		pi.entries, pi.heldKey, pi.err = ix.Releases, key, ""
+	}
 	n.mu.Unlock()
-	wg.Wait()
+	if changed {
+		wake(n.kick)
+	}
 }
 
 // indexTimeout bounds the read of a peer's release list.

@@ -73,7 +73,7 @@ type MeshConfig struct {
 	BrowseInterval time.Duration
 	// IndexInterval is how often peers' release lists are read again while
 	// the node fetches (to find peers that hold part of a release) and
-	// after a failed read; default 3 s. Idle, a list is read again when the
+	// after a failed read; default 2 s. Idle, a list is read again when the
 	// peer's gossiped holdings change, and every 20 IndexIntervals.
 	IndexInterval time.Duration
 }
@@ -127,7 +127,7 @@ type Node struct {
 	deployed  upgrade.Status                    // what the site runs, as last read
 	upgradeLn string                            // last upgrade message logged, to say it once
 	meta      *mesh.NodeMeta                    // metadata last gossiped
-	wg        sync.WaitGroup                    // fetch goroutines
+	wg        sync.WaitGroup                    // fetch goroutines and peer list reads
 }
 
 // New opens the store, the node's identity and its listeners.
@@ -148,7 +148,7 @@ func New(cfg Config) (*Node, error) {
 		cfg.Role = "site"
 	}
 	if cfg.Mesh.IndexInterval <= 0 {
-		cfg.Mesh.IndexInterval = 3 * time.Second
+		cfg.Mesh.IndexInterval = 2 * time.Second
 	}
 	if cfg.Upgrade.CheckInterval <= 0 {
 		cfg.Upgrade.CheckInterval = time.Minute
@@ -359,7 +359,6 @@ func (n *Node) Fetch(ctx context.Context, ref string, from []transfer.Peer) (*re
 	if err != nil {
 		return nil, err
 	}
-	n.server.Handler().Invalidate(sr.ID)
 	n.startFetch(sr, src)
 	return sr, nil
 }
@@ -409,7 +408,8 @@ func (n *Node) startFetch(sr *release.Signed, src transfer.PeerSource) {
 			if st.Chunks > 0 {
 				n.cfg.Logf("fetched %s: %d chunks, %s received in %v", sr, st.Chunks, humanBytes(st.WireBytes), st.Duration.Round(time.Second))
 			}
-			n.server.Handler().Invalidate(sr.ID)
+			// The wire handler's have-bitmap catches up within a second
+			// (transfer's haveTTL).
 			n.mu.Lock()
 			n.complete[sr.ID] = true
 			n.mu.Unlock()

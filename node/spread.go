@@ -166,7 +166,7 @@ func (n *Node) resolve(ctx context.Context, e transfer.IndexEntry, from []transf
 		if err := n.store.Add(sr); err != nil {
 			return nil, fmt.Errorf("store release %s: %w", sr, err)
 		}
-		n.server.Handler().Invalidate(sr.ID)
+		n.server.Handler().Invalidate(sr.ID) // new: lists it at once
 		return sr, nil
 	}
 	if len(errs) == 0 {
@@ -234,7 +234,6 @@ func (n *Node) prune(ctx context.Context, all []*release.Signed) {
 			n.cfg.Logf("remove %s, which the site no longer keeps: %v", sr, err)
 			continue
 		}
-		n.server.Handler().Invalidate(id)
 		n.mu.Lock()
 		delete(n.complete, id)
 		n.mu.Unlock()
