@@ -20,8 +20,9 @@
 // The node learns of releases from three places: its store, its upstreams'
 // release lists (every PollInterval), and its mesh peers' release lists,
 // read over the wire API when a peer appears or its gossiped holdings
-// change, and every few seconds while the node fetches, so that peers
-// holding part of a release are found and the swarm forms. A fetch asks
+// change, and every second while the node fetches a release the peer does
+// not list yet, so that peers holding part of a release are found and the
+// swarm forms. A fetch asks
 // every peer that holds the release whole (gossiped) or in part (listed) at
 // once, and the upstreams (transfer's multi-peer fetcher); it resumes what
 // the store holds.

@@ -219,9 +219,9 @@ func heldKey(m mesh.NodeMeta) string {
 
 // refreshPeerIndexes starts reading the release lists of the mesh peers
 // that are due: new peers, peers whose gossiped holdings changed, peers
-// whose last read failed or is older than IndexInterval while the node
-// fetches (to find peers holding part of a release), and every 20
-// IndexIntervals anyway. It does not wait: each read that changes what the
+// whose last read failed or, while the node fetches a release they do not
+// list, is older than IndexInterval (to find peers that started on it: the
+// swarm), and every 20 IndexIntervals anyway. It does not wait: each read that changes what the
 // node knows wakes the spread loop when it ends.
 func (n *Node) refreshPeerIndexes(ctx context.Context) {
 	if n.mesh == nil {
@@ -232,7 +232,6 @@ func (n *Node) refreshPeerIndexes(ctx context.Context) {
 	every := n.cfg.Mesh.IndexInterval
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	fetching := len(n.fetching) > 0
 	live := map[string]bool{}
 	for _, p := range peers {
 		live[p.ID] = true
@@ -247,7 +246,7 @@ func (n *Node) refreshPeerIndexes(ctx context.Context) {
 		}
 		age := now.Sub(pi.at)
 		due := pi.at.IsZero() || pi.url != tp.URL || pi.heldKey != heldKey(p.Meta) ||
-			(pi.err != "" || fetching) && age >= every || age >= 20*every
+			(pi.err != "" || n.listsLessThanFetched(pi)) && age >= every || age >= 20*every
 		if !due || pi.reading {
 			continue
 		}
@@ -260,6 +259,17 @@ func (n *Node) refreshPeerIndexes(ctx context.Context) {
 			delete(n.peerIdx, id)
 		}
 	}
+}
+
+// listsLessThanFetched says whether a peer's list lacks a release this node
+// is fetching: the peer may have started on it since. n.mu must be held.
+func (n *Node) listsLessThanFetched(pi *peerIndex) bool {
+	for id := range n.fetching {
+		if !pi.lists(id) {
+			return true
+		}
+	}
+	return false
 }
 
 // readPeerIndex reads one peer's release list into pi.

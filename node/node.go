@@ -73,7 +73,7 @@ type MeshConfig struct {
 	BrowseInterval time.Duration
 	// IndexInterval is how often peers' release lists are read again while
 	// the node fetches (to find peers that hold part of a release) and
-	// after a failed read; default 2 s. Idle, a list is read again when the
+	// after a failed read; default 1 s. Idle, a list is read again when the
 	// peer's gossiped holdings change, and every 20 IndexIntervals.
 	IndexInterval time.Duration
 }
@@ -148,7 +148,7 @@ func New(cfg Config) (*Node, error) {
 		cfg.Role = "site"
 	}
 	if cfg.Mesh.IndexInterval <= 0 {
-		cfg.Mesh.IndexInterval = 2 * time.Second
+		cfg.Mesh.IndexInterval = time.Second
 	}
 	if cfg.Upgrade.CheckInterval <= 0 {
 		cfg.Upgrade.CheckInterval = time.Minute
