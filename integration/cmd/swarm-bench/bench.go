@@ -167,7 +167,7 @@ func (b *bench) waitComplete(sites []*meshlab.Node, t0 time.Time, timeout time.D
 	done := map[*meshlab.Node]time.Duration{}
 	var last time.Duration
 	deadline := time.After(timeout)
-	tick := time.NewTicker(200 * time.Millisecond)
+	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	progress := time.Now()
 	for len(done) < len(sites) {

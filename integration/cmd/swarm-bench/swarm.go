@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -15,7 +17,17 @@ type spread struct {
 	hubTx  int64         // bytes the hub's interface sent meanwhile
 	sites  int
 	bound  time.Duration
-	copies float64 // hubTx / F
+	copies float64       // hubTx / F
+	cpu    time.Duration // used by all the ferry processes meanwhile
+	load   float64       // the machine's load average at the end (every process, not only ours)
+}
+
+// cpuRow says how busy the processors were while the release spread, so a
+// slow result can be told apart from a busy machine.
+func (b *bench) cpuRow(label string, s spread) {
+	cores := s.cpu.Seconds() / s.last.Seconds()
+	b.add(row{figure: label + ": CPU of the ferry processes", measured: fmt.Sprintf("%.0f s, %.2f cores", s.cpu.Seconds(), cores),
+		reference: fmt.Sprintf("load %.1f on %d cores", s.load, runtime.NumCPU())})
 }
 
 // swarm: the hub and the sites in the mesh; every site fetches from every
@@ -31,6 +43,7 @@ func (b *bench) swarm() error {
 		reference: "bound " + seconds(s.bound), ratio: ratio, goal: "≤ 1.5× bound", met: goal(ratio, 1.5)})
 	b.add(row{figure: "swarm: hub egress", measured: human(s.hubTx), reference: "F " + human(b.rel.bytes),
 		ratio: s.copies, goal: "≤ 2×F", met: goal(s.copies, 2)})
+	b.cpuRow("swarm", s)
 	return nil
 }
 
@@ -43,6 +56,7 @@ func (b *bench) baseline() error {
 	b.add(row{figure: "hub only: last of the sites holds the release", measured: seconds(s.last),
 		reference: "bound N·F/u " + seconds(s.bound), ratio: s.last.Seconds() / s.bound.Seconds()})
 	b.add(row{figure: "hub only: hub egress", measured: human(s.hubTx), reference: "F " + human(b.rel.bytes), ratio: s.copies})
+	b.cpuRow("hub only", s)
 	if b.swarmTime > 0 {
 		b.add(row{figure: "swarm time against hub only", measured: seconds(b.swarmTime), reference: "hub only " + seconds(s.last),
 			ratio: b.swarmTime.Seconds() / s.last.Seconds()})
@@ -77,6 +91,7 @@ func (b *bench) spread(prefix string, inMesh bool) (spread, error) {
 	if err != nil {
 		return out, err
 	}
+	hubCPU := hub.CPUTime()
 	logf("starting %d sites; the bound is %v", len(sites), out.bound.Round(time.Second/10))
 	t0 := time.Now()
 	var wg sync.WaitGroup
@@ -106,9 +121,22 @@ func (b *bench) spread(prefix string, inMesh bool) (spread, error) {
 		return out, err
 	}
 	out.hubTx = tx1 - tx0
+	out.cpu = hub.CPUTime() - hubCPU
+	for _, s := range sites {
+		out.cpu += s.CPUTime()
+	}
+	out.load = loadAverage()
 	out.copies = float64(out.hubTx) / float64(b.rel.bytes)
 	logf("the last site held the release after %.1f s; the hub sent %s (%.2f×F)", out.last.Seconds(), human(out.hubTx), out.copies)
 	return out, nil
+}
+
+// loadAverage is the machine's load average over the last minute.
+func loadAverage() float64 {
+	b, _ := os.ReadFile("/proc/loadavg")
+	var l float64
+	fmt.Sscanf(string(b), "%f", &l)
+	return l
 }
 
 // bound is the least time N sites can take to receive F bytes from a hub

@@ -340,3 +340,31 @@ func WaitMeshed(ctx context.Context, nodes []*Node, timeout time.Duration) error
 	}
 	return err
 }
+
+// CPUTime is the processor time (user and system) ferry serve has used so
+// far, from /proc/<pid>/stat while it runs; 0 when it does not run.
+func (n *Node) CPUTime() time.Duration {
+	n.mu.Lock()
+	p := n.proc
+	n.mu.Unlock()
+	if p == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; count from its end.
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc/<pid>/stat times:
+// 100 on every Linux architecture Go supports.
+const clockTicks = 100
