@@ -38,7 +38,7 @@ func (n *Node) upgradeLoop(ctx context.Context) {
 func (n *Node) readDeployed() upgrade.Status {
 	st, err := n.up.Status()
 	if err != nil {
-		n.sayOnce(fmt.Sprintf("upgrade: read what the site runs: %v", err))
+		n.say("upgrade", fmt.Sprintf("upgrade: read what the site runs: %v", err))
 	}
 	n.mu.Lock()
 	changed := st.Name != n.deployed.Name || st.Version != n.deployed.Version
@@ -57,12 +57,12 @@ func (n *Node) maybeUpgrade(ctx context.Context) {
 		return
 	}
 	if st.Attention != "" {
-		n.sayOnce("upgrade: not upgrading on its own: " + st.Attention)
+		n.say("upgrade", "upgrade: not upgrading on its own: "+st.Attention)
 		return
 	}
 	sr, err := n.upgradeCandidate(st)
 	if err != nil {
-		n.sayOnce("upgrade: " + err.Error())
+		n.say("upgrade", "upgrade: "+err.Error())
 		return
 	}
 	if sr == nil {
@@ -122,11 +122,11 @@ func (n *Node) upgradeCandidate(st upgrade.Status) (*release.Signed, error) {
 	return best, nil
 }
 
-// sayOnce logs a message unless it was the last one said.
-func (n *Node) sayOnce(msg string) {
+// say logs msg unless it is what was last said about the same subject.
+func (n *Node) say(subject, msg string) {
 	n.mu.Lock()
-	same := msg == n.upgradeLn
-	n.upgradeLn = msg
+	same := n.said[subject] == msg
+	n.said[subject] = msg
 	n.mu.Unlock()
 	if !same {
 		n.cfg.Logf("%s", msg)

@@ -125,7 +125,8 @@ type Node struct {
 	refusedFP map[transfer.Fingerprint]bool     // client certificates refused, logged once
 	applying  release.ID                        // release being applied by this node
 	deployed  upgrade.Status                    // what the site runs, as last read
-	upgradeLn string                            // last upgrade message logged, to say it once
+	said      map[string]string                 // last message logged per subject, to say it once
+	retryAt   map[release.ID]time.Time          // releases whose fetch failed: not restarted before
 	meta      *mesh.NodeMeta                    // metadata last gossiped
 	wg        sync.WaitGroup                    // fetch goroutines and peer list reads
 }
@@ -166,6 +167,7 @@ func New(cfg Config) (*Node, error) {
 		fetching: map[release.ID]context.CancelFunc{}, complete: map[release.ID]bool{},
 		refused: map[release.ID]string{}, upHolders: map[release.ID][]transfer.Peer{},
 		peerIdx: map[string]*peerIndex{}, refusedFP: map[transfer.Fingerprint]bool{},
+		said: map[string]string{}, retryAt: map[release.ID]time.Time{},
 	}
 	n.ctx, n.stop = context.WithCancel(context.Background())
 	if n.store, err = release.OpenStore(cfg.DataDir); err != nil {
@@ -386,7 +388,7 @@ func (m multiSource) Peers(id release.ID) []transfer.Peer {
 func (n *Node) startFetch(sr *release.Signed, src transfer.PeerSource) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if _, ok := n.fetching[sr.ID]; ok || n.ctx.Err() != nil {
+	if _, ok := n.fetching[sr.ID]; ok || n.ctx.Err() != nil || time.Now().Before(n.retryAt[sr.ID]) {
 		return
 	}
 	ctx, cancel := context.WithCancel(n.ctx)
@@ -415,13 +417,23 @@ func (n *Node) startFetch(sr *release.Signed, src transfer.PeerSource) {
 			n.mu.Unlock()
 			wake(n.kick)
 			wake(n.upKick)
-		case errors.Is(err, transfer.ErrBusy):
-			n.cfg.Logf("%v", err)
 		default:
-			n.cfg.Logf("fetch %s stopped: %v", sr, err)
+			// Another process fetching it (ErrBusy), a full disk: try
+			// again later, and say it once.
+			n.mu.Lock()
+			n.retryAt[sr.ID] = time.Now().Add(fetchRetry)
+			n.mu.Unlock()
+			msg := fmt.Sprintf("fetch %s stopped: %v; trying again in %v", sr, err, fetchRetry)
+			if errors.Is(err, transfer.ErrBusy) {
+				msg = fmt.Sprintf("%v; trying again in %v", err, fetchRetry)
+			}
+			n.say(sr.ID.String(), msg)
 		}
 	}()
 }
+
+// fetchRetry is how long after a failed fetch it is started again.
+const fetchRetry = 30 * time.Second
 
 // cancelFetch stops the fetch of a release, if one runs.
 func (n *Node) cancelFetch(id release.ID) {

@@ -67,7 +67,7 @@ func (n *Node) reconcile(ctx context.Context) {
 			sr, err := n.resolve(ctx, e, holders[e.ID])
 			if err != nil {
 				if ctx.Err() == nil && !errors.Is(err, errRefused) {
-					n.cfg.Logf("%v", err)
+					n.say(e.ID.String(), err.Error())
 				}
 				again = again || errors.Is(err, errRefused)
 				continue
@@ -143,7 +143,7 @@ func findRelease(all []*release.Signed, id release.ID) *release.Signed {
 func (n *Node) resolve(ctx context.Context, e transfer.IndexEntry, from []transfer.Peer) (*release.Signed, error) {
 	var errs []error
 	for _, p := range from {
-		rctx, cancel := context.WithTimeout(ctx, time.Minute)
+		rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		sr, err := n.client.Release(rctx, p, e.ID)
 		cancel()
 		if err != nil {
