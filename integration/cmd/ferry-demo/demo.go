@@ -29,11 +29,11 @@ type demo struct {
 
 // round is one release published and how it spread.
 type round struct {
-	name, version, id string
-	content, stored   int64         // the release's size: content, and as stored (what a first copy moves)
-	travel            int64         // what 'ferry release diff' says must travel to a site holding the previous release
-	spread            time.Duration // from publishing until the last site held it
-	hubSent, sent     int64         // chunk bytes the hub sent, and all nodes together
+	version, id     string
+	content, stored int64         // the release's size: content, and as stored (what a first copy moves)
+	travel          int64         // what 'ferry release diff' says must travel to a site holding the previous release
+	spread          time.Duration // from publishing until the last site held it
+	hubSent, sent   int64         // chunk bytes the hub sent, and all nodes together
 }
 
 func run(ctx context.Context, o options) (err error) {
@@ -56,6 +56,9 @@ func run(ctx context.Context, o options) (err error) {
 	d.intro()
 	sample, err := d.makeSample(ctx)
 	if err != nil {
+		return err
+	}
+	if err := d.addNodes(); err != nil {
 		return err
 	}
 	if err := d.makeKeys(ctx); err != nil {
@@ -83,7 +86,7 @@ func (d *demo) intro() {
 		where = fmt.Sprintf("as processes on loopback (run as root to give each its own network namespace); each node sends and receives at most %s", mbit(d.opt.rate))
 	}
 	fmt.Printf("ferry demo: one hub and %d clinic sites, %s.\n", d.opt.sites, where)
-	fmt.Printf("Scratch files go to %s; everything is removed at the end.\n\n", d.lab.Dir())
+	fmt.Printf("Scratch files go to %s; everything is removed at the end.\n", d.lab.Dir())
 }
 
 // step prints the start of a step.
@@ -91,8 +94,14 @@ func step(format string, args ...any) {
 	fmt.Printf("\n== "+format+"\n", args...)
 }
 
-func (d *demo) makeKeys(ctx context.Context) error {
-	step("Making the publisher's signing key and the organisation's mesh key.")
+// addNodes makes each node's store and, in namespaces, its host on the
+// bridge.
+func (d *demo) addNodes() error {
+	if d.lab.Namespaces() {
+		step("Building the network: a Linux bridge, and %d network namespaces plugged into it, their links capped with tc.", d.opt.sites+1)
+	} else {
+		step("Making an empty store for the hub and for each site.")
+	}
 	var err error
 	if d.hub, err = d.lab.Add("hub"); err != nil {
 		return err
@@ -104,6 +113,14 @@ func (d *demo) makeKeys(ctx context.Context) error {
 		}
 		d.sites = append(d.sites, s)
 	}
+	for _, n := range d.lab.Nodes() {
+		fmt.Printf("   %-10s %s\n", n.Name, n.IP)
+	}
+	return nil
+}
+
+func (d *demo) makeKeys(ctx context.Context) error {
+	step("Making the publisher's signing key and the organisation's mesh key.")
 	d.keyFile = filepath.Join(d.lab.Dir(), "publisher.key")
 	d.meshKey = filepath.Join(d.lab.Dir(), "mesh.key")
 	var pub struct {
@@ -162,7 +179,7 @@ func (d *demo) publishAndWatch(ctx context.Context, dist *sampleRelease, version
 		"--version", version, "--compose", dist.compose, "--env", dist.env, "--images", dist.images, "--json"); err != nil {
 		return err
 	}
-	r := round{name: "openmrs", version: version, id: created.ID, content: created.Bytes, stored: created.Stored, travel: created.Stored}
+	r := round{version: version, id: created.ID, content: created.Bytes, stored: created.Stored, travel: created.Stored}
 	if n := len(d.rounds); n > 0 {
 		var diff struct {
 			Travel int64 `json:"travel_bytes"`
@@ -172,8 +189,10 @@ func (d *demo) publishAndWatch(ctx context.Context, dist *sampleRelease, version
 		}
 		r.travel = diff.Travel
 	}
-	fmt.Printf("   release %s: %s of images, %s as stored; a site that has the previous release needs %s of it\n",
-		short(r.id), human(r.content), human(r.stored), human(r.travel))
+	fmt.Printf("   release %s: %s of images, %s as stored\n", short(r.id), human(r.content), human(r.stored))
+	if len(d.rounds) > 0 {
+		fmt.Printf("   ferry release diff: a site that holds openmrs %s needs %s of it\n", d.rounds[len(d.rounds)-1].version, human(r.travel))
+	}
 	before, err := sentBytes(ctx, d.lab.Nodes())
 	if err != nil {
 		return err

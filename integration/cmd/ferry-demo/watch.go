@@ -50,6 +50,9 @@ func (w *watch) run(ctx context.Context, timeout time.Duration) error {
 	lastLine := time.Now()
 	for {
 		w.poll(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		switch {
 		case w.tty:
 			w.redraw()
@@ -168,7 +171,7 @@ func (w *watch) redraw() {
 
 // line prints the sites' progress on one plain line.
 func (w *watch) line() {
-	parts := []string{fmt.Sprintf("   %5.1fs ", time.Since(w.start).Seconds())}
+	var parts []string
 	for _, s := range w.sites {
 		r := w.rows[s.Name]
 		p := fmt.Sprintf("%s %.0f%%", s.Name, r.percent)
@@ -177,5 +180,5 @@ func (w *watch) line() {
 		}
 		parts = append(parts, p)
 	}
-	fmt.Println(strings.Join(parts, " | "))
+	fmt.Printf("   %5.1fs  %s\n", time.Since(w.start).Seconds(), strings.Join(parts, " | "))
 }
