@@ -54,7 +54,10 @@ func (b *bench) logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
 
-// scratch returns a fresh directory, removed at the end of the run.
+// scratch returns a fresh directory, removed at the end of the run (not
+// before: on ext4, creating files right after deleting thousands makes
+// inode allocation search past the recently freed ones, which would slow
+// whichever fetch comes next and skew the comparison).
 func (b *bench) scratch(name string) string {
 	d := filepath.Join(b.work, "scratch", fmt.Sprintf("%s-%d", name, time.Now().UnixNano()))
 	os.MkdirAll(d, 0o755)

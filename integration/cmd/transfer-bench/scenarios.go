@@ -47,7 +47,6 @@ func (b *bench) loopback(size int64) error {
 		for _, p := range procs {
 			p.stop()
 		}
-		os.RemoveAll(dst)
 		if err != nil {
 			return err
 		}
@@ -75,12 +74,8 @@ func (b *bench) loopback(size int64) error {
 		}
 		n, dur, err := baselineFetch(b.ctx, baselineClient(nil), urls, sr, cs, 16)
 		cs.Close()
-		os.RemoveAll(bdst)
 		for _, s := range servers {
 			s.Close()
-		}
-		for _, d := range dirs {
-			os.RemoveAll(d)
 		}
 		if err != nil {
 			return fmt.Errorf("baseline: %w", err)
@@ -120,7 +115,6 @@ func (b *bench) lan(size int64) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dst)
 	r, err := b.fetch(c, dst, []string{addr})
 	if err != nil {
 		return err
@@ -164,9 +158,6 @@ func (b *bench) twoHosts(size int64, seed uint64) (*hostPair, error) {
 
 func (h *hostPair) close() {
 	h.lab.Close()
-	if h.hubDir != "" {
-		os.RemoveAll(h.hubDir)
-	}
 }
 
 // satellite: 4 Mbit/s, 300 ms each way, 1% loss each way, through a TUN
@@ -197,7 +188,6 @@ func (b *bench) satellite(size int64) error {
 		p.stop()
 		return err
 	}
-	defer os.RemoveAll(dst)
 	r, err := b.fetch(c, dst, []string{addr})
 	p.stop()
 	if err != nil {
@@ -246,7 +236,6 @@ func (b *bench) resume(size int64, kills int) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(hubDir)
 	defer hub.stop()
 	total, err := storedBytes(hubDir, sr)
 	if err != nil {
@@ -256,7 +245,6 @@ func (b *bench) resume(size int64, kills int) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dst)
 	const inFlight = 16 << 20 // the default cap
 	// Time a whole fetch first, to spread the kills over it.
 	sent := func() int64 {
@@ -311,7 +299,7 @@ func (b *bench) resume(size int64, kills int) error {
 }
 
 // loopbackHub serves a clone of the release of size and seed on loopback.
-// The caller stops the process and removes hubDir.
+// The caller stops the process.
 func (b *bench) loopbackHub(size int64, seed uint64) (hubDir string, sr *release.Signed, hub *proc, addr string, err error) {
 	src, sr, err := b.source(size, seed)
 	if err != nil {
@@ -321,7 +309,6 @@ func (b *bench) loopbackHub(size int64, seed uint64) (hubDir string, sr *release
 		return "", nil, nil, "", err
 	}
 	if hub, addr, err = b.serve(nil, "127.0.0.1", hubDir); err != nil {
-		os.RemoveAll(hubDir)
 		return "", nil, nil, "", err
 	}
 	return hubDir, sr, hub, addr, nil
@@ -329,17 +316,15 @@ func (b *bench) loopbackHub(size int64, seed uint64) (hubDir string, sr *release
 
 // memory: peak RSS of serve and fetch moving a large release.
 func (b *bench) memory(size int64) error {
-	hubDir, _, hub, addr, err := b.loopbackHub(size, 4)
+	_, _, hub, addr, err := b.loopbackHub(size, 4)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(hubDir)
 	dst, err := b.empty("memsite")
 	if err != nil {
 		hub.stop()
 		return err
 	}
-	defer os.RemoveAll(dst)
 	r, err := b.fetch(nil, dst, []string{addr})
 	serveRSS := hub.stop()
 	if err != nil {
