@@ -52,13 +52,35 @@
 //
 // A node listens on UDP for HTTP/3 and on TCP, same port number (7747 by
 // default), for HTTP/2 and HTTP/1.1 over TLS, for networks that block UDP.
-// Clients try QUIC first and fall back to TCP per peer. Each node has a
-// self-signed certificate kept in <data>/node/ (LoadOrCreateIdentity); its
-// SHA-256 fingerprint is the node's identity. Clients pin it: a peer given as
-// HOST:PORT#FINGERPRINT (or gossiped by the mesh with its fingerprint) must
-// present exactly that certificate; one given without is trusted on first
-// use and recorded (KnownPeers). Static directories are fetched with plain
-// HTTP(S) and the system's certificate authorities.
+// Clients try QUIC first and fall back to TCP per peer (and stay on TCP with
+// that peer for five minutes). Flow-control windows start at twice the
+// bandwidth-delay product of a 4 Mbit/s, 600 ms satellite hop and grow to a
+// few MiB on fast paths. quic-go's congestion control is NewReno, which on
+// a long lossy path gives one connection a tenth of the link, so a client
+// opens one QUIC connection per 40 ms of round trip to a node (at most 16)
+// and spreads requests over them, as parallel TCP streams do.
+//
+// Each node has a self-signed certificate kept in <data>/node/
+// (LoadOrCreateIdentity); its SHA-256 fingerprint is the node's identity.
+// Clients pin it: a peer given as HOST:PORT#FINGERPRINT (or gossiped by the
+// mesh with its fingerprint) must present exactly that certificate; one
+// given without is trusted on first use and recorded (KnownPeers). Static
+// directories are fetched with plain HTTP(S) and the system's certificate
+// authorities.
+//
+// # Fetching
+//
+// The Fetcher pulls a release's missing chunks from every peer that has
+// them at once: rarest first over the peers' have-bitmaps (polled with
+// ETags every 2 s while incomplete, so nodes still fetching serve each
+// other), each peer allowed a window of bytes in flight that follows its
+// measured rate and round trip, all under a byte-weighted cap
+// (MaxInFlight). A request that receives nothing for StallTimeout is
+// dropped and its peer backed off; unreachable peers are retried with
+// exponential backoff; a peer that sends bytes which do not verify is
+// dropped. In the end game, once every missing chunk is requested, idle
+// capacity takes the second half of chunks still arriving (a Range request
+// into memory), so the last chunks do not crawl on one connection each.
 //
 // Safety does not rest on TLS: a release is accepted only if a key in the
 // trust list signed its manifest, and a chunk only if its content hashes to
@@ -71,10 +93,12 @@
 //     for the rest of the fetch, and the chunk is fetched elsewhere.
 //   - Bytes requested and not yet committed never exceed
 //     FetcherConfig.MaxInFlight (plus one chunk), over all peers; memory per
-//     request is a fixed buffer, so memory does not grow with release size.
-//   - Received bytes are appended to the chunk's partial file as they
-//     arrive, so after a crash or a lost link a fetch resumes within the
-//     chunk; at most what was in flight is fetched twice.
+//     request is a fixed buffer (and an end-game tail, at most half a
+//     chunk), so memory does not grow with release size.
+//   - Received bytes are appended to the chunk's partial file in blocks of
+//     16 KiB as they arrive, so after kill -9, a power cut or a lost link a
+//     fetch resumes within the chunk; at most what was in flight is fetched
+//     twice.
 //   - A full disk or any other failure of the local store ends the fetch
 //     with that error; nothing unverified becomes visible.
 package transfer
