@@ -162,44 +162,45 @@ func (b *bench) releaseState(n *meshlab.Node) (node.ReleaseStatus, error) {
 }
 
 // waitComplete polls the sites until each holds the whole release and
-// returns when the last one did, measured from t0.
-func (b *bench) waitComplete(sites []*meshlab.Node, t0 time.Time, timeout time.Duration) (time.Duration, error) {
-	done := map[*meshlab.Node]time.Duration{}
-	var last time.Duration
+// returns when the first and the last did, measured from t0.
+func (b *bench) waitComplete(sites []*meshlab.Node, t0 time.Time, timeout time.Duration) (first, last time.Duration, err error) {
+	done := map[*meshlab.Node]bool{}
 	deadline := time.After(timeout)
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	progress := time.Now()
-	for len(done) < len(sites) {
+	for {
 		for _, s := range sites {
-			if _, ok := done[s]; ok {
+			if done[s] {
 				continue
 			}
 			r, err := b.releaseState(s)
 			if err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 			if r.Complete {
-				done[s] = time.Since(t0)
-				last = done[s]
+				done[s] = true
+				last = time.Since(t0)
+				if first == 0 {
+					first = last
+				}
 			}
+		}
+		if len(done) == len(sites) {
+			return first, last, nil
 		}
 		if time.Since(progress) > 15*time.Second {
 			logf("%d of %d sites hold the release after %.0f s", len(done), len(sites), time.Since(t0).Seconds())
 			progress = time.Now()
 		}
-		if len(done) == len(sites) {
-			break
-		}
 		select {
 		case <-b.ctx.Done():
-			return 0, b.ctx.Err()
+			return 0, 0, b.ctx.Err()
 		case <-deadline:
-			return 0, fmt.Errorf("only %d of %d sites held the release after %v", len(done), len(sites), timeout)
+			return 0, 0, fmt.Errorf("only %d of %d sites held the release after %v", len(done), len(sites), timeout)
 		case <-tick.C:
 		}
 	}
-	return last, nil
 }
 
 // stopAll stops nodes and reports the first failure.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -87,7 +88,7 @@ func CanUseNamespaces() bool {
 		return false
 	}
 	for _, c := range []string{"ip", "tc"} {
-		if _, err := execLookPath(c); err != nil {
+		if _, err := exec.LookPath(c); err != nil {
 			return false
 		}
 	}

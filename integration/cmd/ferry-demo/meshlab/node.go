@@ -23,8 +23,6 @@ import (
 	"github.com/ferry-mesh/ferry/transfer/transfertest"
 )
 
-var execLookPath = exec.LookPath
-
 // Node is one ferry node of a lab: a store, and once Serve ran, a
 // `ferry serve` process.
 type Node struct {
