@@ -22,6 +22,9 @@ type cluster struct {
 	addr    netip.Addr   // bound address
 	prefix  netip.Prefix // the interface's network; invalid when bound by Config.BindAddr
 	ml      *memberlist.Memberlist
+	// bound is the gossip address, read once at creation: reading it
+	// through ml.LocalNode() later races with UpdateNode (SetMeta).
+	bound netip.AddrPort
 }
 
 // Memberlist tuning beyond DefaultLANConfig.
@@ -64,6 +67,10 @@ func (m *Mesh) newCluster(network string, addr netip.Addr, prefix netip.Prefix) 
 		return nil, fmt.Errorf("bind gossip port %s:%d on %s: %w", addr, m.cfg.BindPort, network, err)
 	}
 	c.ml = ml
+	n := ml.LocalNode()
+	if a, ok := netip.AddrFromSlice(n.Addr); ok {
+		c.bound = netip.AddrPortFrom(a.Unmap(), n.Port)
+	}
 	return c, nil
 }
 

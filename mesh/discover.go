@@ -131,7 +131,7 @@ func (m *Mesh) ensureCluster(network string, addr netip.Addr, prefix netip.Prefi
 	}
 	m.clusters[addr] = c
 	m.mu.Unlock()
-	m.log.Info("mesh: gossiping", "network", network, "addr", netip.AddrPortFrom(addr, c.ml.LocalNode().Port))
+	m.log.Info("mesh: gossiping", "network", network, "addr", c.bound)
 	return nil
 }
 

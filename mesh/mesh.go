@@ -432,9 +432,8 @@ func (m *Mesh) Addrs() []netip.AddrPort {
 	m.mu.Unlock()
 	var out []netip.AddrPort
 	for _, c := range cs {
-		n := c.ml.LocalNode()
-		if a, ok := netip.AddrFromSlice(n.Addr); ok {
-			out = append(out, netip.AddrPortFrom(a.Unmap(), n.Port))
+		if c.bound.IsValid() {
+			out = append(out, c.bound)
 		}
 	}
 	return out
