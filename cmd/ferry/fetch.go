@@ -65,7 +65,14 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	known.Notify = func(addr string, fp transfer.Fingerprint, path string) {
 		fmt.Fprintf(e.stderr, "ferry: first contact with %s; trusting its certificate %s from now on (recorded in %s; pin it with %s#%s)\n", addr, fp.Short(), path, addr, fp)
 	}
-	client, err := transfer.NewClient(transfer.ClientConfig{Unpinned: known.Check, Logf: logTo(e)})
+	// Present the node's own certificate: a mesh node serves only
+	// certificates gossiped under the mesh key, which this one is while the
+	// daemon on this store runs.
+	id, err := transfer.LoadOrCreateIdentity(nodeDir)
+	if err != nil {
+		return err
+	}
+	client, err := transfer.NewClient(transfer.ClientConfig{Unpinned: known.Check, Identity: id, Logf: logTo(e)})
 	if err != nil {
 		return err
 	}
