@@ -20,7 +20,8 @@
 //     N·F/u_hub, and against the swarm's.
 //
 // It needs root (namespaces and tc), and runs bin/ferry (make build). It
-// removes everything it started, also on Ctrl-C.
+// removes everything it started, also on Ctrl-C. It exits 1 only when a
+// part could not be measured; a goal not met is shown in the table.
 package main
 
 import (
@@ -97,8 +98,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "swarm-bench:", err)
 		os.Exit(1)
 	case b.missed:
-		fmt.Fprintln(os.Stderr, "swarm-bench: a goal was not met")
-		os.Exit(1)
+		// Reported, not asserted: make bench goes on with its other parts.
+		fmt.Println("A goal was not met (MET: NO above).")
 	}
 }
 
