@@ -47,6 +47,7 @@ bench: build
 	$(GO) run ./integration/cmd/ferry-bench $(BENCHFLAGS)
 	$(GO) run ./integration/cmd/upgrade-bench
 	$(GO) test -run '^$$' -bench BenchmarkMeshCourierJoin -benchtime 5x ./integration
+	$(GO) run ./integration/cmd/swarm-bench $(SWARMFLAGS)
 
 FUZZTIME ?= 30s
 # fuzz runs every Fuzz target for FUZZTIME; corpora live in testdata/fuzz/.
@@ -57,7 +58,7 @@ fuzz: deps
 	  done; done
 
 demo: build
-	$(GO) run ./integration/cmd/ferry-demo
+	$(GO) run ./integration/cmd/ferry-demo $(DEMOFLAGS)
 
 clean:
 	rm -rf $(BIN) .deps-stamp
