@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ferry-mesh/ferry/integration/cmd/ferry-demo/meshlab"
+	"github.com/ferry-mesh/ferry/integration/meshlab"
 )
 
 // demo is one run: the lab, its nodes, and what was measured.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ferry-mesh/ferry/integration/cmd/ferry-demo/meshlab"
+	"github.com/ferry-mesh/ferry/integration/meshlab"
 	"github.com/ferry-mesh/ferry/node"
 	"golang.org/x/term"
 )

@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ferry-mesh/ferry/integration/cmd/ferry-demo/meshlab"
+	"github.com/ferry-mesh/ferry/integration/meshlab"
 	"github.com/ferry-mesh/ferry/integration/fixture"
 	"github.com/ferry-mesh/ferry/node"
 )

@@ -34,7 +34,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ferry-mesh/ferry/integration/cmd/ferry-demo/meshlab"
+	"github.com/ferry-mesh/ferry/integration/meshlab"
 	"github.com/ferry-mesh/ferry/transfer"
 )
 

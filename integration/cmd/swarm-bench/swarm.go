@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ferry-mesh/ferry/integration/cmd/ferry-demo/meshlab"
+	"github.com/ferry-mesh/ferry/integration/meshlab"
 )
 
 // spread is the outcome of one release spreading to the sites.
