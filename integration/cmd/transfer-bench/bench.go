@@ -26,6 +26,7 @@ type bench struct {
 	ctx    context.Context
 	work   string
 	bin    string
+	rounds int
 	rows   []row
 	failed bool
 }

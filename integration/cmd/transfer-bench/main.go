@@ -40,6 +40,7 @@ func main() {
 	satSize := flag.Int64("satellite-size", 24<<20, "release size for the satellite link")
 	memSize := flag.Int64("memory-size", 4<<30, "release size for the memory scenario")
 	kills := flag.Int("kills", 20, "kill -9 count in the resume scenario")
+	rounds := flag.Int("rounds", 3, "loopback rounds (ferry and baseline alternate; the best of each counts)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -50,6 +51,7 @@ func main() {
 		os.Exit(1)
 	}
 	defer b.close()
+	b.rounds = max(*rounds, 1)
 	want := map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {
 		want[strings.TrimSpace(s)] = true

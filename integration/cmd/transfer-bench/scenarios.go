@@ -26,8 +26,7 @@ func (b *bench) loopback(size int64) error {
 		return err
 	}
 	for _, peers := range []int{1, 4} {
-		var addrs, dirs []string
-		var procs []*proc
+		var addrs, urls []string
 		for i := 0; i < peers; i++ {
 			d, err := b.clone(src, fmt.Sprintf("peer%d", i))
 			if err != nil {
@@ -37,25 +36,8 @@ func (b *bench) loopback(size int64) error {
 			if err != nil {
 				return err
 			}
-			procs, addrs, dirs = append(procs, p), append(addrs, a), append(dirs, d)
-		}
-		dst, err := b.empty("fetch")
-		if err != nil {
-			return err
-		}
-		r, err := b.fetch(nil, dst, addrs)
-		for _, p := range procs {
-			p.stop()
-		}
-		if err != nil {
-			return err
-		}
-		ferry := float64(r.stats.WireBytes) / r.wall.Seconds()
-
-		// Baseline: the same chunk files over net/http HTTPS/TCP.
-		var urls []string
-		var servers []interface{ Close() error }
-		for _, d := range dirs {
+			defer p.stop()
+			// Baseline: the same chunk files over net/http HTTPS/TCP.
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				return err
@@ -64,26 +46,37 @@ func (b *bench) loopback(size int64) error {
 			if err != nil {
 				return err
 			}
-			servers = append(servers, srv)
-			urls = append(urls, "https://"+ln.Addr().String())
+			defer srv.Close()
+			addrs, urls = append(addrs, a), append(urls, "https://"+ln.Addr().String())
 		}
-		bdst := b.scratch("baseline")
-		cs, err := chunkstore.Open(bdst)
-		if err != nil {
-			return err
+		// The machine is shared: rounds alternate ferry and the baseline,
+		// and each side's best round counts.
+		var ferry, base float64
+		for round := 0; round < b.rounds; round++ {
+			dst, err := b.empty("fetch")
+			if err != nil {
+				return err
+			}
+			r, err := b.fetch(nil, dst, addrs)
+			if err != nil {
+				return err
+			}
+			f := float64(r.stats.WireBytes) / r.wall.Seconds()
+			cs, err := chunkstore.Open(b.scratch("baseline"))
+			if err != nil {
+				return err
+			}
+			n, dur, err := baselineFetch(b.ctx, baselineClient(nil), urls, sr, cs, 16)
+			cs.Close()
+			if err != nil {
+				return fmt.Errorf("baseline: %w", err)
+			}
+			bl := float64(n) / dur.Seconds()
+			b.logf("loopback, %d peer(s), round %d: ferry %s in %v (%s); net/http %s in %v (%s)", peers, round+1,
+				human(r.stats.WireBytes), r.wall.Round(time.Millisecond), mbit(f), human(n), dur.Round(time.Millisecond), mbit(bl))
+			ferry, base = max(ferry, f), max(base, bl)
 		}
-		n, dur, err := baselineFetch(b.ctx, baselineClient(nil), urls, sr, cs, 16)
-		cs.Close()
-		for _, s := range servers {
-			s.Close()
-		}
-		if err != nil {
-			return fmt.Errorf("baseline: %w", err)
-		}
-		base := float64(n) / dur.Seconds()
-		b.logf("loopback, %d peer(s): ferry %s in %v (%s); net/http %s in %v (%s)", peers,
-			human(r.stats.WireBytes), r.wall.Round(time.Millisecond), mbit(ferry), human(n), dur.Round(time.Millisecond), mbit(base))
-		b.add(row{scenario: "loopback", figure: fmt.Sprintf("goodput, %s from %d peer(s)", human(total), peers),
+		b.add(row{scenario: "loopback", figure: fmt.Sprintf("goodput, %s from %d peer(s), best of %d", human(total), peers, b.rounds),
 			value: mbit(ferry), baseline: mbit(base) + " (net/http TCP)", ratio: ferry / base,
 			goal: "≥ 0.80×", hasGoal: true, met: ferry/base >= 0.8})
 	}
@@ -272,7 +265,9 @@ func (b *bench) resume(size int64, kills int) error {
 		if err != nil {
 			return err
 		}
-		wait := time.Duration(200+rng.IntN(2000)) * time.Millisecond
+		// Each run lives a fraction of a second, so twenty kills land
+		// before the download could end.
+		wait := time.Duration(150+rng.IntN(550)) * time.Millisecond
 		select {
 		case <-p.Done:
 		case <-time.After(wait):
