@@ -99,7 +99,7 @@ type Fetcher struct {
 // Defaults.
 const (
 	DefaultMaxInFlight = 16 << 20
-	minPeerWindow      = 1 << 20 // bytes a peer may always have in flight
+	minPeerWindow      = 512 << 10 // bytes a peer may always have in flight: two average chunks
 	peerWindowTime     = 2       // seconds of a peer's rate it may have in flight
 	maxBackoff         = 60 * time.Second
 )

@@ -509,7 +509,7 @@ func (r *run) adaptWindows(dt float64) {
 		// keeps what a kill -9 can waste small.
 		span := float64(peerWindowTime)
 		if rtt := r.f.cfg.Client.RTT(p.peer); rtt > 0 {
-			span = min(span, (4*rtt + 20*time.Millisecond).Seconds())
+			span = min(span, (4*rtt + 5*time.Millisecond).Seconds())
 		}
 		w := int64(p.rate * span)
 		// At least two chunks per connection, so that none idles.
