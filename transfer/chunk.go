@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/ferry-mesh/ferry/chunkstore"
@@ -12,7 +13,10 @@ import (
 )
 
 // writeSize is the block in which received bytes go to the partial file.
-const writeSize = 16 << 10
+const writeSize = 32 << 10
+
+// readBufs recycles the per-request read buffers (64 KiB each).
+var readBufs = sync.Pool{New: func() any { return new([64 << 10]byte) }}
 
 // fetchChunk receives one chunk from p and commits it. What arrives is
 // appended to the chunk's partial file in small blocks, so that whatever stops
@@ -73,7 +77,9 @@ func (r *run) fetchChunk(ctx context.Context, p *peerState, c release.ChunkRef, 
 	// Reads from a stream return a packet or a few; received bytes are
 	// written to the partial file in blocks of writeSize, which keeps the
 	// write calls few and what a kill -9 can lose small.
-	buf := make([]byte, 64<<10)
+	bp := readBufs.Get().(*[64 << 10]byte)
+	defer readBufs.Put(bp)
+	buf := bp[:]
 	pending := 0
 	flush := func() error {
 		if pending == 0 {

@@ -100,7 +100,7 @@ type Fetcher struct {
 const (
 	DefaultMaxInFlight = 16 << 20
 	minPeerWindow      = 512 << 10 // bytes a peer may always have in flight: two average chunks
-	peerWindowTime     = 2       // seconds of a peer's rate it may have in flight
+	peerWindowTime     = 2         // seconds of a peer's rate it may have in flight
 	maxBackoff         = 60 * time.Second
 )
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -263,6 +264,33 @@ type meteredWriter struct {
 	ctx   context.Context
 	limit *Limiter
 	sent  *atomic.Int64
+}
+
+// sendBufs recycles the buffers chunk bodies are sent from: a whole chunk
+// in one write costs the stream far fewer calls than 32 KiB pieces.
+var sendBufs = sync.Pool{New: func() any { return new([256 << 10]byte) }}
+
+// ReadFrom lets io.Copy (in http.ServeContent) hand over large blocks.
+func (m *meteredWriter) ReadFrom(r io.Reader) (int64, error) {
+	bp := sendBufs.Get().(*[256 << 10]byte)
+	defer sendBufs.Put(bp)
+	var total int64
+	for {
+		n, rerr := io.ReadFull(r, bp[:])
+		if n > 0 {
+			w, err := m.Write(bp[:n])
+			total += int64(w)
+			if err != nil {
+				return total, err
+			}
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
 }
 
 func (m *meteredWriter) Write(b []byte) (int, error) {
