@@ -2,9 +2,12 @@ package transfertest
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
-	"syscall"
+	"time"
 )
 
 // Proc is a running process whose output is captured: stderr as it comes
@@ -15,8 +18,9 @@ type Proc struct {
 	Err    error         // its exit status; set before Done is closed
 	Stdout bytes.Buffer  // read only after Done
 
-	mu     sync.Mutex // protects stderr
+	mu     sync.Mutex // protects stderr and peak
 	stderr bytes.Buffer
+	peak   int64
 }
 
 // Start starts cmd, capturing its output.
@@ -26,11 +30,38 @@ func Start(cmd *exec.Cmd) (*Proc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
+	go p.sampleRSS()
 	go func() {
 		p.Err = cmd.Wait()
 		close(p.Done)
 	}()
 	return p, nil
+}
+
+// sampleRSS reads the process's peak resident size (VmHWM) every 20 ms
+// while it runs. (The rusage of wait4 cannot be used: a child started with
+// vfork inherits its parent's high-water mark at exec.)
+func (p *Proc) sampleRSS() {
+	path := "/proc/" + strconv.Itoa(p.Cmd.Process.Pid) + "/status"
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+					kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+					p.mu.Lock()
+					p.peak = max(p.peak, kb<<10)
+					p.mu.Unlock()
+				}
+			}
+		}
+		select {
+		case <-p.Done:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 type procLog Proc
@@ -48,13 +79,10 @@ func (p *Proc) Logs() string {
 	return p.stderr.String()
 }
 
-// MaxRSS is the peak resident memory of the exited process, in bytes.
-func (p *Proc) MaxRSS() int64 {
-	if p.Cmd.ProcessState == nil {
-		return 0
-	}
-	if ru, ok := p.Cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		return ru.Maxrss << 10
-	}
-	return 0
+// PeakRSS is the highest resident memory seen while the process ran, in
+// bytes (sampled every 20 ms, so a peak in its last 20 ms may be missed).
+func (p *Proc) PeakRSS() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.peak
 }

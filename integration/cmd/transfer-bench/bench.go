@@ -156,7 +156,7 @@ func (p *proc) stop() int64 {
 		p.Cmd.Process.Kill()
 		<-p.Done
 	}
-	return p.MaxRSS()
+	return p.PeakRSS()
 }
 
 // serve starts 'ferry serve' listening on ip (port chosen by the kernel, or
@@ -228,7 +228,7 @@ func (b *bench) fetch(host *netns.Host, data string, from []string, extra ...str
 		return fetched{}, err
 	}
 	<-p.Done
-	r := fetched{wall: time.Since(start), maxRSS: p.MaxRSS(), logs: p.logs()}
+	r := fetched{wall: time.Since(start), maxRSS: p.PeakRSS(), logs: p.logs()}
 	if p.Err != nil {
 		return r, fmt.Errorf("ferry fetch: %v\n%s", p.Err, r.logs)
 	}
