@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"slices"
@@ -44,6 +45,29 @@ func oneRef(args []string, c *command) (string, error) {
 		return "", usagef("want one release (an ID prefix or NAME:VERSION)")
 	}
 	return args[0], nil
+}
+
+// openRef parses the flags of a command that reads one release, opens the
+// store for reading and resolves the REF. The caller closes the store.
+func openRef(e *env, fs *flag.FlagSet, c *command, args []string) (*release.Store, *release.Signed, error) {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	ref, err := oneRef(pos, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := readStore(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	sr, err := st.Resolve(ref)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, sr, nil
 }
 
 func runReleaseCreate(ctx context.Context, e *env, args []string) error {
@@ -184,23 +208,11 @@ func runReleaseShow(ctx context.Context, e *env, args []string) error {
 	c := commands["release show"]
 	fs := newFlags(c)
 	jsonOut := fs.Bool("json", false, "print JSON (the manifest, with id and signatures)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	ref, err := oneRef(pos, c)
-	if err != nil {
-		return err
-	}
-	st, err := readStore(e)
+	st, sr, err := openRef(e, fs, c, args)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	sr, err := st.Resolve(ref)
-	if err != nil {
-		return err
-	}
 	if *jsonOut {
 		return e.printJSON(map[string]any{
 			"id": sr.ID.String(), "summary": summarize(st, sr), "signatures": sr.Signatures, "manifest": sr.Manifest,
@@ -251,23 +263,11 @@ func runReleaseVerify(ctx context.Context, e *env, args []string) error {
 	c := commands["release verify"]
 	fs := newFlags(c)
 	jsonOut := fs.Bool("json", false, "print JSON")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	ref, err := oneRef(pos, c)
-	if err != nil {
-		return err
-	}
-	st, err := readStore(e)
+	st, sr, err := openRef(e, fs, c, args)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	sr, err := st.Resolve(ref)
-	if err != nil {
-		return err
-	}
 	verr := st.Verify(ctx, sr.ID)
 	if *jsonOut {
 		res := map[string]any{"id": sr.ID.String(), "ok": verr == nil}
@@ -370,26 +370,13 @@ func runReleaseRm(ctx context.Context, e *env, args []string) error {
 
 func runReleaseImages(ctx context.Context, e *env, args []string) error {
 	c := commands["release images"]
-	fs := newFlags(c)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	ref, err := oneRef(pos, c)
-	if err != nil {
-		return err
-	}
-	if isTerminal(os.Stdout) {
-		return usagef("refusing to write a docker-archive to a terminal; pipe it: ferry release images %s | docker load", ref)
-	}
-	st, err := readStore(e)
+	st, sr, err := openRef(e, newFlags(c), c, args)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	sr, err := st.Resolve(ref)
-	if err != nil {
-		return err
+	if isTerminal(os.Stdout) {
+		return usagef("refusing to write a docker-archive to a terminal; pipe it: ferry release images %s | docker load", sr.ID.Short())
 	}
 	if missing := st.Missing(sr.Manifest); len(missing) > 0 {
 		return fmt.Errorf("release %s lacks %d of its chunks; fetch or import it completely first: %w", sr, len(missing), release.ErrIncomplete)
