@@ -9,8 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ferry-mesh/ferry/integration/meshlab"
 	"github.com/ferry-mesh/ferry/integration/fixture"
+	"github.com/ferry-mesh/ferry/integration/meshlab"
 	"github.com/ferry-mesh/ferry/node"
 )
 
