@@ -186,8 +186,9 @@ func (h *Handler) serveRelease(w http.ResponseWriter, r *http.Request, res resou
 func (h *Handler) haveEntry(id release.ID) (*haveEntry, error) {
 	h.mu.Lock()
 	e := h.cache[id]
+	fresh := e != nil && time.Since(e.at) <= haveTTL // e.at is written by Invalidate under h.mu
 	h.mu.Unlock()
-	if e != nil && time.Since(e.at) <= haveTTL {
+	if fresh {
 		return e, nil
 	}
 	var chunks []release.ChunkRef
