@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/ferry-mesh/ferry/chunkstore"
+	"github.com/ferry-mesh/ferry/compose"
 )
 
 // An export directory (a USB stick) has the store's own layout, so that
@@ -85,13 +86,13 @@ func Export(ctx context.Context, s *Store, sr *Signed, dir string, since *Manife
 	if err := os.MkdirAll(rdir, 0o755); err != nil {
 		return t, fmt.Errorf("export to %s: %w", dir, err)
 	}
-	if err := writeFileAtomic(filepath.Join(rdir, "signatures.json"), sr.SignaturesJSON(), 0o644); err != nil {
+	if err := compose.WriteFileAtomic(filepath.Join(rdir, "signatures.json"), sr.SignaturesJSON(), 0o644); err != nil {
 		return t, fmt.Errorf("export to %s: %w", dir, err)
 	}
-	if err := writeFileAtomic(filepath.Join(rdir, "manifest.json"), sr.Raw, 0o644); err != nil {
+	if err := compose.WriteFileAtomic(filepath.Join(rdir, "manifest.json"), sr.Raw, 0o644); err != nil {
 		return t, fmt.Errorf("export to %s: %w", dir, err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "README-FERRY.txt"), []byte(exportReadme), 0o644); err != nil {
+	if err := compose.WriteFileAtomic(filepath.Join(dir, "README-FERRY.txt"), []byte(exportReadme), 0o644); err != nil {
 		return t, fmt.Errorf("export to %s: %w", dir, err)
 	}
 	return t, nil
@@ -124,7 +125,7 @@ func copyChunkOut(cs *chunkstore.Store, id ID, dir string) (int64, bool, error) 
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return 0, false, err
 	}
-	if err := writeFileAtomic(dst, b, 0o644); err != nil {
+	if err := compose.WriteFileAtomic(dst, b, 0o644); err != nil {
 		return 0, false, err
 	}
 	return int64(len(b)), true, nil

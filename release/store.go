@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ferry-mesh/ferry/chunkstore"
+	"github.com/ferry-mesh/ferry/compose"
 )
 
 // Store is a node's data directory: the chunk store, the releases, and the
@@ -141,10 +142,10 @@ func (s *Store) put(sr *Signed) error {
 		return fmt.Errorf("store release %s: %w", sr, err)
 	}
 	defer os.RemoveAll(tmp)
-	if err := writeFileAtomic(filepath.Join(tmp, "manifest.json"), sr.Raw, 0o644); err != nil {
+	if err := compose.WriteFileAtomic(filepath.Join(tmp, "manifest.json"), sr.Raw, 0o644); err != nil {
 		return fmt.Errorf("store release %s: %w", sr, err)
 	}
-	if err := writeFileAtomic(filepath.Join(tmp, "signatures.json"), sr.SignaturesJSON(), 0o644); err != nil {
+	if err := compose.WriteFileAtomic(filepath.Join(tmp, "signatures.json"), sr.SignaturesJSON(), 0o644); err != nil {
 		return fmt.Errorf("store release %s: %w", sr, err)
 	}
 	if err := os.Rename(tmp, final); err != nil {
@@ -437,35 +438,6 @@ func (s *Store) DiffReleases(a, b *Manifest) Diff {
 }
 
 func hashID(raw []byte) ID { return chunkstore.Hash(raw) }
-
-// writeFileAtomic writes through a temp file in the same directory, fsync
-// and rename.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/ferry-mesh/ferry/compose"
 )
 
 // TrustList is the set of publisher keys whose releases a node accepts. On
@@ -79,7 +81,7 @@ func (t *TrustList) Add(k PublicKey, comment string) error {
 	for _, tk := range t.keys {
 		fmt.Fprintf(&b, "%s %s\n", tk.Key, tk.Comment)
 	}
-	if err := writeFileAtomic(t.path, b.Bytes(), 0o644); err != nil {
+	if err := compose.WriteFileAtomic(t.path, b.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("save trust list: %w", err)
 	}
 	return nil

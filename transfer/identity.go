@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ferry-mesh/ferry/compose"
 )
 
 // Fingerprint is a node's identity: the SHA-256 of its certificate (DER).
@@ -108,10 +110,10 @@ func LoadOrCreateIdentity(dir string) (*Identity, error) {
 		return nil, fmt.Errorf("create node certificate: %w", err)
 	}
 	// Key first: a certificate without its key would be unusable.
-	if err := writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+	if err := compose.WriteFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		return nil, fmt.Errorf("save node key: %w", err)
 	}
-	if err := writeFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := compose.WriteFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
 		return nil, fmt.Errorf("save node certificate: %w", err)
 	}
 	cert, err = tls.LoadX509KeyPair(certPath, keyPath)
@@ -185,37 +187,11 @@ func (k *KnownPeers) Check(addr string, fp Fingerprint) error {
 	if err := os.MkdirAll(filepath.Dir(k.path), 0o700); err != nil {
 		return fmt.Errorf("record known peer: %w", err)
 	}
-	if err := writeFileAtomic(k.path, b.Bytes(), 0o644); err != nil {
+	if err := compose.WriteFileAtomic(k.path, b.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("record known peer: %w", err)
 	}
 	if k.Notify != nil {
 		k.Notify(addr, fp, k.path)
 	}
 	return nil
-}
-
-// writeFileAtomic writes through a temp file in the same directory, fsync
-// and rename.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

@@ -12,6 +12,7 @@ import (
 	"sort"
 
 	"github.com/ferry-mesh/ferry/chunkstore"
+	"github.com/ferry-mesh/ferry/compose"
 	"github.com/ferry-mesh/ferry/release"
 )
 
@@ -124,7 +125,7 @@ func writeFile(path string, body []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return writeFileAtomic(path, body, 0o644)
+	return compose.WriteFileAtomic(path, body, 0o644)
 }
 
 // addToIndex adds (or replaces) an entry of the release list at path.
