@@ -21,26 +21,11 @@ func runReleasePublish(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(c)
 	to := fs.String("to", "", "directory to write (created if needed; releases published there before stay)")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	ref, err := oneRef(pos, c)
-	if err != nil {
-		return err
-	}
-	if *to == "" {
-		return usagef("--to DIR is required")
-	}
-	st, err := openStore(e)
+	st, sr, err := openRef(e, fs, c, args, needTo(to))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	sr, err := st.Resolve(ref)
-	if err != nil {
-		return err
-	}
 	res, err := transfer.Publish(ctx, st.Chunks, sr, *to)
 	if err != nil {
 		return err

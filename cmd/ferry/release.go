@@ -47,9 +47,11 @@ func oneRef(args []string, c *command) (string, error) {
 	return args[0], nil
 }
 
-// openRef parses the flags of a command that reads one release, opens the
-// store for reading and resolves the REF. The caller closes the store.
-func openRef(e *env, fs *flag.FlagSet, c *command, args []string) (*release.Store, *release.Signed, error) {
+// openRef parses the flags of a command that reads one release, runs the
+// command's own flag checks (usage errors, before anything is opened),
+// opens the store for reading and resolves the REF. The caller closes the
+// store.
+func openRef(e *env, fs *flag.FlagSet, c *command, args []string, checks ...func() error) (*release.Store, *release.Signed, error) {
 	pos, err := parse(fs, args)
 	if err != nil {
 		return nil, nil, err
@@ -57,6 +59,11 @@ func openRef(e *env, fs *flag.FlagSet, c *command, args []string) (*release.Stor
 	ref, err := oneRef(pos, c)
 	if err != nil {
 		return nil, nil, err
+	}
+	for _, check := range checks {
+		if err := check(); err != nil {
+			return nil, nil, err
+		}
 	}
 	st, err := readStore(e)
 	if err != nil {
@@ -390,26 +397,11 @@ func runReleaseExport(ctx context.Context, e *env, args []string) error {
 	to := fs.String("to", "", "folder to write to (e.g. a USB stick)")
 	since := fs.String("since", "", "leave out the chunks this release (which the site has) holds")
 	jsonOut := fs.Bool("json", false, "print JSON")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	ref, err := oneRef(pos, c)
-	if err != nil {
-		return err
-	}
-	if *to == "" {
-		return usagef("--to DIR is required")
-	}
-	st, err := readStore(e)
+	st, sr, err := openRef(e, fs, c, args, needTo(to))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	sr, err := st.Resolve(ref)
-	if err != nil {
-		return err
-	}
 	var base *release.Manifest
 	if *since != "" {
 		b, err := st.Resolve(*since)
@@ -464,4 +456,14 @@ func runReleaseImport(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	return nil
+}
+
+// needTo is the check of commands whose --to DIR is required.
+func needTo(to *string) func() error {
+	return func() error {
+		if *to == "" {
+			return usagef("--to DIR is required")
+		}
+		return nil
+	}
 }
