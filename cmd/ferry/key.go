@@ -33,10 +33,8 @@ func runKeyGenerate(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(commands["key generate"])
 	out := fs.String("out", "", "file to write the private key to (must not exist)")
 	jsonOut := fs.Bool("json", false, "print the public key as JSON")
-	if pos, err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(pos) != 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	if *out == "" {
 		return usagef("--out FILE is required")
@@ -86,10 +84,8 @@ func runTrustAdd(ctx context.Context, e *env, args []string) error {
 func runTrustList(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(commands["trust list"])
 	jsonOut := fs.Bool("json", false, "print JSON")
-	if pos, err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	st, err := release.OpenStore(e.dataDir)
 	if err != nil {

@@ -21,10 +21,8 @@ func runMeshKeyGenerate(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(commands["mesh key generate"])
 	out := fs.String("out", "", "file to write the mesh key to (must not exist)")
 	jsonOut := fs.Bool("json", false, "print the key file and key ID as JSON")
-	if pos, err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(pos) != 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	if *out == "" {
 		return usagef("--out FILE is required")

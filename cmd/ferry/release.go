@@ -90,13 +90,10 @@ func runReleaseCreate(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&opt.EnvFile, "env", "", ".env file whose keys the release manages (e.g. TAG)")
 	fs.Var(&images, "images", "image input: docker save tar (.tar/.tar.gz/.tgz), images bundle .tgz, or OCI layout dir (repeatable); without it, images come from the local Docker Engine")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
-	pos, err := parse(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	switch {
-	case len(pos) > 0:
-		return usagef("unexpected argument %q", pos[0])
 	case *keyFile == "":
 		return usagef("--key FILE is required")
 	case opt.Name == "" || opt.Version == "":
@@ -105,10 +102,11 @@ func runReleaseCreate(ctx context.Context, e *env, args []string) error {
 		return usagef("--compose FILE is required")
 	}
 	opt.ComposeFiles, opt.Images = composeFiles, images
-	opt.Key, err = release.LoadPrivateKey(*keyFile)
+	key, err := release.LoadPrivateKey(*keyFile)
 	if err != nil {
 		return err
 	}
+	opt.Key = key
 	st, err := openStore(e)
 	if err != nil {
 		return err
@@ -168,10 +166,8 @@ func summarize(st *release.Store, sr *release.Signed) releaseSummary {
 func runReleaseList(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(commands["release list"])
 	jsonOut := fs.Bool("json", false, "print JSON")
-	if pos, err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	st, err := readStore(e)
 	if err != nil {

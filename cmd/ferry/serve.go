@@ -45,10 +45,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	policy := fs.String("upgrade-policy", "manual", "when a complete wanted release is applied: manual ('ferry upgrade'), now, or window:DAYS HH:MM-HH:MM (e.g. window:Sun 01:00-05:00)")
 	fs.DurationVar(&cfg.Upgrade.HealthTimeout, "health-timeout", 30*time.Minute, "how long a new version may take to become healthy before it is rolled back")
 	fs.StringVar(&cfg.Upgrade.HealthURL, "health-url", "", "address that must answer 200 after an upgrade (default for OpenMRS: /openmrs/health/started; 'none' to skip)")
-	if pos, err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(pos) != 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	var err error
 	if cfg.Limit, err = transfer.ParseRate(*limit); err != nil {

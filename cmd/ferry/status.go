@@ -25,10 +25,8 @@ func init() {
 func askNode[T any](ctx context.Context, e *env, name string, args []string, query func(context.Context, string) (*T, error)) (st *T, err error) {
 	fs := newFlags(commands[name])
 	jsonOut := fs.Bool("json", false, "print the answer as JSON")
-	if pos, err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return nil, err
-	} else if len(pos) != 0 {
-		return nil, usagef("unexpected argument %q", pos[0])
 	}
 	if st, err = query(ctx, e.dataDir); err != nil {
 		return nil, err
