@@ -18,13 +18,14 @@
 //     returned.
 //   - A visible chunk is whole and durable: its bytes reached the disk before
 //     its name did. Put and Partial.Commit do temp file (or partial file) +
-//     fsync + rename + fsync of the directory. WriteStream, which writes many
-//     chunks at once, batches the same steps: it writes temp files, makes
-//     them all durable with one syncfs(2), renames them into place, and
-//     makes the renames durable with a second syncfs, once per
-//     Config.SyncBatch bytes. A crash at any instant leaves only whole,
-//     verified chunks visible; what it loses is at most the unpublished
-//     batch, plus temp files that Open removes.
+//     fsync + rename + fsync of the directory, one file per chunk.
+//     WriteStream, which writes thousands of chunks at once, appends them to
+//     a pack file instead (see pack.go for why): once a pack holds
+//     Config.SyncBatch bytes it is fdatasync'ed, and only then is its index
+//     written (temp file, fsync, rename, fsync of packs/), which makes all
+//     of its chunks visible at once. A crash at any instant leaves only
+//     whole, verified chunks visible; what it loses is at most the unsealed
+//     packs (removed by GC once an hour old) and temp files (removed by Open).
 //   - Partially received chunks live under a separate directory (partial/)
 //     until they are complete and verified; they can be resumed at a byte
 //     offset, and are never visible as chunks before Commit verifies them.
@@ -33,6 +34,10 @@
 //     was, with no half-written chunk visible. A WriteStream that fails may
 //     leave chunks it had already published: whole, verified, and collected
 //     by GC like any other unreferenced chunk.
+//   - Several processes may share a store: a lookup that misses rereads
+//     packs/ when it changed, so packs another process sealed are found;
+//     GC rewrites a pack (the live chunks into a new one, then the old one
+//     removed) and a reader that loses the race looks the chunk up again.
 //   - Memory is bounded whatever the stream's size: WriteStream holds at most
 //     Config.MaxInFlight bytes of chunk buffers, a 2×MaxSize read window, and
 //     one encode buffer and zstd encoder per worker; a chunk file is read
@@ -45,6 +50,8 @@
 // Layout under the store's directory:
 //
 //	chunks/<2 hex>/<64 hex>   one file per chunk, in the stored encoding
+//	packs/<32 hex>.pack       many chunks' stored encodings, back to back
+//	packs/<32 hex>.idx        the pack's chunk IDs, offsets and lengths
 //	partial/<64 hex>          a chunk being received, stored encoding prefix
 //	tmp/                      temp files; Open removes those older than an hour
 //

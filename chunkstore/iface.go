@@ -1,7 +1,5 @@
 package chunkstore
 
-import "os"
-
 // Reader is the read side of a chunk store: what serving chunks to peers and
 // reassembling streams need. Every method is safe for concurrent use.
 type Reader interface {
@@ -15,7 +13,7 @@ type Reader interface {
 	StoredSize(id ID) (int64, error)
 	// OpenStored opens the stored encoding for serving byte ranges; the
 	// caller closes it. Its bytes are not re-verified.
-	OpenStored(id ID) (*os.File, error)
+	OpenStored(id ID) (*StoredFile, error)
 }
 
 // Writer is the write side of a chunk store: what receiving chunks needs.

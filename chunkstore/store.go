@@ -34,13 +34,11 @@ const formatVersion = 1
 // use by several goroutines; several processes may share one store, as every
 // change is an atomic rename.
 type Store struct {
-	dir string
-	cfg Config
-	enc *zstd.Encoder // EncodeAll is safe for concurrent use
-	dec *zstd.Decoder // DecodeAll is safe for concurrent use
-	// syncEach makes WriteStream fsync every chunk on its own instead of
-	// batching; only the benchmark that measures what batching saves sets it.
-	syncEach bool
+	dir   string
+	cfg   Config
+	enc   *zstd.Encoder // EncodeAll is safe for concurrent use
+	dec   *zstd.Decoder // DecodeAll is safe for concurrent use
+	packs *packIndex
 }
 
 // Config tunes a Store. A zero field means its default.
@@ -53,10 +51,10 @@ type Config struct {
 	// of the stream's maximum chunk size. Default 16 MiB; raised to two
 	// buffers per worker if smaller, so that every worker can be busy.
 	MaxInFlight int
-	// SyncBatch is how many stored bytes WriteStream writes to temp files
-	// before it makes them durable with one filesystem sync and renames them
-	// into place. Default 64 MiB. Larger batches cost fewer syncs; a crash
-	// loses at most the unpublished batch (the stream is simply packed again).
+	// SyncBatch is how many stored bytes WriteStream writes into one pack
+	// before it makes the pack durable and visible. Default 64 MiB. Larger
+	// packs cost fewer syncs; a crash loses at most the unsealed packs (the
+	// stream is simply packed again).
 	SyncBatch int64
 }
 
@@ -78,7 +76,7 @@ func OpenConfig(dir string, cfg Config) (*Store, error) {
 	if cfg.SyncBatch <= 0 {
 		cfg.SyncBatch = 64 << 20
 	}
-	for _, sub := range []string{"chunks", "partial", "tmp"} {
+	for _, sub := range []string{"chunks", "packs", "partial", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("open chunk store %s: %w", dir, mapDiskErr(err))
 		}
@@ -87,6 +85,8 @@ func OpenConfig(dir string, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("open chunk store %s: %w", dir, mapDiskErr(err))
 	}
 	removeStaleTemps(dir)
+	packs := newPackIndex(filepath.Join(dir, "packs"))
+	packs.refresh(true)
 	enc, err := newEncoder(max(cfg.Workers, runtime.GOMAXPROCS(0)))
 	if err != nil {
 		return nil, fmt.Errorf("open chunk store %s: %w", dir, err)
@@ -98,7 +98,9 @@ func OpenConfig(dir string, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open chunk store %s: %w", dir, err)
 	}
-	return &Store{dir: dir, cfg: cfg, enc: enc, dec: dec}, nil
+	s := &Store{dir: dir, cfg: cfg, enc: enc, dec: dec, packs: packs}
+	s.removeStalePacks()
+	return s, nil
 }
 
 // newEncoder returns the zstd encoder chunks are stored with, for up to
@@ -136,17 +138,23 @@ func (s *Store) partialPath(id ID) string {
 
 // Has reports whether the store holds the chunk.
 func (s *Store) Has(id ID) bool {
-	_, err := os.Stat(s.path(id))
+	_, err := s.StoredSize(id)
 	return err == nil
 }
 
 // StoredSize returns the size of the chunk's stored encoding on disk.
 func (s *Store) StoredSize(id ID) (int64, error) {
-	fi, err := os.Stat(s.path(id))
-	if err != nil {
-		return 0, s.notFound(id, err)
+	if loc, ok := s.packs.lookup(id); ok {
+		return int64(loc.size), nil
 	}
-	return fi.Size(), nil
+	fi, err := os.Stat(s.path(id))
+	if err == nil {
+		return fi.Size(), nil
+	}
+	if loc, ok := s.packs.find(id); ok {
+		return int64(loc.size), nil
+	}
+	return 0, s.notFound(id, err)
 }
 
 func (s *Store) notFound(id ID, err error) error {
@@ -353,11 +361,18 @@ func (s *Store) Get(dst []byte, id ID) ([]byte, error) {
 // them, so a long reassembly does not allocate one per chunk.
 var storedBufs = sync.Pool{New: func() any { b := make([]byte, 0, MaxStoredSize); return &b }}
 
-// readStored reads a chunk file into buf, refusing one larger than any valid
-// stored encoding so that a damaged or planted file cannot exhaust memory.
+// readStored reads a chunk's stored encoding into buf, refusing a file
+// larger than any valid stored encoding so that a damaged or planted file
+// cannot exhaust memory.
 func (s *Store) readStored(buf []byte, id ID) ([]byte, error) {
+	if loc, ok := s.packs.lookup(id); ok {
+		return s.readPacked(buf, id, loc)
+	}
 	f, err := os.Open(s.path(id))
 	if err != nil {
+		if loc, ok := s.packs.find(id); ok {
+			return s.readPacked(buf, id, loc)
+		}
 		return nil, s.notFound(id, err)
 	}
 	defer f.Close()
@@ -376,13 +391,24 @@ func (s *Store) readStored(buf []byte, id ID) ([]byte, error) {
 }
 
 // OpenStored opens the chunk's stored encoding, for serving it (with byte
-// ranges) to peers. The caller closes the file.
-func (s *Store) OpenStored(id ID) (*os.File, error) {
+// ranges) to peers. The caller closes it.
+func (s *Store) OpenStored(id ID) (*StoredFile, error) {
+	if loc, ok := s.packs.lookup(id); ok {
+		return s.openPacked(id, loc)
+	}
 	f, err := os.Open(s.path(id))
 	if err != nil {
+		if loc, ok := s.packs.find(id); ok {
+			return s.openPacked(id, loc)
+		}
 		return nil, s.notFound(id, err)
 	}
-	return f, nil
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open chunk %s: %w", id.Short(), err)
+	}
+	return &StoredFile{SectionReader: io.NewSectionReader(f, 0, fi.Size()), f: f, loose: true}, nil
 }
 
 // Verify re-reads a chunk and checks it against its ID.
@@ -405,17 +431,33 @@ func (s *Store) Scrub(id ID) error {
 	return err
 }
 
-// Delete removes a chunk. Deleting a chunk that is not there is not an error.
-func (s *Store) Delete(id ID) error {
-	if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("delete chunk %s: %w", id.Short(), err)
+// Delete removes chunks. Deleting a chunk that is not there is not an error.
+// Packed chunks are removed by rewriting their packs without them, so
+// deleting many at once costs far less than one at a time.
+func (s *Store) Delete(ids ...ID) error {
+	for _, id := range ids {
+		if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("delete chunk %s: %w", id.Short(), err)
+		}
+	}
+	if err := s.deletePacked(ids); err != nil {
+		return fmt.Errorf("delete %d chunks: %w", len(ids), err)
 	}
 	return nil
 }
 
 // Walk calls fn for every chunk in the store with the size of its stored
-// encoding, in no particular order. Files that are not chunks are skipped.
+// encoding, once each, in no particular order. Files that are not chunks
+// are skipped.
 func (s *Store) Walk(fn func(id ID, stored int64) error) error {
+	packed := s.packs.snapshot()
+	inPack := make(map[ID]bool, len(packed))
+	for _, e := range packed {
+		inPack[e.id] = true
+		if err := fn(e.id, int64(e.size)); err != nil {
+			return err
+		}
+	}
 	root := filepath.Join(s.dir, "chunks")
 	subs, err := os.ReadDir(root)
 	if err != nil {
@@ -431,7 +473,7 @@ func (s *Store) Walk(fn func(id ID, stored int64) error) error {
 		}
 		for _, e := range ents {
 			id, err := ParseID(e.Name())
-			if err != nil || id.String()[:2] != sub.Name() {
+			if err != nil || id.String()[:2] != sub.Name() || inPack[id] {
 				continue
 			}
 			fi, err := e.Info()
@@ -480,26 +522,59 @@ type GCResult struct {
 	Removed      int   `json:"removed"`
 	RemovedBytes int64 `json:"removed_bytes"`
 	Kept         int   `json:"kept"`
+	// Retained counts unreferenced chunks left in packs that are mostly
+	// live: rewriting such a pack would cost more than it frees. A later GC
+	// removes them once enough of their pack is dead.
+	Retained      int   `json:"retained,omitempty"`
+	RetainedBytes int64 `json:"retained_bytes,omitempty"`
 }
 
-// GC removes every chunk for which live returns false, every partial chunk
-// for which live returns false, and temp files a crash left over an hour
-// ago. live is called from one goroutine, never concurrently.
+// GC removes every chunk for which live returns false (but see
+// GCResult.Retained), every partial chunk for which live returns false, and
+// temp files and unsealed packs a crash left over an hour ago. live is called
+// from one goroutine, never concurrently.
 func (s *Store) GC(live func(ID) bool) (GCResult, error) {
 	var r GCResult
+	var dead []ID
+	deadBytes := make(map[ID]int64)
 	err := s.Walk(func(id ID, n int64) error {
 		if live(id) {
 			r.Kept++
 			return nil
 		}
-		if err := s.Delete(id); err != nil {
-			return err
-		}
-		r.Removed++
-		r.RemovedBytes += n
+		dead = append(dead, id)
+		deadBytes[id] = n
 		return nil
 	})
 	if err != nil {
+		return r, fmt.Errorf("garbage collection: %w", err)
+	}
+	// A pack is rewritten only when at least a quarter of its bytes is dead.
+	groups := s.packs.byPack(dead)
+	retained := make(map[ID]bool)
+	for p, ids := range groups {
+		var n int64
+		for _, id := range ids {
+			n += deadBytes[id]
+		}
+		if 4*n < p.bytes {
+			for _, id := range ids {
+				retained[id] = true
+			}
+		}
+	}
+	var remove []ID
+	for _, id := range dead {
+		if retained[id] {
+			r.Retained++
+			r.RetainedBytes += deadBytes[id]
+			continue
+		}
+		remove = append(remove, id)
+		r.Removed++
+		r.RemovedBytes += deadBytes[id]
+	}
+	if err := s.Delete(remove...); err != nil {
 		return r, fmt.Errorf("garbage collection: %w", err)
 	}
 	ents, _ := os.ReadDir(filepath.Join(s.dir, "partial"))
@@ -509,8 +584,9 @@ func (s *Store) GC(live func(ID) bool) (GCResult, error) {
 		}
 	}
 	// A long-running process never reopens its store: collect a crashed
-	// writer's temp files here too.
+	// writer's temp files and packs here too.
 	removeStaleTemps(s.dir)
+	s.removeStalePacks()
 	return r, nil
 }
 

@@ -24,15 +24,15 @@ type Ref struct {
 // Added is true for the first occurrence of a chunk the store did not hold;
 // a chunk repeated within the stream is added once. (Another goroutine or
 // process storing the same chunk at the same moment may also report it added:
-// both write identical bytes.)
+// both store identical bytes.)
 //
-// New chunks are written to temp files, made durable in batches of
-// Config.SyncBatch stored bytes by one filesystem sync, then renamed into
-// place and the renames made durable by a second sync. So every chunk is
-// durable and visible when WriteStream returns, and a crash at any instant
-// leaves only whole, verified chunks visible.
+// New chunks are written into packs of Config.SyncBatch stored bytes; each
+// pack is made durable and then visible, with its index, while the workers
+// fill the next. So every chunk is durable and visible when WriteStream
+// returns, and a crash at any instant leaves only whole, verified chunks
+// visible.
 //
-// On error no temp file is left, and the chunks already published stay
+// On error no unsealed pack is left, and the chunks already published stay
 // (they are valid; GC removes them if nothing references them): the refs
 // returned with the error are exactly those chunks (all Added), in stream
 // order, so that a caller can remove what a failed pack added.
@@ -47,18 +47,18 @@ func (s *Store) WriteStream(ctx context.Context, r io.Reader, p ChunkerParams) (
 	workers := s.cfg.Workers
 	bufs := newBufferPool(max(s.cfg.MaxInFlight/c.p.MaxSize, 2*workers), c.p.MaxSize)
 	work := make(chan *streamJob, workers)
-	written := make(chan *streamJob, workers)
 	seen := &idSet{m: make(map[ID]struct{})}
+	pw := &packWriter{s: s, full: make(chan *packFile, 1)}
 
+	sealed := make(chan struct{})
+	go func() {
+		defer close(sealed)
+		s.sealPacks(ctx, cancel, pw.full)
+	}()
 	var wg sync.WaitGroup
 	for range workers {
-		wg.Go(func() { s.streamWorker(ctx, cancel, work, written, bufs, seen) })
+		wg.Go(func() { s.streamWorker(ctx, cancel, work, bufs, seen, pw) })
 	}
-	committed := make(chan struct{})
-	go func() {
-		defer close(committed)
-		s.commitStream(ctx, cancel, written)
-	}()
 
 	var jobs []*streamJob
 	var n int64
@@ -85,8 +85,8 @@ func (s *Store) WriteStream(ctx context.Context, r io.Reader, p ChunkerParams) (
 	}
 	close(work)
 	wg.Wait()
-	close(written)
-	<-committed
+	pw.finish()
+	<-sealed
 	if ctx.Err() != nil {
 		var added []Ref
 		for _, j := range jobs {
@@ -105,18 +105,16 @@ func (s *Store) WriteStream(ctx context.Context, r io.Reader, p ChunkerParams) (
 
 // streamJob is one chunk on its way through WriteStream.
 type streamJob struct {
-	data   []byte // content, a pooled buffer; nil once encoded
-	ref    Ref
-	tmp    string // temp file holding the stored encoding, until published
-	stored int64  // size of the stored encoding
-	// published: this job's chunk was renamed into place (so Added). Set
-	// by the worker or the batch publisher before WriteStream reads it.
+	data []byte // content, a pooled buffer; nil once encoded
+	ref  Ref
+	// published: this job's chunk is in a sealed pack (so Added). Set by
+	// the sealer before WriteStream reads it.
 	published bool
 }
 
-// streamWorker hashes, dedupes, encodes and writes chunks to temp files,
-// handing new ones to the committer. After a failure it only drains.
-func (s *Store) streamWorker(ctx context.Context, fail context.CancelCauseFunc, work <-chan *streamJob, written chan<- *streamJob, bufs *bufferPool, seen *idSet) {
+// streamWorker hashes, dedupes, encodes and appends chunks to the stream's
+// pack. After a failure it only drains.
+func (s *Store) streamWorker(ctx context.Context, fail context.CancelCauseFunc, work <-chan *streamJob, bufs *bufferPool, seen *idSet, pw *packWriter) {
 	var enc []byte
 	for j := range work {
 		if ctx.Err() != nil {
@@ -125,7 +123,9 @@ func (s *Store) streamWorker(ctx context.Context, fail context.CancelCauseFunc, 
 		}
 		id := Hash(j.data)
 		j.ref.ID = id
-		if s.Has(id) || !seen.add(id) {
+		// No rereading of packs/ here: a chunk another process packs at
+		// the same moment is merely stored twice.
+		if s.hasHere(id) || !seen.add(id) {
 			bufs.put(j.data)
 			j.data = nil
 			continue
@@ -133,93 +133,94 @@ func (s *Store) streamWorker(ctx context.Context, fail context.CancelCauseFunc, 
 		enc = s.Encode(enc[:0], j.data)
 		bufs.put(j.data)
 		j.data = nil
-		tmp, err := s.writeTemp(enc, s.syncEach)
-		if err == nil && s.syncEach {
-			if err = s.publish(tmp, id, true); err == nil {
-				j.ref.Added, j.published = true, true
-				continue
-			}
-		}
-		if err != nil {
-			fail(fmt.Errorf("write stream: store chunk %s: %w", id.Short(), err))
-			continue
-		}
 		j.ref.Added = true
-		j.tmp, j.stored = tmp, int64(len(enc))
-		select {
-		case written <- j:
-		case <-ctx.Done():
-			os.Remove(tmp)
+		if err := pw.append(j, enc); err != nil {
+			fail(fmt.Errorf("write stream: store chunk %s: %w", id.Short(), err))
 		}
 	}
 }
 
-// commitStream gathers written chunks into batches of Config.SyncBatch stored
-// bytes and publishes each on a goroutine of its own, so that workers keep
-// writing the next batch while the disk syncs this one. One batch publishes
-// while at most one more waits. After a failure it removes the temp files it
-// receives.
-func (s *Store) commitStream(ctx context.Context, fail context.CancelCauseFunc, written <-chan *streamJob) {
-	batches := make(chan []*streamJob, 1)
-	published := make(chan struct{})
-	go func() {
-		defer close(published)
-		for batch := range batches {
-			if ctx.Err() != nil {
-				removeTemps(batch)
-				continue
-			}
-			if err := s.publishBatch(batch); err != nil {
-				fail(fmt.Errorf("write stream: %w", err))
-			}
+// hasHere is Has without looking for packs other processes sealed since
+// packs/ was last read.
+func (s *Store) hasHere(id ID) bool {
+	if _, ok := s.packs.lookup(id); ok {
+		return true
+	}
+	_, err := os.Stat(s.path(id))
+	return err == nil
+}
+
+// packWriter fills one pack at a time for a stream, and hands each full
+// one to the sealer.
+type packWriter struct {
+	s    *Store
+	mu   sync.Mutex // protects cur
+	cur  *packFile
+	full chan *packFile
+}
+
+// append reserves room for enc in the current pack (starting one if
+// needed) and writes it there, outside the lock, so that workers write in
+// parallel. The pack goes to the sealer once it holds Config.SyncBatch bytes.
+func (w *packWriter) append(j *streamJob, enc []byte) error {
+	w.mu.Lock()
+	if w.cur == nil {
+		p, err := w.s.newPackFile()
+		if err != nil {
+			w.mu.Unlock()
+			return err
 		}
-	}()
-	var batch []*streamJob
-	var size int64
-	for j := range written {
+		w.cur = p
+	}
+	p := w.cur
+	off := p.size
+	p.size += int64(len(enc))
+	p.entries = append(p.entries, idxEntry{id: j.ref.ID, off: off, size: uint32(len(enc))})
+	p.jobs = append(p.jobs, j)
+	p.writes.Add(1)
+	var full *packFile
+	if p.size-int64(len(packMagic)) >= w.s.cfg.SyncBatch {
+		full, w.cur = p, nil
+	}
+	w.mu.Unlock()
+
+	_, err := p.f.WriteAt(enc, off)
+	if err != nil {
+		err = mapDiskErr(err)
+		p.fail(err)
+	}
+	p.writes.Done()
+	if full != nil {
+		w.full <- full
+	}
+	return err
+}
+
+// finish hands the last pack to the sealer; call it once no append runs.
+func (w *packWriter) finish() {
+	if w.cur != nil {
+		w.full <- w.cur
+		w.cur = nil
+	}
+	close(w.full)
+}
+
+// sealPacks seals full packs one after another while the workers fill the
+// next. After a failure it removes the packs it receives.
+func (s *Store) sealPacks(ctx context.Context, fail context.CancelCauseFunc, full <-chan *packFile) {
+	for p := range full {
 		if ctx.Err() != nil {
-			os.Remove(j.tmp)
+			p.discard()
 			continue
 		}
-		batch = append(batch, j)
-		size += j.stored
-		if size >= s.cfg.SyncBatch {
-			batches <- batch
-			batch, size = nil, 0
+		if err := s.seal(p); err != nil {
+			fail(fmt.Errorf("write stream: %w", err))
+			continue
+		}
+		for _, j := range p.jobs {
+			j.published = true
 		}
 	}
-	batches <- batch
-	close(batches)
-	<-published
-}
-
-func removeTemps(batch []*streamJob) {
-	for _, j := range batch {
-		os.Remove(j.tmp)
-	}
-}
-
-// publishBatch makes the batch's temp files durable, renames them into place
-// and makes the renames durable. Whatever it does not publish it removes.
-func (s *Store) publishBatch(batch []*streamJob) error {
-	if len(batch) == 0 {
-		return nil
-	}
-	if err := s.syncStore(); err != nil {
-		removeTemps(batch)
-		return fmt.Errorf("sync %d new chunks: %w", len(batch), mapDiskErr(err))
-	}
-	for i, j := range batch {
-		if err := s.publish(j.tmp, j.ref.ID, false); err != nil {
-			removeTemps(batch[i+1:])
-			return fmt.Errorf("publish chunk %s: %w", j.ref.ID.Short(), err)
-		}
-		j.published = true
-	}
-	if err := s.syncStore(); err != nil {
-		return fmt.Errorf("sync %d published chunks: %w", len(batch), mapDiskErr(err))
-	}
-	return nil
 }
 
 // bufferPool hands out at most limit buffers of capacity size: it is what

@@ -1,7 +1,6 @@
 package chunkstore
 
 import (
-	"bytes"
 	"context"
 	"runtime"
 	"sync/atomic"
@@ -10,30 +9,6 @@ import (
 
 	"github.com/ferry-mesh/ferry/chunkstore/testcorpus"
 )
-
-// TestWriteStreamSyncEach checks the unbatched path (a sync per chunk), which
-// the benchmarks compare against, stores the same chunks.
-func TestWriteStreamSyncEach(t *testing.T) {
-	s := openTemp(t)
-	s.syncEach = true
-	data := testcorpus.Bytes(5, 2<<20)
-	refs, n, err := s.WriteStream(context.Background(), bytes.NewReader(data), smallParams)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != int64(len(data)) {
-		t.Fatalf("read %d bytes, want %d", n, len(data))
-	}
-	var got []byte
-	for _, r := range refs {
-		if got, err = s.Get(got, r.ID); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if !bytes.Equal(got, data) {
-		t.Fatal("chunks do not reassemble the stream")
-	}
-}
 
 // TestWriteStreamBoundedMemory streams far more than MaxInFlight through
 // WriteStream from a generator and checks the heap stays bounded: nothing

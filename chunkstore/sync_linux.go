@@ -2,19 +2,10 @@ package chunkstore
 
 import (
 	"os"
-	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
 
-// syncStore makes every write to the store's filesystem durable: file data,
-// new files and renames alike. One syncfs(2) replaces an fsync per file and
-// per directory, which is what makes batched publication cheap.
-func (s *Store) syncStore() error {
-	d, err := os.Open(filepath.Join(s.dir, "tmp"))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return unix.Syncfs(int(d.Fd()))
-}
+
+// fdatasync makes a file's data (and its size) durable.
+func fdatasync(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }

@@ -2,11 +2,9 @@
 
 package chunkstore
 
-import "syscall"
+import (
+	"os"
+)
 
-// syncStore makes every write to the store's filesystem durable. Without
-// syncfs(2), sync(2) is the one call that covers file data and renames alike.
-func (s *Store) syncStore() error {
-	syscall.Sync()
-	return nil
-}
+// fdatasync makes a file's data (and its size) durable.
+func fdatasync(f *os.File) error { return f.Sync() }

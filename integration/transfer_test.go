@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ferry-mesh/ferry/chunkstore"
+	"github.com/ferry-mesh/ferry/chunkstore/storetest"
 	"github.com/ferry-mesh/ferry/release"
 )
 
@@ -83,21 +83,13 @@ func damageChunks(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	defer cs.Close()
-	var paths []string
+	var ids []chunkstore.ID
 	cs.Walk(func(id chunkstore.ID, _ int64) error {
-		h := id.String()
-		paths = append(paths, filepath.Join(dir, "chunks", h[:2], h))
+		ids = append(ids, id)
 		return nil
 	})
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b[len(b)-1] ^= 0x55
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	for _, id := range ids {
+		storetest.Damage(t, cs, id, 0x55)
 	}
 }
 

@@ -57,9 +57,7 @@ func Pack(ctx context.Context, cs *chunkstore.Store, opt PackOptions) (*Packed, 
 			opt.Discard(drop)
 			return
 		}
-		for _, id := range drop {
-			cs.Delete(id)
-		}
+		cs.Delete(drop...)
 	}
 	ok := false
 	defer func() {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ferry-mesh/ferry/chunkstore"
+	"github.com/ferry-mesh/ferry/chunkstore/storetest"
 	"github.com/ferry-mesh/ferry/release/imagesrc"
 	"github.com/ferry-mesh/ferry/release/imagesrc/imagetest"
 )
@@ -415,16 +416,7 @@ func TestWriteArchiveDetectsCorruption(t *testing.T) {
 		checkCorruptArchive(t, cs, m, layer.Size)
 	})
 	t.Run("chunk damaged on disk", func(t *testing.T) {
-		id := layer.Chunks[1].ID
-		path := filepath.Join(cs.Dir(), "chunks", id.String()[:2], id.String())
-		orig, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer os.WriteFile(path, orig, 0o644)
-		if err := os.WriteFile(path, corruptAt(orig, len(orig)-1), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		defer storetest.Damage(t, cs, layer.Chunks[1].ID, 1)()
 		checkCorruptArchive(t, cs, manifestOf(p), layer.Size)
 	})
 	t.Run("diffID wrong", func(t *testing.T) {

@@ -395,11 +395,13 @@ func (s *Store) discard(ids []ID) {
 	if err != nil {
 		return
 	}
+	var dead []ID
 	for _, id := range ids {
 		if !live[id] {
-			s.Chunks.Delete(id)
+			dead = append(dead, id)
 		}
 	}
+	s.Chunks.Delete(dead...)
 }
 
 // Diff is what a release B adds over a release A.

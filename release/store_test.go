@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ferry-mesh/ferry/chunkstore"
+	"github.com/ferry-mesh/ferry/chunkstore/storetest"
 )
 
 // configOnlyRelease signs a small release whose images have only a config
@@ -372,11 +373,7 @@ func TestVerifyRemovesDamagedChunkSoImportRepairsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := UniqueChunks(a.Manifest)[1].ID
-	h := id.String()
-	p := filepath.Join(src.Dir(), "chunks", h[:2], h)
-	b, _ := os.ReadFile(p)
-	b[len(b)-1] ^= 1
-	os.WriteFile(p, b, 0o644)
+	storetest.Damage(t, src.Chunks, id, 1)
 	if err := src.Verify(ctx, a.ID); !errors.Is(err, chunkstore.ErrCorrupt) || !strings.Contains(err.Error(), "import or fetch the release again") {
 		t.Fatalf("Verify(damaged) = %v", err)
 	}

@@ -81,24 +81,21 @@ func publishChunk(chunks ChunkSource, id chunkstore.ID, path string) (int64, boo
 		return 0, false, err
 	}
 	defer src.Close()
-	fi, err := src.Stat()
-	if err != nil {
-		return 0, false, err
-	}
-	if have, err := os.Stat(path); err == nil && have.Size() == fi.Size() {
+	if have, err := os.Stat(path); err == nil && have.Size() == src.Size() {
 		return 0, false, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return 0, false, err
 	}
-	// A chunk file never changes, so a hard link is as good as a copy.
+	// A chunk file never changes, so a hard link is as good as a copy
+	// (a chunk in a pack is copied).
 	tmp := path + ".tmp"
 	os.Remove(tmp)
-	if err := os.Link(src.Name(), tmp); err == nil {
+	if p := src.Path(); p != "" && os.Link(p, tmp) == nil {
 		if err := os.Chmod(tmp, 0o644); err != nil {
 			return 0, false, err
 		}
-		return fi.Size(), true, os.Rename(tmp, path)
+		return src.Size(), true, os.Rename(tmp, path)
 	}
 	dst, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -118,7 +115,7 @@ func publishChunk(chunks ChunkSource, id chunkstore.ID, path string) (int64, boo
 		os.Remove(tmp)
 		return 0, false, err
 	}
-	return fi.Size(), true, os.Rename(tmp, path)
+	return src.Size(), true, os.Rename(tmp, path)
 }
 
 func writeFile(path string, body []byte) error {

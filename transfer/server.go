@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -37,7 +36,7 @@ type ReleaseSource interface {
 type ChunkSource interface {
 	Has(id chunkstore.ID) bool
 	// OpenStored opens a chunk's stored encoding; the caller closes it.
-	OpenStored(id chunkstore.ID) (*os.File, error)
+	OpenStored(id chunkstore.ID) (*chunkstore.StoredFile, error)
 }
 
 var (
@@ -381,7 +380,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		Certificates: []tls.Certificate{cfg.Identity.Cert},
 		MinVersion:   tls.VersionTLS13,
 	}
-	s.tr = &quic.Transport{Conn: s.udp}
+	s.tr = &quic.Transport{Conn: withGRO(s.udp)}
 	s.h3 = &http3.Server{Handler: s.handler, TLSConfig: http3.ConfigureTLSConfig(tlsConf), QUICConfig: quicConfig()}
 	if s.tcp != nil {
 		s.hs = &http.Server{Handler: s.handler, TLSConfig: tlsConf.Clone(), ReadHeaderTimeout: 30 * time.Second,

@@ -749,3 +749,36 @@ func testWriteStreamErrors(t *testing.T, open Opener) {
 	}
 	CheckInvariants(t, s)
 }
+
+// Damage flips bits (mask) in the last byte of a chunk's stored encoding
+// where it lies on disk, loose or in a pack, as a rotting disk would, and
+// returns a function that repairs it.
+func Damage(t testing.TB, s *chunkstore.Store, id chunkstore.ID, mask byte) (repair func()) {
+	t.Helper()
+	path, off, size, err := s.Locate(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flip := func() error {
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		b := make([]byte, 1)
+		if _, err := f.ReadAt(b, off+size-1); err != nil {
+			return err
+		}
+		b[0] ^= mask
+		_, err = f.WriteAt(b, off+size-1)
+		return err
+	}
+	if err := flip(); err != nil {
+		t.Fatalf("damage chunk %s: %v", id.Short(), err)
+	}
+	return func() {
+		if err := flip(); err != nil {
+			t.Errorf("repair chunk %s: %v", id.Short(), err)
+		}
+	}
+}

@@ -203,9 +203,13 @@ func (b *bench) pack(ctx context.Context) error {
 	eff := float64(n) / p.create.cpu.Seconds()
 	b.add(row{part: "pack", figure: "  per CPU-second (load-independent)", value: mbps(eff),
 		baseline: mbps(lim.cpu), ratio: fmt.Sprintf("%.2f", eff/lim.cpu)})
-	stored, err := dirBytes(filepath.Join(p.store, "chunks"))
-	if err != nil {
-		return err
+	var stored int64
+	for _, sub := range []string{"chunks", "packs"} {
+		n, err := dirBytes(filepath.Join(p.store, sub))
+		if err != nil {
+			return err
+		}
+		stored += n
 	}
 	bundle, err := gzipFileSize(g.archive)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -29,12 +28,30 @@ func baselineServer(dir string, sr *release.Signed, ln net.Listener) (*http.Serv
 	if err != nil {
 		return nil, err
 	}
+	// Chunks are read through the store, as ferry's server reads them:
+	// from packs or from loose files. It stays open while the bench runs.
+	cs, err := chunkstore.Open(dir)
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/", http.FileServer(http.Dir(filepath.Join(dir, "chunks"))))
+	mux.HandleFunc("/{fan}/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, err := chunkstore.ParseID(r.PathValue("id"))
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		f, err := cs.OpenStored(id)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		defer f.Close()
+		http.ServeContent(w, r, "", time.Time{}, f)
+	})
 	mux.HandleFunc("/all", func(w http.ResponseWriter, r *http.Request) {
 		for _, c := range release.UniqueChunks(sr.Manifest) {
-			h := c.ID.String()
-			f, err := os.Open(filepath.Join(dir, "chunks", h[:2], h))
+			f, err := cs.OpenStored(c.ID)
 			if err != nil {
 				return
 			}
