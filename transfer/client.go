@@ -142,7 +142,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.qtr = &quic.Transport{Conn: c.udp}
+	c.qtr = &quic.Transport{Conn: withGRO(c.udp)}
 	c.qconf = quicConfig()
 	c.qconf.HandshakeIdleTimeout = cfg.HandshakeTimeout
 	if c.qconf.HandshakeIdleTimeout <= 0 {
