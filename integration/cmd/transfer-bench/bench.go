@@ -28,15 +28,17 @@ type bench struct {
 	bin    string
 	rounds int
 	rows   []row
+	notes  []string // printed under the table
 	failed bool
 }
 
 func newBench(ctx context.Context, work string) (*bench, error) {
 	b := &bench{ctx: ctx, work: work}
-	if err := os.MkdirAll(filepath.Join(work, "scratch"), 0o755); err != nil {
+	if err := os.MkdirAll(work, 0o755); err != nil {
 		return nil, err
 	}
-	os.RemoveAll(filepath.Join(work, "scratch"))
+	b.removeScratch() // what a run that was stopped left
+	b.settle()
 	b.bin = filepath.Join(work, "ferry")
 	b.logf("building ferry")
 	_, file, _, _ := runtime.Caller(0)
@@ -49,16 +51,62 @@ func newBench(ctx context.Context, work string) (*bench, error) {
 	return b, nil
 }
 
-func (b *bench) close() { os.RemoveAll(filepath.Join(b.work, "scratch")) }
+func (b *bench) close() { b.removeScratch() }
+
+// Scratch stores and ext4. On ext4 without a journal (this machine's root
+// filesystem), allocating an inode skips the inodes deleted in the last 60 s
+// (360 s while their inode table block is dirty), and reads each one's
+// block to find out: for a minute after thousands of files were deleted,
+// creating a file costs 0.5-1 ms of CPU. Both ferry and the baseline create
+// a file per chunk, so a timed round that follows a mass deletion measures
+// the filesystem. So every round fetches into a fresh directory, the
+// scratch stores are removed only after the last round, the removal is
+// synced (clean table blocks: the 60 s window), and a run that starts
+// within settleTime of a removal waits until it has passed.
+const settleTime = 65 * time.Second
+
+// scratchNote says in the output how scratch stores are handled.
+const scratchNote = "scratch stores: a fresh directory per round, all removed after the last round and synced; " +
+	"a run starting within 65 s of a removal waits (on ext4 without a journal, creating files is slow for a minute after mass deletions)"
+
+// removeScratch removes the scratch stores and notes when, if there were any.
+func (b *bench) removeScratch() {
+	dir := filepath.Join(b.work, "scratch")
+	if _, err := os.Stat(dir); err != nil {
+		return
+	}
+	b.logf("removing scratch stores in %s", dir)
+	os.RemoveAll(dir)
+	syscall.Sync()
+	os.WriteFile(filepath.Join(b.work, "scratch-removed"), []byte(time.Now().Format(time.RFC3339Nano)), 0o644)
+}
+
+// settle waits until settleTime has passed since the last removal of
+// scratch stores.
+func (b *bench) settle() {
+	raw, err := os.ReadFile(filepath.Join(b.work, "scratch-removed"))
+	if err != nil {
+		return
+	}
+	at, err := time.Parse(time.RFC3339Nano, string(raw))
+	if err != nil {
+		return
+	}
+	if wait := settleTime - time.Since(at); wait > 0 {
+		b.logf("scratch stores were removed %v ago: waiting %v before timing anything (ext4 inode allocation)", time.Since(at).Round(time.Second), wait.Round(time.Second))
+		select {
+		case <-time.After(wait):
+		case <-b.ctx.Done():
+		}
+	}
+}
 
 func (b *bench) logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
 
-// scratch returns a fresh directory, removed at the end of the run (not
-// before: on ext4, creating files right after deleting thousands makes
-// inode allocation search past the recently freed ones, which would slow
-// whichever fetch comes next and skew the comparison).
+// scratch returns a fresh directory, removed at the end of the run (see
+// settleTime).
 func (b *bench) scratch(name string) string {
 	d := filepath.Join(b.work, "scratch", fmt.Sprintf("%s-%d", name, time.Now().UnixNano()))
 	os.MkdirAll(d, 0o755)
@@ -211,6 +259,7 @@ func (b *bench) status(host *netns.Host, data string) (*node.Status, error) {
 // fetched is the outcome of one 'ferry fetch'.
 type fetched struct {
 	wall   time.Duration
+	cpu    time.Duration // user and system
 	stats  transfer.Stats
 	maxRSS int64
 	logs   string
@@ -229,6 +278,9 @@ func (b *bench) fetch(host *netns.Host, data string, from []string, extra ...str
 	}
 	<-p.Done
 	r := fetched{wall: time.Since(start), maxRSS: p.PeakRSS(), logs: p.logs()}
+	if ps := p.Cmd.ProcessState; ps != nil {
+		r.cpu = ps.UserTime() + ps.SystemTime()
+	}
 	if p.Err != nil {
 		return r, fmt.Errorf("ferry fetch: %v\n%s", p.Err, r.logs)
 	}

@@ -26,6 +26,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -41,7 +43,19 @@ func main() {
 	memSize := flag.Int64("memory-size", 4<<30, "release size for the memory scenario")
 	kills := flag.Int("kills", 20, "kill -9 count in the resume scenario")
 	rounds := flag.Int("rounds", 3, "loopback rounds (ferry and baseline alternate; the best of each counts)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process (the baselines run in it) to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "transfer-bench:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -50,7 +64,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "transfer-bench:", err)
 		os.Exit(1)
 	}
-	defer b.close()
 	b.rounds = max(*rounds, 1)
 	want := map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {
@@ -82,6 +95,9 @@ func main() {
 		}
 	}
 	b.print()
+	// Not deferred: os.Exit would skip it.
+	b.close()
+	pprof.StopCPUProfile()
 	if b.failed {
 		os.Exit(1)
 	}
@@ -107,6 +123,13 @@ func (b *bench) add(r row) {
 	}
 }
 
+// note adds a line printed under the table (once).
+func (b *bench) note(s string) {
+	if !slices.Contains(b.notes, s) {
+		b.notes = append(b.notes, s)
+	}
+}
+
 func (b *bench) print() {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tFIGURE\tFERRY\tBASELINE\tRATIO\tGOAL\tMET")
@@ -122,4 +145,7 @@ func (b *bench) print() {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.scenario, r.figure, r.value, r.baseline, ratio, r.goal, met)
 	}
 	tw.Flush()
+	for _, n := range b.notes {
+		fmt.Println("note:", n)
+	}
 }

@@ -27,6 +27,7 @@ func (b *bench) loopback(size int64) error {
 	}
 	for _, peers := range []int{1, 4} {
 		var addrs, urls []string
+		var pids []int
 		for i := 0; i < peers; i++ {
 			d, err := b.clone(src, fmt.Sprintf("peer%d", i))
 			if err != nil {
@@ -37,6 +38,7 @@ func (b *bench) loopback(size int64) error {
 				return err
 			}
 			defer p.stop()
+			pids = append(pids, p.Cmd.Process.Pid)
 			// Baseline: the same chunk files over net/http HTTPS/TCP.
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -52,34 +54,51 @@ func (b *bench) loopback(size int64) error {
 		// The machine is shared: rounds alternate ferry and the baseline,
 		// and each side's best round counts.
 		var ferry, base float64
+		var ferryCPU, baseCPU time.Duration // the least of the rounds
 		for round := 0; round < b.rounds; round++ {
 			dst, err := b.empty("fetch")
 			if err != nil {
 				return err
 			}
+			m := startCPU(pids...)
 			r, err := b.fetch(nil, dst, addrs)
 			if err != nil {
 				return err
 			}
+			serveCPU, benchCPU, all := m.stop()
 			f := float64(r.stats.WireBytes) / r.wall.Seconds()
 			cs, err := chunkstore.Open(b.scratch("baseline"))
 			if err != nil {
 				return err
 			}
+			m = startCPU()
 			n, dur, err := baselineFetch(b.ctx, baselineClient(nil), urls, sr, cs, 16)
+			_, blCPU, blAll := m.stop()
 			cs.Close()
 			if err != nil {
 				return fmt.Errorf("baseline: %w", err)
 			}
 			bl := float64(n) / dur.Seconds()
-			b.logf("loopback, %d peer(s), round %d: ferry %s in %v (%s); net/http %s in %v (%s)", peers, round+1,
-				human(r.stats.WireBytes), r.wall.Round(time.Millisecond), mbit(f), human(n), dur.Round(time.Millisecond), mbit(bl))
+			b.logf("loopback, %d peer(s), round %d: ferry %s in %v (%s; CPU fetch %s + serve %s; other processes %s); "+
+				"net/http %s in %v (%s; CPU %s; other processes %s)", peers, round+1,
+				human(r.stats.WireBytes), r.wall.Round(time.Millisecond), mbit(f), secs(r.cpu), secs(serveCPU), secs(all-r.cpu-serveCPU-benchCPU),
+				human(n), dur.Round(time.Millisecond), mbit(bl), secs(blCPU), secs(blAll-blCPU))
 			ferry, base = max(ferry, f), max(base, bl)
+			if c := r.cpu + serveCPU; round == 0 || c < ferryCPU {
+				ferryCPU = c
+			}
+			if round == 0 || blCPU < baseCPU {
+				baseCPU = blCPU
+			}
 		}
 		b.add(row{scenario: "loopback", figure: fmt.Sprintf("goodput, %s from %d peer(s), best of %d", human(total), peers, b.rounds),
 			value: mbit(ferry), baseline: mbit(base) + " (net/http TCP)", ratio: ferry / base,
 			goal: "≥ 0.80×", hasGoal: true, met: ferry/base >= 0.8})
+		perGiB := func(d time.Duration) time.Duration { return time.Duration(float64(d) * (1 << 30) / float64(total)) }
+		b.add(row{scenario: "loopback", figure: fmt.Sprintf("CPU per GiB, both ends, %d peer(s), least of %d", peers, b.rounds),
+			value: secs(perGiB(ferryCPU)), baseline: secs(perGiB(baseCPU)) + " (net/http TCP)", ratio: float64(ferryCPU) / float64(baseCPU)})
 	}
+	b.note(scratchNote)
 	return nil
 }
 
