@@ -86,3 +86,29 @@ func (p *Proc) PeakRSS() int64 {
 	defer p.mu.Unlock()
 	return p.peak
 }
+
+// CPUTime is the processor time (user and system) the process has used so
+// far, while it runs; 0 once it has exited.
+func (p *Proc) CPUTime() time.Duration { return ProcessCPU(p.Cmd.Process.Pid) }
+
+// ProcessCPU is the processor time (user and system) process pid has used
+// so far, from /proc/<pid>/stat; 0 if it cannot be read.
+func ProcessCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; count from its end.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * clockTick
+}
+
+// clockTick is the unit of /proc's CPU times: USER_HZ, 100 per second on
+// every Linux architecture Go supports.
+const clockTick = 10 * time.Millisecond

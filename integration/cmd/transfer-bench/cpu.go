@@ -6,33 +6,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ferry-mesh/ferry/transfer/transfertest"
 )
 
 // CPU accounting, so that a figure from a busy machine can be told from a
 // slow transfer: each loopback round says the CPU time ferry's processes and
 // the baseline spent, and what every other process on the machine took
 // meanwhile.
-
-// clockTick is the unit of /proc's CPU times (USER_HZ, 100 on Linux).
-const clockTick = 10 * time.Millisecond
-
-// procCPU is the user and system CPU time process pid has used so far.
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name, which is in parentheses and may hold
-	// spaces: utime and stime are the 12th and 13th.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+st) * clockTick
-}
 
 // selfCPU is the CPU time this process has used so far.
 func selfCPU() time.Duration {
@@ -58,7 +39,7 @@ func machineCPU() time.Duration {
 		n, _ := strconv.ParseInt(v, 10, 64)
 		busy += n
 	}
-	return time.Duration(busy) * clockTick
+	return time.Duration(busy) * time.Second / 100 // USER_HZ
 }
 
 // cpuMeter measures, from start to stop, the CPU of the processes it is
@@ -73,7 +54,7 @@ type cpuMeter struct {
 func startCPU(pids ...int) *cpuMeter {
 	m := &cpuMeter{pids: pids, self: selfCPU(), machine: machineCPU()}
 	for _, p := range pids {
-		m.procs = append(m.procs, procCPU(p))
+		m.procs = append(m.procs, transfertest.ProcessCPU(p))
 	}
 	return m
 }
@@ -82,7 +63,7 @@ func startCPU(pids ...int) *cpuMeter {
 // whole machine used since start.
 func (m *cpuMeter) stop() (procs, self, machine time.Duration) {
 	for i, p := range m.pids {
-		procs += procCPU(p) - m.procs[i]
+		procs += transfertest.ProcessCPU(p) - m.procs[i]
 	}
 	return procs, selfCPU() - m.self, machineCPU() - m.machine
 }
