@@ -44,10 +44,12 @@ type Store struct {
 // Config tunes a Store. A zero field means its default.
 type Config struct {
 	// Workers is how many goroutines WriteStream hashes and compresses on.
-	// Default GOMAXPROCS. Each busy worker holds a zstd encoder (about 1 MiB).
+	// Default GOMAXPROCS+1: pack writes bypass the page cache and wait for
+	// the disk, and the extra worker keeps every core busy meanwhile. Each
+	// busy worker holds a zstd encoder (about 1 MiB) and an encode buffer.
 	Workers int
 	// MaxInFlight bounds the chunk bytes WriteStream holds between reading
-	// them and writing them to a temp file, counted as whole chunk buffers
+	// them and writing them to a pack, counted as whole chunk buffers
 	// of the stream's maximum chunk size. Default 16 MiB; raised to two
 	// buffers per worker if smaller, so that every worker can be busy.
 	MaxInFlight int
@@ -68,7 +70,7 @@ func Open(dir string) (*Store, error) { return OpenConfig(dir, Config{}) }
 // may belong to another process writing to the same store.
 func OpenConfig(dir string, cfg Config) (*Store, error) {
 	if cfg.Workers <= 0 {
-		cfg.Workers = runtime.GOMAXPROCS(0)
+		cfg.Workers = runtime.GOMAXPROCS(0) + 1
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 16 << 20
@@ -80,9 +82,6 @@ func OpenConfig(dir string, cfg Config) (*Store, error) {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("open chunk store %s: %w", dir, mapDiskErr(err))
 		}
-	}
-	if err := makeFanout(filepath.Join(dir, "chunks")); err != nil {
-		return nil, fmt.Errorf("open chunk store %s: %w", dir, mapDiskErr(err))
 	}
 	removeStaleTemps(dir)
 	packs := newPackIndex(filepath.Join(dir, "packs"))
@@ -253,7 +252,7 @@ func (s *Store) writeAtomic(id ID, b []byte) error {
 	if err != nil {
 		return err
 	}
-	return s.publish(tmp, id, true)
+	return s.publish(tmp, id)
 }
 
 // writeTemp writes b to a new file under tmp/ and returns its path; with
@@ -278,25 +277,26 @@ func (s *Store) writeTemp(b []byte, sync bool) (string, error) {
 }
 
 // publish renames a durable, verified file into the chunk's place, creating
-// its directory if needed; with syncDirectory the rename is durable when it
-// returns. On error the source file is removed.
-func (s *Store) publish(src string, id ID, syncDirectory bool) error {
+// its fan-out directory if needed, and makes the rename durable. On error the
+// source file is removed.
+func (s *Store) publish(src string, id ID) error {
 	path := s.path(id)
 	dir := filepath.Dir(path)
 	err := os.Rename(src, path)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err = os.MkdirAll(dir, 0o755); err == nil {
-			err = os.Rename(src, path)
+		// The fan-out directory is created on first use; its own entry
+		// must be durable before the chunk's can be.
+		if err = os.Mkdir(dir, 0o755); err == nil || errors.Is(err, fs.ErrExist) {
+			if err = syncDir(filepath.Dir(dir)); err == nil {
+				err = os.Rename(src, path)
+			}
 		}
 	}
 	if err != nil {
 		os.Remove(src)
 		return mapDiskErr(err)
 	}
-	if syncDirectory {
-		return mapDiskErr(syncDir(dir))
-	}
-	return nil
+	return mapDiskErr(syncDir(dir))
 }
 
 // removeStaleTemps removes temp files older than tmpMaxAge: no write keeps
@@ -308,24 +308,6 @@ func removeStaleTemps(dir string) {
 			os.Remove(filepath.Join(dir, "tmp", e.Name()))
 		}
 	}
-}
-
-// makeFanout creates the 256 directories chunks live in, so that publishing
-// a chunk never creates a directory whose own entry would need a sync.
-func makeFanout(root string) error {
-	created := false
-	for i := 0; i < 256; i++ {
-		err := os.Mkdir(filepath.Join(root, fmt.Sprintf("%02x", i)), 0o755)
-		if err == nil {
-			created = true
-		} else if !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-	}
-	if created {
-		return syncDir(root)
-	}
-	return nil
 }
 
 func syncDir(dir string) error {
@@ -699,5 +681,5 @@ func (p *Partial) commit() error {
 	if err := p.f.Close(); err != nil {
 		return mapDiskErr(err)
 	}
-	return p.s.publish(p.s.partialPath(p.id), p.id, true)
+	return p.s.publish(p.s.partialPath(p.id), p.id)
 }

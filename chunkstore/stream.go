@@ -115,7 +115,7 @@ type streamJob struct {
 // streamWorker hashes, dedupes, encodes and appends chunks to the stream's
 // pack. After a failure it only drains.
 func (s *Store) streamWorker(ctx context.Context, fail context.CancelCauseFunc, work <-chan *streamJob, bufs *bufferPool, seen *idSet, pw *packWriter) {
-	var enc []byte
+	buf := alignedBuf(encBufSize)
 	for j := range work {
 		if ctx.Err() != nil {
 			bufs.put(j.data)
@@ -130,7 +130,10 @@ func (s *Store) streamWorker(ctx context.Context, fail context.CancelCauseFunc, 
 			j.data = nil
 			continue
 		}
-		enc = s.Encode(enc[:0], j.data)
+		enc := s.Encode(buf[:0], j.data)
+		if &enc[0] != &buf[0] { // cannot happen: buf holds any encoding
+			enc = append(buf[:0], enc...)
+		}
 		bufs.put(j.data)
 		j.data = nil
 		j.ref.Added = true
@@ -160,9 +163,13 @@ type packWriter struct {
 }
 
 // append reserves room for enc in the current pack (starting one if
-// needed) and writes it there, outside the lock, so that workers write in
-// parallel. The pack goes to the sealer once it holds Config.SyncBatch bytes.
+// needed) and writes it there, padded, outside the lock, so that workers
+// write in parallel. enc must start at an aligned address and have room for
+// its padding. The pack goes to the sealer once it holds Config.SyncBatch
+// bytes.
 func (w *packWriter) append(j *streamJob, enc []byte) error {
+	size := len(enc)
+	enc = padded(enc)
 	w.mu.Lock()
 	if w.cur == nil {
 		p, err := w.s.newPackFile()
@@ -175,11 +182,11 @@ func (w *packWriter) append(j *streamJob, enc []byte) error {
 	p := w.cur
 	off := p.size
 	p.size += int64(len(enc))
-	p.entries = append(p.entries, idxEntry{id: j.ref.ID, off: off, size: uint32(len(enc))})
+	p.entries = append(p.entries, idxEntry{id: j.ref.ID, off: off, size: uint32(size)})
 	p.jobs = append(p.jobs, j)
 	p.writes.Add(1)
 	var full *packFile
-	if p.size-int64(len(packMagic)) >= w.s.cfg.SyncBatch {
+	if p.size-packAlign >= w.s.cfg.SyncBatch {
 		full, w.cur = p, nil
 	}
 	w.mu.Unlock()
