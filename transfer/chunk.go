@@ -25,8 +25,9 @@ var readBufs = sync.Pool{New: func() any { return new([64 << 10]byte) }}
 // chunk and renames the partial file into place. fresh reports whether the
 // request started at offset 0 (so that bad bytes are the peer's alone).
 // In the end game the request may stop early and take the rest of the chunk
-// from a tail request (see flight).
-func (r *run) fetchChunk(ctx context.Context, p *peerState, c release.ChunkRef, fl *flight) (fresh bool, err error) {
+// from a tail request (see flight). received, if not nil, is called once the
+// whole chunk is in its partial file, before the commit.
+func (r *run) fetchChunk(ctx context.Context, p *peerState, c release.ChunkRef, fl *flight, received func()) (fresh bool, err error) {
 	cs := r.f.cfg.Chunks
 	part, err := cs.OpenPartial(c.ID)
 	if err != nil {
@@ -144,6 +145,9 @@ func (r *run) fetchChunk(ctx context.Context, p *peerState, c release.ChunkRef, 
 		if rerr != nil {
 			return failed(fmt.Errorf("fetch chunk %s from %s: %w", c.ID.Short(), p.peer, rerr))
 		}
+	}
+	if received != nil {
+		received()
 	}
 	if err := part.Commit(); err != nil {
 		if errors.Is(err, chunkstore.ErrCorrupt) || errors.Is(err, chunkstore.ErrTooLarge) {

@@ -94,6 +94,13 @@ type chunkResult struct {
 	fresh bool // the request started at offset 0
 	tail  bool // an end-game tail request (see flight)
 	err   error
+	// received: not the end of the request but the end of its body, sent
+	// before the chunk is committed (a commit waits for the disk). The
+	// bytes leave the peer's window then, so that the peer sends the next
+	// chunk meanwhile; they stay in the fetch's in-flight total until the
+	// final result, which has released set.
+	received bool
+	released bool
 }
 
 type haveResult struct {
@@ -380,8 +387,13 @@ func (r *run) schedule(ctx context.Context) {
 			r.inflight += need
 			launched = true
 			go func(p *peerState, i int, need int64) {
-				fresh, err := r.fetchChunk(ctx, p, r.chunks[i], fl)
-				r.results <- chunkResult{p: p, idx: i, need: need, fresh: fresh, err: err}
+				released := false
+				received := func() {
+					released = true
+					r.results <- chunkResult{p: p, idx: i, need: need, received: true}
+				}
+				fresh, err := r.fetchChunk(ctx, p, r.chunks[i], fl, received)
+				r.results <- chunkResult{p: p, idx: i, need: need, fresh: fresh, err: err, released: released}
 			}(p, i, need)
 		}
 		if !launched {
@@ -401,11 +413,26 @@ func (r *run) commit(i int) {
 	r.progress = time.Now()
 }
 
+// settle does a result's accounting; false for a received result, after
+// which the request goes on.
+func (r *run) settle(res chunkResult) bool {
+	p := res.p
+	if res.received || !res.released {
+		p.inflightBytes -= res.need
+	}
+	if res.received {
+		return false
+	}
+	p.inflight--
+	r.inflight -= res.need
+	return true
+}
+
 func (r *run) handleResult(res chunkResult) {
 	p, i := res.p, res.idx
-	p.inflight--
-	p.inflightBytes -= res.need
-	r.inflight -= res.need
+	if !r.settle(res) {
+		return
+	}
 	if res.tail {
 		// The chunk's first request reports the chunk; this one only its peer.
 		if res.err != nil && !errors.Is(res.err, context.Canceled) {
@@ -567,19 +594,19 @@ func (r *run) drain() {
 			outstanding++
 		}
 	}
-	for ; outstanding > 0; outstanding-- {
+	for outstanding > 0 {
 		select {
 		case res := <-r.results:
-			p := res.p
-			p.inflight--
-			p.inflightBytes -= res.need
-			r.inflight -= res.need
+			if !r.settle(res) {
+				continue
+			}
 			if res.err == nil && !res.tail {
 				r.commit(res.idx)
 			}
 		case h := <-r.haves:
 			h.p.polling = false
 		}
+		outstanding--
 	}
 }
 
