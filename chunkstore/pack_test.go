@@ -310,3 +310,58 @@ func TestDecodeIndexRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestBatch(t *testing.T) {
+	s := openPacked(t, t.TempDir())
+	var ids []ID
+	var encs [][]byte
+	for i := range 40 {
+		data := testcorpus.Bytes(uint64(100+i), 64<<10)
+		ids = append(ids, Hash(data))
+		encs = append(encs, s.Encode(nil, data))
+	}
+	b := s.NewBatch()
+	for i := range 10 {
+		if added, err := b.PutStored(ids[i], encs[i]); err != nil || !added {
+			t.Fatalf("PutStored = %v, %v", added, err)
+		}
+	}
+	if added, err := b.PutStored(ids[0], encs[0]); err != nil || added {
+		t.Fatalf("PutStored of a chunk already in the batch = %v, %v", added, err)
+	}
+	if _, err := b.PutStored(ids[11], encs[10]); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("PutStored under the wrong ID = %v", err)
+	}
+	if s.Has(ids[0]) {
+		t.Fatal("a chunk of an unsealed batch is visible")
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids[:10] {
+		if err := s.Verify(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Past SyncBatch a pack is sealed on its own; Abort drops only the
+	// open one.
+	b = s.NewBatch()
+	for i := 10; i < 40; i++ {
+		if _, err := b.PutStored(ids[i], encs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Abort()
+	sealed := 0
+	for _, id := range ids[10:] {
+		if s.Has(id) {
+			sealed++
+		}
+	}
+	if sealed == 0 || sealed == 30 {
+		t.Fatalf("%d of 30 chunks visible after an aborted batch past one pack", sealed)
+	}
+	if packs, idxs := packFiles(t, s); packs != idxs {
+		t.Fatalf("aborted batch left %d packs for %d indexes", packs, idxs)
+	}
+}
