@@ -180,10 +180,31 @@ func (b *bench) pack(ctx context.Context) error {
 	if !b.parts["pack"] {
 		return nil
 	}
+	// The machine is shared: create and the single pass alternate for a
+	// few rounds, and the best of each counts (least disturbed by others).
 	logf("measuring the single-pass limit on %s", g.archive)
 	lim, err := singlePassLimit(g.archive)
 	if err != nil {
 		return err
+	}
+	for round := 2; round <= b.packRounds; round++ {
+		store := filepath.Join(b.work, fmt.Sprintf("store-round-%d", round))
+		q, err := b.create(ctx, store, g, b.base.Options.Tag)
+		if err != nil {
+			return err
+		}
+		os.RemoveAll(store)
+		if q.create.cpu < p.create.cpu {
+			p = &packed{store: p.store, ref: p.ref, create: q.create, gen: p.gen}
+		}
+		l, err := singlePassLimit(g.archive)
+		if err != nil {
+			return err
+		}
+		logf("round %d: single pass %s (%s per CPU-second)", round, mbps(l.wall), mbps(l.cpu))
+		if l.cpu > lim.cpu {
+			lim = l
+		}
 	}
 	n := lim.bytes
 	wall := p.create.wall.Seconds()

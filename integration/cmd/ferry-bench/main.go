@@ -50,6 +50,9 @@ type config struct {
 	cache    string
 	work     string
 	keep     bool
+	// packRounds is how many times pack measures create and the single
+	// pass.
+	packRounds int
 }
 
 func run(ctx context.Context) error {
@@ -63,9 +66,10 @@ func run(ctx context.Context) error {
 		work     = flag.String("work", "", "directory for stores (default: a new one under -cache, removed at the end)")
 		keep     = flag.Bool("keep", false, "keep the stores")
 		timeout  = flag.Duration("timeout", 40*time.Minute, "give up after this long")
+		rounds   = flag.Int("pack-rounds", 3, "pack rounds (create and the single pass alternate; the best of each counts)")
 	)
 	flag.Parse()
-	cfg := config{parts: map[string]bool{}, seed: *seed, bin: *bin, cache: *cache, keep: *keep}
+	cfg := config{parts: map[string]bool{}, seed: *seed, bin: *bin, cache: *cache, keep: *keep, packRounds: max(*rounds, 1)}
 	for _, p := range strings.Split(*only, ",") {
 		p = strings.TrimSpace(p)
 		if p != "pack" && p != "update" && p != "memory" {
