@@ -196,6 +196,9 @@ func (x *packIndex) add(name string, entries []idxEntry) {
 }
 
 func (x *packIndex) addLocked(name string, entries []idxEntry) {
+	if _, ok := x.packs[name]; ok {
+		return // a scan found it first
+	}
 	p := &pack{name: name, chunks: len(entries)}
 	for _, e := range entries {
 		p.bytes += int64(e.size)
@@ -460,20 +463,25 @@ func (s *Store) openPacked(id ID, loc packLoc) (*StoredFile, error) {
 
 // deletePacked removes packed chunks: a pack left with none is removed, one
 // left with some is rewritten without the others (and without any chunk
-// that no longer verifies).
+// that no longer verifies). A chunk that two processes packed at the same
+// moment lies in two packs; the view reread after a round shows the other.
 func (s *Store) deletePacked(ids []ID) error {
-	groups := s.packs.byPack(ids)
-	if len(groups) == 0 {
-		return nil
-	}
-	for p, gone := range groups {
-		if err := s.rewritePack(p, gone); err != nil {
-			s.packs.refresh(true)
-			return err
+	for round := 0; ; round++ {
+		groups := s.packs.byPack(ids)
+		if len(groups) == 0 {
+			return nil
 		}
+		if round == 8 { // writers keep packing them again
+			return fmt.Errorf("%d chunks keep reappearing in new packs", len(ids))
+		}
+		for p, gone := range groups {
+			if err := s.rewritePack(p, gone); err != nil {
+				s.packs.refresh(true)
+				return err
+			}
+		}
+		s.packs.refresh(true)
 	}
-	s.packs.refresh(true)
-	return nil
 }
 
 // rewritePack removes the chunks gone from pack p, writing the others into a
