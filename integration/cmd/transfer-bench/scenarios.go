@@ -52,44 +52,65 @@ func (b *bench) loopback(size int64) error {
 			addrs, urls = append(addrs, a), append(urls, "https://"+ln.Addr().String())
 		}
 		// The machine is shared: rounds alternate ferry and the baseline,
-		// and each side's best round counts.
+		// which goes first every other round (a fetch into fresh memory
+		// costs more: this VM gives freed pages back to its host), and each
+		// side's best round counts.
 		var ferry, base float64
 		var ferryCPU, baseCPU time.Duration // the least of the rounds
 		for round := 0; round < b.rounds; round++ {
-			dst, err := b.empty("fetch")
-			if err != nil {
+			var ferryLine, baseLine string
+			runFerry := func() error {
+				dst, err := b.empty("fetch")
+				if err != nil {
+					return err
+				}
+				m := startCPU(pids...)
+				r, err := b.fetch(nil, dst, addrs)
+				if err != nil {
+					return err
+				}
+				serveCPU, benchCPU, all := m.stop()
+				f := float64(r.stats.WireBytes) / r.wall.Seconds()
+				ferryLine = fmt.Sprintf("ferry %s in %v (%s; CPU fetch %s + serve %s; other processes %s)",
+					human(r.stats.WireBytes), r.wall.Round(time.Millisecond), mbit(f), secs(r.cpu), secs(serveCPU), secs(all-r.cpu-serveCPU-benchCPU))
+				ferry = max(ferry, f)
+				if c := r.cpu + serveCPU; ferryCPU == 0 || c < ferryCPU {
+					ferryCPU = c
+				}
+				return nil
+			}
+			runBase := func() error {
+				cs, err := chunkstore.Open(b.scratch("baseline"))
+				if err != nil {
+					return err
+				}
+				defer cs.Close()
+				m := startCPU()
+				n, dur, err := baselineFetch(b.ctx, baselineClient(nil), urls, sr, cs, 16)
+				_, cpu, all := m.stop()
+				if err != nil {
+					return fmt.Errorf("baseline: %w", err)
+				}
+				bl := float64(n) / dur.Seconds()
+				baseLine = fmt.Sprintf("net/http %s in %v (%s; CPU %s; other processes %s)",
+					human(n), dur.Round(time.Millisecond), mbit(bl), secs(cpu), secs(all-cpu))
+				base = max(base, bl)
+				if baseCPU == 0 || cpu < baseCPU {
+					baseCPU = cpu
+				}
+				return nil
+			}
+			first, second, order := runFerry, runBase, "ferry first"
+			if round%2 == 1 {
+				first, second, order = runBase, runFerry, "net/http first"
+			}
+			if err := first(); err != nil {
 				return err
 			}
-			m := startCPU(pids...)
-			r, err := b.fetch(nil, dst, addrs)
-			if err != nil {
+			if err := second(); err != nil {
 				return err
 			}
-			serveCPU, benchCPU, all := m.stop()
-			f := float64(r.stats.WireBytes) / r.wall.Seconds()
-			cs, err := chunkstore.Open(b.scratch("baseline"))
-			if err != nil {
-				return err
-			}
-			m = startCPU()
-			n, dur, err := baselineFetch(b.ctx, baselineClient(nil), urls, sr, cs, 16)
-			_, blCPU, blAll := m.stop()
-			cs.Close()
-			if err != nil {
-				return fmt.Errorf("baseline: %w", err)
-			}
-			bl := float64(n) / dur.Seconds()
-			b.logf("loopback, %d peer(s), round %d: ferry %s in %v (%s; CPU fetch %s + serve %s; other processes %s); "+
-				"net/http %s in %v (%s; CPU %s; other processes %s)", peers, round+1,
-				human(r.stats.WireBytes), r.wall.Round(time.Millisecond), mbit(f), secs(r.cpu), secs(serveCPU), secs(all-r.cpu-serveCPU-benchCPU),
-				human(n), dur.Round(time.Millisecond), mbit(bl), secs(blCPU), secs(blAll-blCPU))
-			ferry, base = max(ferry, f), max(base, bl)
-			if c := r.cpu + serveCPU; round == 0 || c < ferryCPU {
-				ferryCPU = c
-			}
-			if round == 0 || blCPU < baseCPU {
-				baseCPU = blCPU
-			}
+			b.logf("loopback, %d peer(s), round %d (%s): %s; %s", peers, round+1, order, ferryLine, baseLine)
 		}
 		b.add(row{scenario: "loopback", figure: fmt.Sprintf("goodput, %s from %d peer(s), best of %d", human(total), peers, b.rounds),
 			value: mbit(ferry), baseline: mbit(base) + " (net/http TCP)", ratio: ferry / base,
