@@ -19,8 +19,8 @@
 //   - A visible chunk is whole and durable: its bytes reached the disk before
 //     its name did. Put and Partial.Commit do temp file (or partial file) +
 //     fsync + rename + fsync of the directory, one file per chunk.
-//     WriteStream, which writes thousands of chunks at once, appends them to
-//     a pack file instead (see pack.go for why): once a pack holds
+//     WriteStream and Batch, which write thousands of chunks at once, append
+//     them to a pack file instead (see pack.go for why): once a pack holds
 //     Config.SyncBatch bytes it is fdatasync'ed, and only then is its index
 //     written (temp file, fsync, rename, fsync of packs/), which makes all
 //     of its chunks visible at once. A crash at any instant leaves only
