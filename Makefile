@@ -47,7 +47,7 @@ bench: build
 	$(GO) run ./integration/cmd/ferry-bench $(BENCHFLAGS)
 	$(GO) run ./integration/cmd/upgrade-bench
 	$(GO) test -run '^$$' -bench BenchmarkMeshCourierJoin -benchtime 5x ./integration
-	$(GO) run ./integration/cmd/transfer-bench
+	$(GO) run ./integration/cmd/transfer-bench $(TRANSFERFLAGS)
 	$(GO) run ./integration/cmd/swarm-bench $(SWARMFLAGS)
 
 FUZZTIME ?= 30s
