@@ -48,12 +48,9 @@ func (b *Batch) PutStored(id ID, stored []byte) (added bool, err error) {
 	if b.scratch == nil {
 		b.scratch = alignedBuf(encBufSize)
 	}
-	enc := padded(append(b.scratch[:0], stored...))
-	if _, err := b.p.f.WriteAt(enc, b.p.size); err != nil {
-		return false, fmt.Errorf("put chunk %s: %w", id.Short(), mapDiskErr(err))
+	if err := b.p.add(id, stored, b.scratch); err != nil {
+		return false, fmt.Errorf("put chunk %s: %w", id.Short(), err)
 	}
-	b.p.entries = append(b.p.entries, idxEntry{id: id, off: b.p.size, size: uint32(len(stored))})
-	b.p.size += int64(len(enc))
 	b.pending[id] = true
 	if b.p.size-packAlign >= b.s.cfg.SyncBatch {
 		if err := b.seal(); err != nil {

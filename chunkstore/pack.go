@@ -364,6 +364,18 @@ func padded(enc []byte) []byte {
 	return enc
 }
 
+// add appends a chunk's stored encoding, copied into scratch (aligned, of
+// encBufSize) and padded, at the pack's end. For one writer at a time.
+func (p *packFile) add(id ID, stored, scratch []byte) error {
+	enc := padded(append(scratch[:0], stored...))
+	if _, err := p.f.WriteAt(enc, p.size); err != nil {
+		return mapDiskErr(err)
+	}
+	p.entries = append(p.entries, idxEntry{id: id, off: p.size, size: uint32(len(stored))})
+	p.size += int64(len(enc))
+	return nil
+}
+
 func (p *packFile) fail(err error) {
 	p.errMu.Lock()
 	defer p.errMu.Unlock()
@@ -415,36 +427,26 @@ func (s *Store) writeIndex(name string, entries []idxEntry) error {
 	return syncDir(s.packs.dir)
 }
 
-// readPacked reads a packed chunk's stored encoding into buf. A pack that GC
-// removed since the lookup is looked up again.
+// readPacked reads a packed chunk's stored encoding into buf.
 func (s *Store) readPacked(buf []byte, id ID, loc packLoc) ([]byte, error) {
-	for attempt := 0; ; attempt++ {
-		f, err := os.Open(s.packs.path(loc.p, packExt))
-		if errors.Is(err, fs.ErrNotExist) && attempt == 0 {
-			var ok bool
-			s.packs.refresh(true)
-			if loc, ok = s.packs.lookup(id); ok {
-				continue
-			}
-			return nil, s.notFound(id, err)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read chunk %s: %w", id.Short(), err)
-		}
-		buf = slices.Grow(buf[:0], int(loc.size))[:loc.size]
-		_, err = f.ReadAt(buf, loc.off)
-		f.Close()
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("read chunk %s: pack %s is cut short: %w", id.Short(), loc.p.name, ErrCorrupt)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read chunk %s: %w", id.Short(), err)
-		}
-		return buf, nil
+	f, err := s.openPacked(id, loc)
+	if err != nil {
+		return nil, err
 	}
+	defer f.Close()
+	buf = slices.Grow(buf[:0], int(f.Size()))[:f.Size()]
+	_, err = f.ReadAt(buf, 0)
+	if errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read chunk %s: pack %s is cut short: %w", id.Short(), loc.p.name, ErrCorrupt)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read chunk %s: %w", id.Short(), err)
+	}
+	return buf, nil
 }
 
-// openPacked opens a packed chunk's stored encoding.
+// openPacked opens a packed chunk's stored encoding. A pack that GC
+// removed since the lookup is looked up again.
 func (s *Store) openPacked(id ID, loc packLoc) (*StoredFile, error) {
 	f, err := os.Open(s.packs.path(loc.p, packExt))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -537,12 +539,10 @@ func (s *Store) copyToNewPack(p *pack, keep []idxEntry) error {
 		if err != nil || Hash(content) != e.id {
 			continue
 		}
-		if _, err := dst.f.WriteAt(padded(buf), dst.size); err != nil {
+		if err := dst.add(e.id, buf, scratch); err != nil {
 			dst.discard()
-			return fmt.Errorf("rewrite pack %s: %w", p.name, mapDiskErr(err))
+			return fmt.Errorf("rewrite pack %s: %w", p.name, err)
 		}
-		dst.entries = append(dst.entries, idxEntry{id: e.id, off: dst.size, size: e.size})
-		dst.size += int64(len(padded(buf)))
 	}
 	if len(dst.entries) == 0 {
 		dst.discard()

@@ -348,21 +348,5 @@ func (n *Node) CPUTime() time.Duration {
 	if p == nil {
 		return 0
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	// The command name (field 2) may hold spaces; count from its end.
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / clockTicks
+	return p.CPUTime()
 }
-
-// clockTicks is the kernel's USER_HZ, the unit of /proc/<pid>/stat times:
-// 100 on every Linux architecture Go supports.
-const clockTicks = 100
