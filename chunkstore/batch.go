@@ -10,7 +10,7 @@ import "fmt"
 type Batch struct {
 	s       *Store
 	p       *packFile
-	scratch []byte // aligned, for direct I/O
+	sink    syncSink
 	content []byte
 	pending map[ID]bool // in the open pack, not yet visible
 }
@@ -41,14 +41,11 @@ func (b *Batch) PutStored(id ID, stored []byte) (added bool, err error) {
 		return false, nil
 	}
 	if b.p == nil {
-		if b.p, err = b.s.newPackFile(); err != nil {
+		if b.p, err = b.s.newPackFile(&b.sink); err != nil {
 			return false, fmt.Errorf("put chunk %s: %w", id.Short(), err)
 		}
 	}
-	if b.scratch == nil {
-		b.scratch = alignedBuf(encBufSize)
-	}
-	if err := b.p.add(id, stored, b.scratch); err != nil {
+	if err := b.p.add(id, stored); err != nil {
 		return false, fmt.Errorf("put chunk %s: %w", id.Short(), err)
 	}
 	b.pending[id] = true

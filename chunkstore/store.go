@@ -44,9 +44,9 @@ type Store struct {
 // Config tunes a Store. A zero field means its default.
 type Config struct {
 	// Workers is how many goroutines WriteStream hashes and compresses on.
-	// Default GOMAXPROCS+1: pack writes bypass the page cache and wait for
-	// the disk, and the extra worker keeps every core busy meanwhile. Each
-	// busy worker holds a zstd encoder (about 1 MiB) and an encode buffer.
+	// Default GOMAXPROCS (pack writes happen on another goroutine, so no
+	// worker waits for the disk). Each busy worker holds a zstd encoder
+	// (about 1 MiB) and an encode buffer.
 	Workers int
 	// MaxInFlight bounds the chunk bytes WriteStream holds between reading
 	// them and writing them to a pack, counted as whole chunk buffers
@@ -70,7 +70,7 @@ func Open(dir string) (*Store, error) { return OpenConfig(dir, Config{}) }
 // may belong to another process writing to the same store.
 func OpenConfig(dir string, cfg Config) (*Store, error) {
 	if cfg.Workers <= 0 {
-		cfg.Workers = runtime.GOMAXPROCS(0) + 1
+		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 16 << 20

@@ -48,12 +48,12 @@ func (s *Store) WriteStream(ctx context.Context, r io.Reader, p ChunkerParams) (
 	bufs := newBufferPool(max(s.cfg.MaxInFlight/c.p.MaxSize, 2*workers), c.p.MaxSize)
 	work := make(chan *streamJob, workers)
 	seen := &idSet{m: make(map[ID]struct{})}
-	pw := &packWriter{s: s, full: make(chan *packFile, 1)}
+	pw := &packWriter{s: s, sink: newAsyncSink(packSegments)}
 
-	sealed := make(chan struct{})
+	written := make(chan struct{})
 	go func() {
-		defer close(sealed)
-		s.sealPacks(ctx, cancel, pw.full)
+		defer close(written)
+		s.writePacks(ctx, cancel, pw.sink)
 	}()
 	var wg sync.WaitGroup
 	for range workers {
@@ -86,7 +86,7 @@ func (s *Store) WriteStream(ctx context.Context, r io.Reader, p ChunkerParams) (
 	close(work)
 	wg.Wait()
 	pw.finish()
-	<-sealed
+	<-written
 	if ctx.Err() != nil {
 		var added []Ref
 		for _, j := range jobs {
@@ -115,7 +115,7 @@ type streamJob struct {
 // streamWorker hashes, dedupes, encodes and appends chunks to the stream's
 // pack. After a failure it only drains.
 func (s *Store) streamWorker(ctx context.Context, fail context.CancelCauseFunc, work <-chan *streamJob, bufs *bufferPool, seen *idSet, pw *packWriter) {
-	buf := alignedBuf(encBufSize)
+	buf := make([]byte, encBufSize)
 	for j := range work {
 		if ctx.Err() != nil {
 			bufs.put(j.data)
@@ -131,9 +131,7 @@ func (s *Store) streamWorker(ctx context.Context, fail context.CancelCauseFunc, 
 			continue
 		}
 		enc := s.Encode(buf[:0], j.data)
-		if &enc[0] != &buf[0] { // cannot happen: buf holds any encoding
-			enc = append(buf[:0], enc...)
-		}
+		buf = enc[:0]
 		bufs.put(j.data)
 		j.data = nil
 		j.ref.Added = true
@@ -153,69 +151,110 @@ func (s *Store) hasHere(id ID) bool {
 	return err == nil
 }
 
-// packWriter fills one pack at a time for a stream, and hands each full
-// one to the sealer.
+// packWriter fills one pack at a time for a stream; its full segments,
+// and then the pack itself to be sealed, go to writePacks through sink.
 type packWriter struct {
 	s    *Store
+	sink *asyncSink
 	mu   sync.Mutex // protects cur
 	cur  *packFile
-	full chan *packFile
 }
 
-// append reserves room for enc in the current pack (starting one if
-// needed) and writes it there, padded, outside the lock, so that workers
-// write in parallel. enc must start at an aligned address and have room for
-// its padding. The pack goes to the sealer once it holds Config.SyncBatch
-// bytes.
+// append copies enc, a chunk's stored encoding, into the current pack
+// (starting one if needed), which goes to be sealed once it holds
+// Config.SyncBatch bytes. Workers append one at a time; a copy is cheap next
+// to encoding. It waits while every segment buffer is being written.
 func (w *packWriter) append(j *streamJob, enc []byte) error {
-	size := len(enc)
-	enc = padded(enc)
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.cur == nil {
-		p, err := w.s.newPackFile()
+		p, err := w.s.newPackFile(w.sink)
 		if err != nil {
-			w.mu.Unlock()
 			return err
 		}
 		w.cur = p
 	}
 	p := w.cur
-	off := p.size
-	p.size += int64(len(enc))
-	p.entries = append(p.entries, idxEntry{id: j.ref.ID, off: off, size: uint32(size)})
 	p.jobs = append(p.jobs, j)
-	p.writes.Add(1)
-	var full *packFile
+	err := p.add(j.ref.ID, enc)
 	if p.size-packAlign >= w.s.cfg.SyncBatch {
-		full, w.cur = p, nil
-	}
-	w.mu.Unlock()
-
-	_, err := p.f.WriteAt(enc, off)
-	if err != nil {
-		err = mapDiskErr(err)
-		p.fail(err)
-	}
-	p.writes.Done()
-	if full != nil {
-		w.full <- full
+		w.cur = nil
+		p.flush()
+		w.sink.seal(p)
 	}
 	return err
 }
 
-// finish hands the last pack to the sealer; call it once no append runs.
+// finish hands the last pack to be sealed, and ends the sink; call it once
+// no append runs.
 func (w *packWriter) finish() {
 	if w.cur != nil {
-		w.full <- w.cur
+		w.cur.flush()
+		w.sink.seal(w.cur)
 		w.cur = nil
 	}
-	close(w.full)
+	close(w.sink.ops)
 }
 
-// sealPacks seals full packs one after another while the workers fill the
-// next. After a failure it removes the packs it receives.
-func (s *Store) sealPacks(ctx context.Context, fail context.CancelCauseFunc, full <-chan *packFile) {
-	for p := range full {
+// packSegments is how many segment buffers a stream has: one being filled,
+// one being written, one spare.
+const packSegments = 3
+
+// asyncSink passes segments to writePacks, in order, with the packs to
+// seal after their last segment.
+type asyncSink struct {
+	ops   chan packOp
+	free  chan []byte
+	made  int // buffers allocated; only buffer (under packWriter.mu) touches it
+	limit int
+}
+
+// packOp is a segment to write at off in p, or (seg nil) p to seal.
+type packOp struct {
+	p   *packFile
+	seg []byte
+	off int64
+}
+
+func newAsyncSink(buffers int) *asyncSink {
+	return &asyncSink{ops: make(chan packOp, buffers+1), free: make(chan []byte, buffers), limit: buffers}
+}
+
+func (a *asyncSink) buffer() []byte {
+	select {
+	case b := <-a.free:
+		return b
+	default:
+	}
+	if a.made < a.limit {
+		a.made++
+		return alignedBuf(packSegSize)
+	}
+	return <-a.free // writePacks returns every buffer, even after a failure
+}
+
+func (a *asyncSink) write(p *packFile, seg []byte, off int64) {
+	a.ops <- packOp{p: p, seg: seg, off: off}
+}
+
+func (a *asyncSink) seal(p *packFile) { a.ops <- packOp{p: p} }
+
+// writePacks writes segments and seals packs in the order they come, while
+// the workers fill the next. After a failure it only returns buffers and
+// removes the packs it is given.
+func (s *Store) writePacks(ctx context.Context, fail context.CancelCauseFunc, sink *asyncSink) {
+	for op := range sink.ops {
+		p := op.p
+		if op.seg != nil {
+			if ctx.Err() == nil {
+				p.writeSegment(op.seg, op.off)
+				if err := p.failed(); err != nil {
+					fail(fmt.Errorf("write stream: write pack: %w", err))
+				}
+			}
+			sink.free <- op.seg[:packSegSize]
+			continue
+		}
 		if ctx.Err() != nil {
 			p.discard()
 			continue
@@ -232,41 +271,57 @@ func (s *Store) sealPacks(ctx context.Context, fail context.CancelCauseFunc, ful
 
 // bufferPool hands out at most limit buffers of capacity size: it is what
 // bounds the bytes WriteStream holds in flight. get is called from one
-// goroutine; put from any.
+// goroutine; put from any. The last buffer put back is the first handed out
+// again, so that the few buffers in use stay in the CPU's cache instead of
+// every one of them cycling through it.
 type bufferPool struct {
-	free  chan []byte
+	mu    sync.Mutex // protects free and made
+	free  [][]byte
+	made  int           // buffers allocated so far
+	wake  chan struct{} // a buffer was put back
 	size  int
-	made  int // buffers allocated so far; only get touches it
 	limit int
 }
 
 func newBufferPool(limit, size int) *bufferPool {
-	return &bufferPool{free: make(chan []byte, limit), size: size, limit: limit}
+	return &bufferPool{wake: make(chan struct{}, 1), size: size, limit: limit}
 }
 
 // get returns an empty buffer, waiting for one to be put back when limit
 // are out; false if ctx ends first.
 func (p *bufferPool) get(ctx context.Context) ([]byte, bool) {
-	select {
-	case b := <-p.free:
-		return b[:0], true
-	default:
-	}
-	if p.made < p.limit {
-		p.made++
-		return make([]byte, 0, p.size), true
-	}
-	select {
-	case b := <-p.free:
-		return b[:0], true
-	case <-ctx.Done():
-		return nil, false
+	for {
+		p.mu.Lock()
+		if n := len(p.free); n > 0 {
+			b := p.free[n-1]
+			p.free = p.free[:n-1]
+			p.mu.Unlock()
+			return b[:0], true
+		}
+		if p.made < p.limit {
+			p.made++
+			p.mu.Unlock()
+			return make([]byte, 0, p.size), true
+		}
+		p.mu.Unlock()
+		select {
+		case <-p.wake:
+		case <-ctx.Done():
+			return nil, false
+		}
 	}
 }
 
 func (p *bufferPool) put(b []byte) {
-	if b != nil {
-		p.free <- b
+	if b == nil {
+		return
+	}
+	p.mu.Lock()
+	p.free = append(p.free, b)
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
 	}
 }
 
