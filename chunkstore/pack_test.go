@@ -105,6 +105,43 @@ func TestPacksHoldStreams(t *testing.T) {
 	}
 }
 
+// TestPackSegments: packs larger than a write segment, with chunks that
+// straddle segment boundaries, read back whole from a fresh Store.
+func TestPackSegments(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenConfig(dir, Config{SyncBatch: 2*packSegSize + packSegSize/2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := testcorpus.Bytes(7, 6*packSegSize+12345)
+	refs, _, err := s.WriteStream(context.Background(), bytes.NewReader(data), ChunkerParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	packs, _ := filepath.Glob(filepath.Join(dir, "packs", "*"+packExt))
+	var big int
+	for _, p := range packs {
+		if fi, err := os.Stat(p); err == nil && fi.Size() > 2*packSegSize {
+			big++
+		}
+	}
+	if big == 0 {
+		t.Fatalf("no pack of the %d spans three segments", len(packs))
+	}
+	s2 := openPacked(t, dir)
+	var got, buf []byte
+	for _, r := range refs {
+		if buf, err = s2.Get(buf[:0], r.ID); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, buf...)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("chunks read back from multi-segment packs do not reassemble the stream")
+	}
+}
+
 // TestPacksSeenByOtherProcesses: a second Store on the same directory (as
 // the daemon is while the CLI packs) finds packs sealed after it opened.
 func TestPacksSeenByOtherProcesses(t *testing.T) {
