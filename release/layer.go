@@ -1,7 +1,6 @@
 package release
 
 import (
-	"archive/tar"
 	"bufio"
 	"context"
 	"errors"
@@ -10,7 +9,7 @@ import (
 	"io"
 	"sync"
 
-	"github.com/vbatts/tar-split/tar/asm"
+	"github.com/vbatts/tar-split/archive/tar"
 	"github.com/vbatts/tar-split/tar/storage"
 
 	"github.com/ferry-mesh/ferry/chunkstore"
@@ -71,112 +70,187 @@ var errStoreDone = errors.New("stream already stored")
 // content streams and stores both. It reads r to its end, holding no more
 // than pipe and chunk buffers in memory. An entry that escapes the layer is
 // an error wrapping imagesrc.ErrUnsafeEntry.
+//
+// The content stream is pulled: WriteStream's chunker reads a layerSplitter,
+// which parses the tar as it is read, so a file's bytes go from r straight
+// into the chunker's buffer, hashed for the diffID on the way, with no pipe
+// and no second parse. Only the (small) metadata stream goes through a pipe,
+// to a second WriteStream.
 func (pk *packer) packLayer(l imagesrc.Layer, r io.Reader) (Blob, error) {
 	type stored struct {
 		refs []ChunkRef
 		err  error
 	}
-	storeAll := func(pr *io.PipeReader) <-chan stored {
-		ch := make(chan stored, 1)
-		go func() {
-			refs, _, err := pk.store(pr)
-			if err == nil {
-				err = errStoreDone
-			}
-			pr.CloseWithError(err) // a writer still writing learns why
-			ch <- stored{refs, err}
-		}()
-		return ch
-	}
-	contentR, contentW := io.Pipe()
 	metaR, metaW := io.Pipe()
-	contentDone, metaDone := storeAll(contentR), storeAll(metaR)
-	contentBuf := bufio.NewWriterSize(contentW, 64<<10)
+	metaDone := make(chan stored, 1)
+	go func() {
+		refs, _, err := pk.store(metaR)
+		if err == nil {
+			err = errStoreDone
+		}
+		metaR.CloseWithError(err) // a writer still writing learns why
+		metaDone <- stored{refs, err}
+	}()
 	metaBuf := bufio.NewWriterSize(metaW, 64<<10)
 
-	// tar-split reads r in its own goroutine, handing file contents to the
-	// putter and everything else to the packer; what it read comes out of
-	// split, which is hashed and checked here.
-	split, splitDone, _ := asm.NewInputTarStreamWithDone(r, storage.NewJSONPacker(metaBuf), &contentPutter{w: contentBuf})
-	h := chunkstore.NewHash()
-	n, checkErr := checkLayer(io.TeeReader(split, h))
-	if checkErr != nil {
-		split.Close() // stops tar-split at its next write
+	sp := newLayerSplitter(r, storage.NewJSONPacker(metaBuf))
+	content, _, storeErr := pk.store(sp)
+	splitErr := sp.err
+	if splitErr == io.EOF {
+		splitErr = nil
 	}
-	splitErr := <-splitDone
-	if checkErr == nil && splitErr == nil {
-		if err := contentBuf.Flush(); err != nil {
-			splitErr = err
-		} else if err := metaBuf.Flush(); err != nil {
-			splitErr = err
-		}
+	if storeErr == nil && splitErr == nil {
+		storeErr = metaBuf.Flush()
 	}
-	// Even when packing failed, the streams end cleanly: see store.
-	contentW.Close()
+	// Even when packing failed, the stream ends cleanly: see store.
 	metaW.Close()
-	content, meta := <-contentDone, <-metaDone
-	for _, err := range []error{content.err, meta.err} {
-		if err != nil && err != errStoreDone {
-			return Blob{}, fmt.Errorf("store %s: %w", l, err)
-		}
+	meta := <-metaDone
+	// A failed metadata store also stops the splitter (its writes fail):
+	// then the store's error is the one to report.
+	if meta.err != nil && meta.err != errStoreDone {
+		return Blob{}, fmt.Errorf("store %s: %w", l, meta.err)
 	}
 	switch {
-	case errors.Is(checkErr, storage.ErrDuplicatePath) || errors.Is(splitErr, storage.ErrDuplicatePath):
+	case errors.Is(splitErr, storage.ErrDuplicatePath):
 		return Blob{}, fmt.Errorf("%s: two entries have the same path, which ferry cannot store bit-exactly (%w)", l, storage.ErrDuplicatePath)
-	case errors.Is(checkErr, imagesrc.ErrUnsafeEntry):
-		return Blob{}, fmt.Errorf("%s: %w", l, checkErr)
-	case checkErr != nil:
-		return Blob{}, fmt.Errorf("read %s: %w", l, checkErr)
+	case errors.Is(splitErr, imagesrc.ErrUnsafeEntry):
+		return Blob{}, fmt.Errorf("%s: %w", l, splitErr)
 	case splitErr != nil:
-		return Blob{}, fmt.Errorf("split %s: %w", l, splitErr)
+		return Blob{}, fmt.Errorf("read %s: %w", l, splitErr)
+	case storeErr != nil:
+		return Blob{}, fmt.Errorf("store %s: %w", l, storeErr)
 	}
-	return Blob{Digest: DigestOf(h.Sum(nil)), Kind: KindLayer, Size: n, Meta: meta.refs, Chunks: content.refs}, nil
+	return Blob{Digest: DigestOf(sp.in.h.Sum(nil)), Kind: KindLayer, Size: sp.in.n, Meta: meta.refs, Chunks: content}, nil
 }
 
-// checkLayer reads a layer tar to its end, checking every entry, and
-// returns its length.
-func checkLayer(r io.Reader) (int64, error) {
-	cr := &countingReader{r: r}
-	tr := tar.NewReader(cr)
-	for {
-		hdr, err := tr.Next()
+// layerSplitter reads a layer tar with tar-split's archive/tar, which keeps
+// every byte that is not file content, and is itself the content stream: the
+// regular files' contents, concatenated in entry order. Everything else
+// (headers, padding, the order of entries) goes to meta as tar-split entries,
+// exactly as tar-split's own asm.NewInputTarStream records them, so that
+// assembleLayer rebuilds the tar bit for bit. It checks every entry
+// (imagesrc.CheckLayerEntry) and hashes and counts every byte of the layer,
+// trailing padding included, which it reads to the end.
+//
+// It records no per-file CRC-64: the layer's diffID covers every byte, and
+// a second checksum pass costs about a tenth of packing's CPU time.
+type layerSplitter struct {
+	in   *hashReader
+	tr   *tar.Reader
+	meta storage.Packer
+	file *tar.Header // the entry whose content Read is returning, if any
+	done bool        // the archive and its trailing padding are read
+	err  error       // sticky: the first error, or io.EOF
+}
+
+func newLayerSplitter(r io.Reader, meta storage.Packer) *layerSplitter {
+	in := &hashReader{r: r, h: chunkstore.NewHash()}
+	tr := tar.NewReader(in)
+	tr.RawAccounting = true
+	return &layerSplitter{in: in, tr: tr, meta: meta}
+}
+
+func (s *layerSplitter) Read(p []byte) (int, error) {
+	for s.err == nil {
+		if s.file == nil {
+			s.err = s.next()
+			continue
+		}
+		n, err := s.tr.Read(p)
 		if err == io.EOF {
-			break
+			err = s.endFile()
 		}
 		if err != nil {
-			return cr.n, err
+			s.err = err
 		}
-		if err := imagesrc.CheckLayerEntry(hdr); err != nil {
-			return cr.n, err
+		if n > 0 {
+			return n, nil
 		}
 	}
-	_, err := io.Copy(io.Discard, cr) // padding after the end of the archive
-	return cr.n, err
+	return 0, s.err
 }
 
-type countingReader struct {
+// next reads the next entry's header, or the end of the archive (io.EOF).
+func (s *layerSplitter) next() error {
+	if s.done {
+		return io.EOF
+	}
+	hdr, err := s.tr.Next()
+	if err == io.EOF || (err == nil && hdr == nil) {
+		// The end-of-archive blocks, and whatever padding follows them.
+		if err := s.segment(s.tr.RawBytes()); err != nil {
+			return err
+		}
+		if err := s.drain(); err != nil {
+			return err
+		}
+		s.done = true
+		return io.EOF
+	}
+	if err != nil {
+		return err
+	}
+	if err := imagesrc.CheckLayerEntry(hdr.Name, hdr.Linkname, hdr.Typeflag); err != nil {
+		return err
+	}
+	if err := s.segment(s.tr.RawBytes()); err != nil {
+		return err
+	}
+	s.file = hdr
+	if hdr.Size > 0 {
+		return nil // Read returns its content
+	}
+	return s.endFile()
+}
+
+// endFile records the entry whose content was read.
+func (s *layerSplitter) endFile() error {
+	e := storage.Entry{Type: storage.FileType, Size: s.file.Size}
+	e.SetName(s.file.Name) // kept exactly, even when not UTF-8
+	s.file = nil
+	if _, err := s.meta.AddEntry(e); err != nil {
+		return err
+	}
+	return s.segment(s.tr.RawBytes())
+}
+
+func (s *layerSplitter) segment(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	_, err := s.meta.AddEntry(storage.Entry{Type: storage.SegmentType, Payload: b})
+	return err
+}
+
+// drain records what follows the end-of-archive blocks, in bounded steps.
+func (s *layerSplitter) drain() error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := s.in.Read(buf)
+		if serr := s.segment(buf[:n]); serr != nil {
+			return serr
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// hashReader hashes and counts what is read through it.
+type hashReader struct {
 	r io.Reader
+	h hash.Hash
 	n int64
 }
 
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
+func (r *hashReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.h.Write(p[:n])
+	r.n += int64(n)
 	return n, err
-}
-
-// contentPutter is tar-split's FilePutter: it appends each file's content
-// to the content stream, in entry order. It records no per-file CRC-64:
-// the layer's diffID covers every byte, and a second checksum pass costs
-// about a tenth of packing's CPU time.
-type contentPutter struct {
-	w   io.Writer
-	buf [32 << 10]byte
-}
-
-func (p *contentPutter) Put(_ string, r io.Reader) (int64, []byte, error) {
-	n, err := io.CopyBuffer(p.w, r, p.buf[:])
-	return n, nil, err
 }
 
 // openLayer streams the layer tar b rebuilds from the store. If the rebuilt

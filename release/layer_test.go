@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vbatts/tar-split/tar/asm"
+	"github.com/vbatts/tar-split/tar/storage"
+
 	"github.com/ferry-mesh/ferry/chunkstore"
 	"github.com/ferry-mesh/ferry/release/imagesrc"
 	"github.com/ferry-mesh/ferry/release/imagesrc/imagetest"
@@ -186,4 +189,50 @@ func TestWriteFuzzSeeds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// FuzzLayerSplitter: for any input tar-split's own splitter accepts,
+// layerSplitter records the same metadata entries and the same content
+// stream (so releases made before it dedupe against releases made with it),
+// unless it refuses an entry that escapes the layer.
+func FuzzLayerSplitter(f *testing.F) {
+	for _, s := range layerSeeds() {
+		f.Add(s)
+	}
+	f.Add(imagetest.Layer(imagetest.File{Name: "../up", Body: []byte("x")}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var wantMeta, wantContent bytes.Buffer
+		split, done, _ := asm.NewInputTarStreamWithDone(bytes.NewReader(b), storage.NewJSONPacker(&wantMeta), concatPutter{&wantContent})
+		_, readErr := io.Copy(io.Discard, split)
+		if err := <-done; err != nil || readErr != nil {
+			return // tar-split refuses it: nothing to compare
+		}
+		var gotMeta bytes.Buffer
+		sp := newLayerSplitter(bytes.NewReader(b), storage.NewJSONPacker(&gotMeta))
+		gotContent, err := io.ReadAll(sp)
+		if errors.Is(err, imagesrc.ErrUnsafeEntry) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("tar-split reads the input, layerSplitter fails: %v", err)
+		}
+		if !bytes.Equal(gotMeta.Bytes(), wantMeta.Bytes()) {
+			t.Fatalf("metadata differs:\n got %q\nwant %q", gotMeta.Bytes(), wantMeta.Bytes())
+		}
+		if !bytes.Equal(gotContent, wantContent.Bytes()) {
+			t.Fatalf("content differs: got %d bytes, want %d", len(gotContent), wantContent.Len())
+		}
+		if sp.in.n != int64(len(b)) || DigestOf(sp.in.h.Sum(nil)) != Digest(imagetest.Digest(b)) {
+			t.Fatalf("read %d of %d bytes, or hashed them wrong", sp.in.n, len(b))
+		}
+	})
+}
+
+// concatPutter appends file contents to w and, like packing before
+// layerSplitter, records no checksum.
+type concatPutter struct{ w io.Writer }
+
+func (p concatPutter) Put(_ string, r io.Reader) (int64, []byte, error) {
+	n, err := io.Copy(p.w, r)
+	return n, nil, err
 }

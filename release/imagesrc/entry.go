@@ -11,12 +11,12 @@ import (
 // target. Symbolic link targets are not checked: absolute ones are common
 // (/usr/bin/foo → /bin/foo) and the engine resolves them inside the
 // container's root. Whiteouts (.wh.*) are ordinary entries.
-func CheckLayerEntry(h *tar.Header) error {
-	if escapes(h.Name) {
-		return &inputError{msg: fmt.Sprintf("entry %q escapes the layer", h.Name), kind: ErrUnsafeEntry}
+func CheckLayerEntry(name, linkname string, typeflag byte) error {
+	if escapes(name) {
+		return &inputError{msg: fmt.Sprintf("entry %q escapes the layer", name), kind: ErrUnsafeEntry}
 	}
-	if h.Typeflag == tar.TypeLink && escapes(h.Linkname) {
-		return &inputError{msg: fmt.Sprintf("entry %q is a hard link to %q, outside the layer", h.Name, h.Linkname), kind: ErrUnsafeEntry}
+	if typeflag == tar.TypeLink && escapes(linkname) {
+		return &inputError{msg: fmt.Sprintf("entry %q is a hard link to %q, outside the layer", name, linkname), kind: ErrUnsafeEntry}
 	}
 	return nil
 }
