@@ -194,9 +194,15 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	limit := transfer.NewLimiter(cfg.Limit)
+	// A seed (any role but site) holds what a whole swarm wants: it sends
+	// each chunk to one site at a time, and the sites pass it on.
+	var spread time.Duration
+	if role != mesh.RoleSite {
+		spread = seedSpreadWindow
+	}
 	n.server, err = transfer.NewServer(transfer.ServerConfig{
 		Releases: n.store, Chunks: n.store.Chunks, Identity: n.id, Addr: cfg.Listen,
-		Limit: transfer.NewLimiter(cfg.Limit), Logf: cfg.Logf,
+		Limit: transfer.NewLimiter(cfg.Limit), SpreadWindow: spread, Logf: cfg.Logf,
 	})
 	if err != nil {
 		return nil, err
@@ -204,6 +210,7 @@ func New(cfg Config) (*Node, error) {
 	n.fetcher, err = transfer.NewFetcher(transfer.FetcherConfig{
 		Releases: n.store, Chunks: n.store.Chunks, Client: n.client,
 		MaxInFlight: cfg.MaxInFlight, Patience: -1, Limit: limit, LockDir: dir, Logf: cfg.Logf,
+		OnChunk: n.server.Handler().Committed, // peers see what arrived at once
 	})
 	if err != nil {
 		return nil, err
@@ -434,6 +441,12 @@ func (n *Node) startFetch(sr *release.Signed, src transfer.PeerSource) {
 
 // fetchRetry is how long after a failed fetch it is started again.
 const fetchRetry = 30 * time.Second
+
+// seedSpreadWindow is how long a seed declines to send a chunk again while
+// other nodes are fetching from it (transfer.ServerConfig.SpreadWindow):
+// time enough for the node it went to to commit it and for the others to
+// see it in its have-bitmap.
+const seedSpreadWindow = 3 * time.Second
 
 // cancelFetch stops the fetch of a release, if one runs.
 func (n *Node) cancelFetch(id release.ID) {

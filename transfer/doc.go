@@ -75,8 +75,9 @@
 //
 // The Fetcher pulls a release's missing chunks from every peer that has
 // them at once: rarest first over the peers' have-bitmaps (polled with
-// ETags every 2 s while incomplete, so nodes still fetching serve each
-// other), each peer allowed a window of bytes in flight that follows its
+// ETags every 0.5 s while incomplete, so nodes still fetching serve each
+// other; a node's bitmap shows each chunk its own fetch commits at once),
+// each peer allowed a window of bytes in flight that follows its
 // measured rate and round trip (a chunk leaves it once its body is in, so
 // the peer sends the next one while the chunk is committed), all under a
 // byte-weighted cap (MaxInFlight). A request that receives nothing for StallTimeout is
@@ -85,6 +86,15 @@
 // dropped. In the end game, once every missing chunk is requested, idle
 // capacity takes the second half of chunks still arriving (a Range request
 // into memory), so the last chunks do not crawl on one connection each.
+//
+// A seed (a peer holding every chunk: a hub, a courier) is the bottleneck
+// of a swarm, every fetcher asking it. So a fetcher leaves to a partial peer
+// with room in its window the chunks that peer holds, and a seed's server
+// (ServerConfig.SpreadWindow, set by the node for every role but site)
+// declines with 503 a chunk it sent to another node a moment ago while it
+// serves others (ErrElsewhere: the fetcher asks again a second later, or
+// takes it from the node that got it). Each chunk then leaves the seed
+// about once, and the fetchers pass it among themselves.
 //
 // Safety does not rest on TLS: a release is accepted only if a key in the
 // trust list signed its manifest, and a chunk only if its content hashes to

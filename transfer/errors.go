@@ -38,6 +38,10 @@ var (
 	ErrBusy = errors.New("release is being fetched by another process")
 	// ErrBadResponse means a response body did not decode.
 	ErrBadResponse = errors.New("malformed response")
+	// ErrElsewhere means a peer declined to send a chunk for now (503): it
+	// has just sent it to another node, which can pass it on (see
+	// ServerConfig.SpreadWindow). Nothing is wrong with the peer.
+	ErrElsewhere = errors.New("chunk just sent to another node; fetch it from there or later")
 )
 
 // statusOf maps an error to the HTTP status the server answers with. It and
@@ -52,6 +56,8 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrRangeNotSatisfiable):
 		return http.StatusRequestedRangeNotSatisfiable
+	case errors.Is(err, ErrElsewhere):
+		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
 	}
@@ -73,6 +79,8 @@ func errorOf(status int, body io.Reader) error {
 		sentinel = ErrBadRequest
 	case status == http.StatusRequestedRangeNotSatisfiable:
 		sentinel = ErrRangeNotSatisfiable
+	case status == http.StatusServiceUnavailable:
+		sentinel = ErrElsewhere
 	default:
 		sentinel = ErrPeerFailed
 	}

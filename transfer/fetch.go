@@ -67,8 +67,9 @@ type FetcherConfig struct {
 	// (default 20 s) and backs off from its peer.
 	StallTimeout time.Duration
 	// HaveRefresh is how often a peer's have-bitmap is asked for again
-	// while it is still incomplete (default 2 s); complete peers are asked
-	// ten times less often.
+	// while it is still incomplete (default 0.5 s: in a swarm, nodes
+	// should learn within a second what their neighbours just received);
+	// complete peers are asked ten times less often.
 	HaveRefresh time.Duration
 	// Patience is how long a fetch waits with nothing to fetch from (no
 	// reachable peer holds a missing chunk) before it fails with
@@ -119,7 +120,7 @@ func NewFetcher(cfg FetcherConfig) (*Fetcher, error) {
 		cfg.StallTimeout = 20 * time.Second
 	}
 	if cfg.HaveRefresh <= 0 {
-		cfg.HaveRefresh = 2 * time.Second
+		cfg.HaveRefresh = 500 * time.Millisecond
 	}
 	if cfg.Patience == 0 {
 		cfg.Patience = 60 * time.Second

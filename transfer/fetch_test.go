@@ -586,3 +586,44 @@ func TestEndGameSplitsSlowChunks(t *testing.T) {
 		t.Errorf("received %d bytes for %d stored, with %d tail requests: the halves overlap too much", st.WireBytes, total, ranged)
 	}
 }
+
+// declineOnce answers the first request for each chunk as a seed that just
+// sent it elsewhere does (503), and serves the next.
+func declineOnce(h http.Handler) http.Handler {
+	var mu sync.Mutex
+	asked := map[string]bool{}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/chunks/") {
+			mu.Lock()
+			first := !asked[r.URL.Path]
+			asked[r.URL.Path] = true
+			mu.Unlock()
+			if first {
+				writeError(w, ErrElsewhere)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// A chunk a peer declines (ErrElsewhere) is asked again a little later; the
+// peer is not backed off or dropped for it.
+func TestDeclinedChunksAreFetchedLater(t *testing.T) {
+	src, sr := source(t, 2<<20, 22)
+	a := serve(t, src, declineOnce)
+	dst := receiver(t, sr)
+	var log logBuf
+	f := newFetcher(t, dst, newClient(t, ClientConfig{}), FetcherConfig{Logf: log.Logf})
+	start := time.Now()
+	if _, err := f.Fetch(testCtx(t, 60*time.Second), sr, StaticPeers{a.peer}); err != nil {
+		t.Fatal(err)
+	}
+	checkComplete(t, dst, sr)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("fetch took %v: declined chunks should be asked again after about %v", took, elsewhereWait)
+	}
+	if strings.Contains(log.String(), "retrying") || strings.Contains(log.String(), "dropping") {
+		t.Errorf("a peer that declined chunks was backed off or dropped:\n%s", log.String())
+	}
+}

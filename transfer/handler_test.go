@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-mesh/ferry/chunkstore"
 	"github.com/ferry-mesh/ferry/release"
@@ -104,6 +105,7 @@ func TestErrorStatusRoundTrip(t *testing.T) {
 		{release.ErrNotFound, ErrNotFound},
 		{ErrBadRequest, ErrBadRequest},
 		{ErrRangeNotSatisfiable, ErrRangeNotSatisfiable},
+		{ErrElsewhere, ErrElsewhere},
 		{errors.New("disk on fire"), ErrPeerFailed},
 	} {
 		rec := httptest.NewRecorder()
@@ -112,6 +114,59 @@ func TestErrorStatusRoundTrip(t *testing.T) {
 		if !errors.Is(got, tc.want) {
 			t.Errorf("%v → status %d → %v; want %v", tc.err, rec.Code, got, tc.want)
 		}
+	}
+}
+
+// A seed declines a chunk it is sending, or sent less than the window ago,
+// to another node while it serves others; the same node, or any node once
+// the seed serves nobody else, gets it.
+func TestSpreadOnce(t *testing.T) {
+	src, sr := source(t, 2<<20, 21)
+	h := NewHandler(src, src.Chunks, nil)
+	h.SpreadOnce(3 * time.Second)
+	l := h.spread
+	chunks := release.UniqueChunks(sr.Manifest)
+	x, y, z := chunks[0].ID, chunks[1].ID, chunks[2].ID
+	t0 := time.Now()
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+
+	if !l.begin(x, "10.0.0.1", at(0)) {
+		t.Fatal("the first request for a chunk was declined")
+	}
+	// Over the wire: another node asking for x while it goes to the first.
+	req := httptest.NewRequest("GET", ChunkPath(x), nil)
+	req.RemoteAddr = "10.0.0.2:4242"
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("a chunk being sent elsewhere: status %d, Retry-After %q; want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	if err := errorOf(rec.Code, rec.Body); !errors.Is(err, ErrElsewhere) {
+		t.Fatalf("503 read back as %v; want ErrElsewhere", err)
+	}
+	if !l.begin(x, "10.0.0.1", at(time.Second)) {
+		t.Fatal("the node a chunk went to was declined it again (a resume)")
+	}
+	l.end(x, "10.0.0.1", at(time.Second))
+	l.end(x, "10.0.0.1", at(time.Second))
+	if !l.begin(y, "10.0.0.1", at(time.Second)) { // the first node fetches on
+		t.Fatal("a new chunk was declined")
+	}
+	if l.begin(x, "10.0.0.2", at(2*time.Second)) {
+		t.Fatal("a chunk sent 1 s ago went to a second node while the first still fetches")
+	}
+	if !l.begin(x, "10.0.0.2", at(5*time.Second)) {
+		t.Fatal("a chunk sent 4 s ago (window 3 s) was declined")
+	}
+	l.end(x, "10.0.0.2", at(5*time.Second))
+	l.end(y, "10.0.0.1", at(5*time.Second))
+	// Nobody else is being served: no reason to decline.
+	if !l.begin(z, "10.0.0.1", at(6*time.Second)) {
+		t.Fatal("a new chunk was declined")
+	}
+	l.end(z, "10.0.0.1", at(6*time.Second))
+	if !l.begin(z, "10.0.0.2", at(6*time.Second)) {
+		t.Fatal("a chunk was declined though the seed serves nobody else")
 	}
 }
 
@@ -185,5 +240,41 @@ func TestBitmapWireForm(t *testing.T) {
 	d, err := DecodeBitmap(b.Bytes(), 10)
 	if err != nil || !d.Has(0) || !d.Has(9) || d.Has(5) || d.Count() != 2 {
 		t.Errorf("round trip: %v %v", d, err)
+	}
+}
+
+// A chunk committed shows in the served have-bitmap at once, with a new
+// ETag, without waiting for the bitmap's next recount.
+func TestCommittedShowsAtOnce(t *testing.T) {
+	src, sr := source(t, 2<<20, 23)
+	dst := receiver(t, sr)
+	h := NewHandler(dst, dst.Chunks, nil)
+	bm, chunks, err := h.Have(sr.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bm.Count() != 0 {
+		t.Fatalf("a receiver holding nothing serves %d bits", bm.Count())
+	}
+	etag := h.cache[sr.ID].etag
+	c := chunks[1]
+	data, err := src.Chunks.Get(nil, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := dst.Chunks.Put(c.ID, data); err != nil {
+		t.Fatal(err)
+	}
+	h.Committed(sr.ID, c.ID)
+	got, _, err := h.Have(sr.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Has(1) || got.Count() != 1 || h.cache[sr.ID].etag == etag {
+		t.Fatalf("after a commit the bitmap has bit 1 = %v, %d bits, ETag changed = %v; want true, 1, true",
+			got.Has(1), got.Count(), h.cache[sr.ID].etag != etag)
+	}
+	if bm.Count() != 0 {
+		t.Fatal("Committed modified a bitmap already handed out")
 	}
 }

@@ -83,6 +83,9 @@ type peerState struct {
 
 	fails   int       // consecutive failures
 	retryAt time.Time // backoff until
+	// later: chunks the peer declined for now (ErrElsewhere), and until
+	// when not to ask it for them again.
+	later   map[int]time.Time
 	lastErr error
 	dropped error // non-nil: never used again in this fetch
 }
@@ -327,13 +330,30 @@ func (r *run) rebuildOrder() {
 	r.dirty = false
 }
 
-// pick returns the rarest missing chunk p holds, or -1.
-func (r *run) pick(p *peerState) int {
+// pick returns the rarest missing chunk p holds, or -1. From a seed (a
+// peer that holds every chunk: a hub, a courier) it takes no chunk that one
+// of partial, the ready peers that are not seeds, holds and has room in its
+// window for: in a swarm every fetcher asks the seed, whose upload is the
+// bottleneck, and it should carry what nobody else can, each chunk about
+// once, while the fetchers pass the rest among themselves. A partial peer
+// that is slow fills its window, and then the seed takes what it holds.
+func (r *run) pick(p *peerState, partial []*peerState) int {
 	for r.orderPos < len(r.order) && r.state[r.order[r.orderPos]] == committed {
 		r.orderPos++
 	}
+	seed := p.have.Count() == p.have.Len()
+	now := time.Now()
 	for _, i := range r.order[r.orderPos:] {
 		if r.state[i] != missing || !p.have.Has(int(i)) {
+			continue
+		}
+		if t, ok := p.later[int(i)]; ok {
+			if now.Before(t) {
+				continue
+			}
+			delete(p.later, int(i))
+		}
+		if seed && roomElsewhere(partial, int(i)) {
 			continue
 		}
 		id := r.chunks[i].ID
@@ -347,6 +367,17 @@ func (r *run) pick(p *peerState) int {
 		return int(i)
 	}
 	return -1
+}
+
+// roomElsewhere reports whether one of peers holds chunk i and has room in
+// its window.
+func roomElsewhere(peers []*peerState, i int) bool {
+	for _, q := range peers {
+		if q.inflightBytes < q.window && q.have.Has(i) {
+			return true
+		}
+	}
+	return false
 }
 
 // schedule hands out chunk requests while the in-flight cap and the peers'
@@ -363,13 +394,19 @@ func (r *run) schedule(ctx context.Context) {
 		}
 	}
 	sort.Slice(ready, func(i, j int) bool { return ready[i].rate > ready[j].rate })
+	var partial []*peerState
+	for _, p := range ready {
+		if p.have.Count() < p.have.Len() {
+			partial = append(partial, p)
+		}
+	}
 	for {
 		launched := false
 		for _, p := range ready {
 			if p.inflightBytes >= p.window {
 				continue
 			}
-			i := r.pick(p)
+			i := r.pick(p, partial)
 			if i < 0 {
 				continue
 			}
@@ -435,7 +472,7 @@ func (r *run) handleResult(res chunkResult) {
 	}
 	if res.tail {
 		// The chunk's first request reports the chunk; this one only its peer.
-		if res.err != nil && !errors.Is(res.err, context.Canceled) {
+		if res.err != nil && !errors.Is(res.err, context.Canceled) && !errors.Is(res.err, ErrElsewhere) {
 			r.fail(p, res.err)
 		}
 		return
@@ -478,12 +515,23 @@ func (r *run) handleResult(res chunkResult) {
 		p.haveDue = time.Time{}
 	case errors.Is(err, ErrRangeNotSatisfiable), errors.Is(err, errTailLost):
 		// try again at once: from 0, or from where the tail began
+	case errors.Is(err, ErrElsewhere):
+		// The peer just sent it to another node: take it from there, or
+		// from this peer a little later.
+		if p.later == nil {
+			p.later = map[int]time.Time{}
+		}
+		p.later[i] = time.Now().Add(elsewhereWait)
 	case errors.Is(err, ErrFingerprint):
 		r.drop(p, err)
 	default:
 		r.fail(p, err)
 	}
 }
+
+// elsewhereWait is how long a chunk a peer declined (ErrElsewhere) is not
+// asked of it again.
+const elsewhereWait = time.Second
 
 // fail backs off from a peer: 1 s, 2 s, 4 s … up to a minute, with jitter.
 // Requests that fail together (a link going down fails all of them) count

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/ferry-mesh/ferry/chunkstore"
+	"github.com/ferry-mesh/ferry/release"
 )
 
 func TestBackoffCountsFailuresTogetherOnce(t *testing.T) {
@@ -38,5 +41,45 @@ func TestConnsForRoundTrip(t *testing.T) {
 		if got := connsFor(tc.rtt); got != tc.want {
 			t.Errorf("connsFor(%v) = %d, want %d", tc.rtt, got, tc.want)
 		}
+	}
+}
+
+// A seed is asked only for what no partial peer with room in its window
+// holds; once that peer's window is full, the seed takes it too.
+func TestSeedIsLeftTheChunksOnlyItHolds(t *testing.T) {
+	f, err := NewFetcher(FetcherConfig{Releases: newStore(t), Chunks: newStore(t).Chunks, Client: &Client{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &run{
+		f: f,
+		chunks: []release.ChunkRef{
+			{ID: chunkstore.Hash([]byte("held by both")), Size: 12},
+			{ID: chunkstore.Hash([]byte("held by the seed only")), Size: 21},
+		},
+		state: make([]chunkState, 2),
+		avail: []int32{2, 1},
+		order: []int32{1, 0}, // rarest first
+	}
+	seed := &peerState{have: NewBitmap(2), window: minPeerWindow}
+	seed.have.Set(0)
+	seed.have.Set(1)
+	partial := &peerState{have: NewBitmap(2), window: minPeerWindow}
+	partial.have.Set(0)
+	others := []*peerState{partial}
+
+	if i := r.pick(seed, others); i != 1 {
+		t.Fatalf("the seed was asked for chunk %d first; want 1, which only it holds", i)
+	}
+	r.state[1] = requested
+	if i := r.pick(seed, others); i != -1 {
+		t.Fatalf("the seed was asked for chunk %d, which a partial peer with room holds", i)
+	}
+	partial.inflightBytes = partial.window // its window is full
+	if i := r.pick(seed, others); i != 0 {
+		t.Fatalf("with the partial peer's window full the seed was asked for chunk %d; want 0", i)
+	}
+	if i := r.pick(partial, others); i != 0 {
+		t.Fatalf("the partial peer was asked for chunk %d; want 0", i)
 	}
 }

@@ -61,13 +61,24 @@ type Handler struct {
 	mu    sync.Mutex                // protects cache and index
 	cache map[release.ID]*haveEntry // per release: unique chunks and the last bitmap
 	index *cachedIndex              // the last index served
+
+	spread *spreadLog // nil: every chunk request is served
 }
 
+// haveEntry is a release's have-bitmap as served. Its bitmap is never
+// modified once in the cache: Committed replaces the entry.
 type haveEntry struct {
 	chunks []release.ChunkRef
+	index  map[chunkstore.ID]int // position of each chunk in chunks; made by Committed
 	bitmap *Bitmap
 	etag   string
 	at     time.Time
+}
+
+func newHaveEntry(chunks []release.ChunkRef, index map[chunkstore.ID]int, bm *Bitmap, at time.Time) *haveEntry {
+	sum := sha256.Sum256(bm.Bytes())
+	return &haveEntry{chunks: chunks, index: index, bitmap: bm, at: at,
+		etag: `"` + strconv.Itoa(bm.Count()) + "-" + hex.EncodeToString(sum[:8]) + `"`}
 }
 
 type cachedIndex struct {
@@ -90,6 +101,47 @@ func (h *Handler) Invalidate(id release.ID) {
 	}
 	h.index = nil
 	h.mu.Unlock()
+}
+
+// SpreadOnce makes the handler decline (503, ErrElsewhere) a request for a
+// chunk it sent to another node less than window ago, or is sending, while
+// it is sending chunks to other nodes: a seed that every node of a swarm
+// asks (a hub, a courier) then sends each chunk about once, and the nodes
+// pass it among themselves, instead of its upload, the swarm's bottleneck,
+// carrying the same chunks again. Nodes are told apart by IP address. Call
+// it before serving.
+func (h *Handler) SpreadOnce(window time.Duration) {
+	h.spread = &spreadLog{window: window, last: map[chunkstore.ID]*spreadRec{}, active: map[string]int{}}
+}
+
+// Committed marks a chunk of a release held, in the have-bitmap served for
+// it, at once: peers see a fetch's progress without waiting for the
+// bitmap's next recount (haveTTL), which only changes made elsewhere (by
+// another process, or for another release) wait for.
+func (h *Handler) Committed(id release.ID, chunk chunkstore.ID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := h.cache[id]
+	if e == nil {
+		return
+	}
+	index := e.index
+	if index == nil {
+		index = make(map[chunkstore.ID]int, len(e.chunks))
+		for i, c := range e.chunks {
+			index[c.ID] = i
+		}
+	}
+	i, ok := index[chunk]
+	if !ok || e.bitmap.Has(i) {
+		if e.index == nil {
+			h.cache[id] = &haveEntry{chunks: e.chunks, index: index, bitmap: e.bitmap, etag: e.etag, at: e.at}
+		}
+		return
+	}
+	bm := &Bitmap{n: e.bitmap.n, bits: slices.Clone(e.bitmap.bits)}
+	bm.Set(i)
+	h.cache[id] = newHaveEntry(e.chunks, index, bm, e.at)
 }
 
 // SentBytes is the number of chunk bytes served so far.
@@ -206,9 +258,11 @@ func (h *Handler) haveEntry(id release.ID) (*haveEntry, error) {
 			bm.Set(i)
 		}
 	}
-	sum := sha256.Sum256(bm.Bytes())
-	ne := &haveEntry{chunks: chunks, bitmap: bm, at: time.Now(),
-		etag: `"` + strconv.Itoa(bm.Count()) + "-" + hex.EncodeToString(sum[:8]) + `"`}
+	var index map[chunkstore.ID]int
+	if e != nil {
+		index = e.index
+	}
+	ne := newHaveEntry(chunks, index, bm, time.Now())
 	h.mu.Lock()
 	h.cache[id] = ne
 	h.mu.Unlock()
@@ -250,12 +304,88 @@ func (h *Handler) serveChunk(w http.ResponseWriter, r *http.Request, id chunksto
 		return err
 	}
 	defer f.Close()
+	if h.spread != nil && r.Method == http.MethodGet {
+		client, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if !h.spread.begin(id, client, time.Now()) {
+			w.Header().Set("Retry-After", "1")
+			return fmt.Errorf("chunk %s: %w", id.Short(), ErrElsewhere)
+		}
+		defer h.spread.end(id, client, time.Now())
+	}
 	hd := w.Header()
 	hd.Set("Content-Type", "application/octet-stream")
 	hd.Set("ETag", `"`+id.String()+`"`)
 	hd.Set("Cache-Control", "public, max-age=31536000, immutable")
 	http.ServeContent(&meteredWriter{ResponseWriter: w, ctx: r.Context(), limit: h.limit, sent: &h.sent}, r, "", time.Time{}, f)
 	return nil
+}
+
+// spreadLog remembers, for Handler.SpreadOnce, which node each chunk was
+// last sent to and when, and how many chunk requests of each node are being
+// served.
+type spreadLog struct {
+	window time.Duration
+
+	mu     sync.Mutex // protects the rest
+	last   map[chunkstore.ID]*spreadRec
+	active map[string]int
+	swept  time.Time
+}
+
+type spreadRec struct {
+	client string
+	at     time.Time // last send began or ended
+	active int       // sends in progress
+}
+
+// begin reports whether chunk id may be sent to client now, and if so
+// records the send; end must follow.
+func (l *spreadLog) begin(id chunkstore.ID, client string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.swept) > l.window {
+		for k, rec := range l.last {
+			if rec.active == 0 && now.Sub(rec.at) > l.window {
+				delete(l.last, k)
+			}
+		}
+		l.swept = now
+	}
+	rec := l.last[id]
+	if rec != nil && rec.client != client && (rec.active > 0 || now.Sub(rec.at) < l.window) && l.othersActive(client) {
+		return false
+	}
+	if rec == nil || rec.client != client {
+		rec = &spreadRec{client: client}
+		l.last[id] = rec
+	}
+	rec.at = now
+	rec.active++
+	l.active[client]++
+	return true
+}
+
+func (l *spreadLog) end(id chunkstore.ID, client string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if rec := l.last[id]; rec != nil && rec.client == client {
+		rec.at = now
+		rec.active--
+	}
+	if l.active[client]--; l.active[client] <= 0 {
+		delete(l.active, client)
+	}
+}
+
+// othersActive reports whether chunks are being sent to a node other than
+// client: only then is declining worth it.
+func (l *spreadLog) othersActive(client string) bool {
+	for c := range l.active {
+		if c != client {
+			return true
+		}
+	}
+	return false
 }
 
 // meteredWriter counts and paces what a chunk response sends.
@@ -326,6 +456,10 @@ type ServerConfig struct {
 	NoTCP bool
 	// Limit caps the bytes per second sent to peers; nil for no cap.
 	Limit *Limiter
+	// SpreadWindow, if set, makes the server send a chunk to one node
+	// at a time while others ask for it too (see Handler.SpreadOnce): for
+	// seeds, whose upload a whole swarm shares.
+	SpreadWindow time.Duration
 	// Logf receives plain one-line messages; default discards them.
 	Logf func(format string, args ...any)
 }
@@ -353,6 +487,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		cfg.Logf = func(string, ...any) {}
 	}
 	s := &Server{cfg: cfg, handler: NewHandler(cfg.Releases, cfg.Chunks, cfg.Limit)}
+	if cfg.SpreadWindow > 0 {
+		s.handler.SpreadOnce(cfg.SpreadWindow)
+	}
 	host, port, err := net.SplitHostPort(cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen address %q: %w", cfg.Addr, err)
