@@ -34,7 +34,7 @@ func (r *run) fetchChunk(ctx context.Context, p *peerState, c release.ChunkRef, 
 		return false, localError{err}
 	}
 	limit := int64(c.Size) + storedOverhead
-	if part.Offset() >= limit {
+	if part.Offset() > limit {
 		// Longer than the chunk can be: left over from a bad peer.
 		if part, err = restart(cs, part, c.ID); err != nil {
 			return false, err
@@ -60,7 +60,13 @@ func (r *run) fetchChunk(ctx context.Context, p *peerState, c release.ChunkRef, 
 	body, err := r.f.cfg.Client.Chunk(reqCtx, p.peer, c.ID, off)
 	if err != nil {
 		if errors.Is(err, ErrRangeNotSatisfiable) {
-			// What we hold is longer than the chunk: it cannot be right.
+			// Nothing lies past what we hold. It may be the whole chunk,
+			// received before a kill -9 or a power cut and not yet
+			// committed: the commit verifies it. Else what we hold is
+			// longer than the chunk, and cannot be right.
+			if off > 0 && part.Commit() == nil {
+				return false, nil
+			}
 			part.Abort()
 			return off == 0, err
 		}

@@ -627,3 +627,63 @@ func TestDeclinedChunksAreFetchedLater(t *testing.T) {
 		t.Errorf("a peer that declined chunks was backed off or dropped:\n%s", log.String())
 	}
 }
+
+// A chunk whole in its partial file (the fetch was killed between its last
+// byte and its commit) is committed on resume, not fetched again.
+func TestResumeCommitsAWholePartial(t *testing.T) {
+	for _, seed := range []uint64{24, 25} {
+		src, sr := source(t, 2<<20, seed)
+		var mu sync.Mutex
+		statuses := map[string][]int{}
+		a := serve(t, src, func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				rec := &statusRecorder{ResponseWriter: w}
+				h.ServeHTTP(rec, r)
+				mu.Lock()
+				statuses[r.URL.Path] = append(statuses[r.URL.Path], rec.status)
+				mu.Unlock()
+			})
+		})
+		dst := receiver(t, sr)
+		for _, c := range release.UniqueChunks(sr.Manifest)[:2] {
+			p, err := dst.Chunks.OpenPartial(c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Write(readStored(t, src, c.ID)); err != nil {
+				t.Fatal(err)
+			}
+			p.Close()
+		}
+		f := newFetcher(t, dst, newClient(t, ClientConfig{}), FetcherConfig{})
+		if _, err := f.Fetch(testCtx(t, 60*time.Second), sr, StaticPeers{a.peer}); err != nil {
+			t.Fatal(err)
+		}
+		checkComplete(t, dst, sr)
+		for _, c := range release.UniqueChunks(sr.Manifest)[:2] {
+			for _, st := range statuses[ChunkPath(c.ID)] {
+				if st == http.StatusOK || st == http.StatusPartialContent {
+					t.Errorf("chunk %s, held whole, was sent again (status %d)", c.ID.Short(), st)
+				}
+			}
+		}
+	}
+}
+
+// statusRecorder remembers the status a handler answered with.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
