@@ -40,7 +40,7 @@
 //     removed) and a reader that loses the race looks the chunk up again.
 //   - Memory is bounded whatever the stream's size: WriteStream holds at most
 //     Config.MaxInFlight bytes of chunk buffers, a 2×MaxSize read window,
-//     one encode buffer and zstd encoder per worker, and three 4 MiB pack
+//     one encode buffer and zstd encoder per worker, and three 1 MiB pack
 //     segment buffers; a chunk file is read
 //     only if it is no larger than MaxStoredSize.
 //

@@ -61,7 +61,7 @@ func TestWriteStreamBoundedMemory(t *testing.T) {
 		t.Fatalf("read %d bytes, want %d", n, size)
 	}
 	grew := int64(peak.Load()) - int64(base.HeapInuse)
-	// Up to 16 MiB of chunk buffers, 2 MiB chunker window, 12 MiB of pack
+	// Up to 16 MiB of chunk buffers, 2 MiB chunker window, 3 MiB of pack
 	// segments, per-worker encode buffers and zstd state (4 MiB of history
 	// each); 64 MiB leaves room for the GC's slack, and is far below the
 	// stream's size.
