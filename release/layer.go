@@ -93,7 +93,13 @@ func (pk *packer) packLayer(l imagesrc.Layer, r io.Reader) (Blob, error) {
 	}()
 	metaBuf := bufio.NewWriterSize(metaW, 64<<10)
 
-	sp := newLayerSplitter(r, storage.NewJSONPacker(metaBuf))
+	// An uncompressed OCI blob is named by its diffID, and the caller
+	// hashes it to check that name: no second pass here.
+	known := Digest(l.Digest)
+	if known != "" && known.Validate() != nil {
+		known = ""
+	}
+	sp := newLayerSplitter(r, storage.NewJSONPacker(metaBuf), known == "")
 	content, _, storeErr := pk.store(sp)
 	splitErr := sp.err
 	if splitErr == io.EOF {
@@ -120,7 +126,11 @@ func (pk *packer) packLayer(l imagesrc.Layer, r io.Reader) (Blob, error) {
 	case storeErr != nil:
 		return Blob{}, fmt.Errorf("store %s: %w", l, storeErr)
 	}
-	return Blob{Digest: DigestOf(sp.in.h.Sum(nil)), Kind: KindLayer, Size: sp.in.n, Meta: meta.refs, Chunks: content}, nil
+	digest := known
+	if digest == "" {
+		digest = DigestOf(sp.in.h.Sum(nil))
+	}
+	return Blob{Digest: digest, Kind: KindLayer, Size: sp.in.n, Meta: meta.refs, Chunks: content}, nil
 }
 
 // layerSplitter reads a layer tar with tar-split's archive/tar, which keeps
@@ -129,8 +139,9 @@ func (pk *packer) packLayer(l imagesrc.Layer, r io.Reader) (Blob, error) {
 // (headers, padding, the order of entries) goes to meta as tar-split entries,
 // exactly as tar-split's own asm.NewInputTarStream records them, so that
 // assembleLayer rebuilds the tar bit for bit. It checks every entry
-// (imagesrc.CheckLayerEntry) and hashes and counts every byte of the layer,
-// trailing padding included, which it reads to the end.
+// (imagesrc.CheckLayerEntry) and counts (and unless told not to, hashes)
+// every byte of the layer, trailing padding included, which it reads to the
+// end.
 //
 // It records no per-file CRC-64: the layer's diffID covers every byte, and
 // a second checksum pass costs about a tenth of packing's CPU time.
@@ -143,8 +154,11 @@ type layerSplitter struct {
 	err  error       // sticky: the first error, or io.EOF
 }
 
-func newLayerSplitter(r io.Reader, meta storage.Packer) *layerSplitter {
-	in := &hashReader{r: r, h: chunkstore.NewHash()}
+func newLayerSplitter(r io.Reader, meta storage.Packer, hash bool) *layerSplitter {
+	in := &hashReader{r: r}
+	if hash {
+		in.h = chunkstore.NewHash()
+	}
 	tr := tar.NewReader(in)
 	tr.RawAccounting = true
 	return &layerSplitter{in: in, tr: tr, meta: meta}
@@ -239,7 +253,7 @@ func (s *layerSplitter) drain() error {
 	}
 }
 
-// hashReader hashes and counts what is read through it.
+// hashReader hashes (if h is set) and counts what is read through it.
 type hashReader struct {
 	r io.Reader
 	h hash.Hash
@@ -248,7 +262,9 @@ type hashReader struct {
 
 func (r *hashReader) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
-	r.h.Write(p[:n])
+	if r.h != nil {
+		r.h.Write(p[:n])
+	}
 	r.n += int64(n)
 	return n, err
 }

@@ -208,7 +208,7 @@ func FuzzLayerSplitter(f *testing.F) {
 			return // tar-split refuses it: nothing to compare
 		}
 		var gotMeta bytes.Buffer
-		sp := newLayerSplitter(bytes.NewReader(b), storage.NewJSONPacker(&gotMeta))
+		sp := newLayerSplitter(bytes.NewReader(b), storage.NewJSONPacker(&gotMeta), true)
 		gotContent, err := io.ReadAll(sp)
 		if errors.Is(err, imagesrc.ErrUnsafeEntry) {
 			return

@@ -326,6 +326,9 @@ func TestPackBadInputsLeaveStoreUnchanged(t *testing.T) {
 		{"truncated", []string{writeFile(t, "cut.tgz", full[:len(full)*2/3])}, imagesrc.ErrTruncated, "is truncated"},
 		{"corrupt gzip", []string{writeFile(t, "bad.tgz", corruptAt(full, len(full)-5))}, imagesrc.ErrMalformed, "holds corrupt gzip data"},
 		{"missing layer", []string{writeFile(t, "missing.tar", bytes.Replace(oci, []byte(appLayer), []byte(`"blobs/sha256/`+strings.Repeat("0", 64)+`"`), 1))}, imagesrc.ErrMalformed, "which is not in the archive"},
+		// An uncompressed OCI blob's name is its diffID, which packing
+		// takes from the name: a flipped byte must still be caught.
+		{"corrupt blob", []string{writeFile(t, "badblob.tar", corruptAt(oci, bytes.Index(oci, imgs[0].Layers[1][1024:1100])))}, imagesrc.ErrMalformed, "is corrupt: its content hashes to"},
 		{"tag conflict", []string{writeFile(t, "a.tar", plain), writeFile(t, "b.tar", imagetest.DockerSave([]*imagetest.Image{other}, imagetest.Options{}))}, imagesrc.ErrMalformed, "tag ferry-test/app:1.0 names image"},
 		{"not found", []string{filepath.Join(t.TempDir(), "nothing.tar")}, os.ErrNotExist, "no such file"},
 	}

@@ -46,6 +46,9 @@ func readBlob(input, p string, r io.Reader, size int64, fn LayerFunc) (blobResul
 			break // compressed, but not a tar: no layer
 		}
 		l := Layer{Input: input, Path: p, Compression: d.kind}
+		if named && d.kind == "" {
+			l.Digest = "sha256:" + want // checked below, over the same bytes
+		}
 		lr := &trap{r: db}
 		diffID, err := fn(l, lr)
 		if lr.err != nil {

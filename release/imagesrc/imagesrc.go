@@ -27,6 +27,12 @@ type Layer struct {
 	// Compression is what was undone before the LayerFunc saw the bytes:
 	// "" (a plain tar), "gzip" or "zstd".
 	Compression string
+	// Digest, when set ("sha256:<hex>"), is the SHA-256 the bytes the
+	// LayerFunc reads must have: an OCI blob stored uncompressed is named
+	// by it, and Read hashes the blob anyway and fails if they do not. The
+	// LayerFunc may take it as the layer's diffID instead of hashing every
+	// byte a second time, since a mismatch fails the whole Read.
+	Digest string
 }
 
 // String names the layer for messages: its digest when its path holds one.
