@@ -48,8 +48,8 @@ const (
 	// packAlign is where every stored encoding in a pack starts, and the
 	// unit of its writes: what direct I/O requires.
 	packAlign = 4096
-	// encBufSize holds any stored encoding (zstd's worst case included)
-	// rounded up to packAlign, so that encoding never moves the buffer.
+	// encBufSize holds any stored encoding (zstd's worst case included),
+	// so that encoding never moves the buffer.
 	encBufSize = MaxStoredSize + 64<<10
 	idxHeader  = len(idxMagic) + 4
 	packExt    = ".pack"

@@ -202,12 +202,11 @@ func (w *packWriter) finish() {
 const packSegments = 3
 
 // asyncSink passes segments to writePacks, in order, with the packs to
-// seal after their last segment.
+// seal after their last segment. Its segment buffers come from pool, to
+// which writePacks returns every one, even after a failure.
 type asyncSink struct {
-	ops   chan packOp
-	free  chan []byte
-	made  int // buffers allocated; only buffer (under packWriter.mu) touches it
-	limit int
+	ops  chan packOp
+	pool *bufferPool
 }
 
 // packOp is a segment to write at off in p, or (seg nil) p to seal.
@@ -218,20 +217,15 @@ type packOp struct {
 }
 
 func newAsyncSink(buffers int) *asyncSink {
-	return &asyncSink{ops: make(chan packOp, buffers+1), free: make(chan []byte, buffers), limit: buffers}
+	pool := newBufferPool(buffers, packSegSize)
+	pool.alloc = alignedBuf
+	return &asyncSink{ops: make(chan packOp, buffers+1), pool: pool}
 }
 
+// buffer waits for a free segment buffer; packWriter.mu serialises calls.
 func (a *asyncSink) buffer() []byte {
-	select {
-	case b := <-a.free:
-		return b
-	default:
-	}
-	if a.made < a.limit {
-		a.made++
-		return alignedBuf(packSegSize)
-	}
-	return <-a.free // writePacks returns every buffer, even after a failure
+	b, _ := a.pool.get(context.Background())
+	return b[:cap(b)]
 }
 
 func (a *asyncSink) write(p *packFile, seg []byte, off int64) {
@@ -253,7 +247,7 @@ func (s *Store) writePacks(ctx context.Context, fail context.CancelCauseFunc, si
 					fail(fmt.Errorf("write stream: write pack: %w", err))
 				}
 			}
-			sink.free <- op.seg[:packSegSize]
+			sink.pool.put(op.seg)
 			continue
 		}
 		if ctx.Err() != nil {
@@ -271,10 +265,10 @@ func (s *Store) writePacks(ctx context.Context, fail context.CancelCauseFunc, si
 }
 
 // bufferPool hands out at most limit buffers of capacity size: it is what
-// bounds the bytes WriteStream holds in flight. get is called from one
-// goroutine; put from any. The last buffer put back is the first handed out
-// again, so that the few buffers in use stay in the CPU's cache instead of
-// every one of them cycling through it.
+// bounds the bytes WriteStream holds in flight. get is called by one
+// goroutine at a time; put from any. The last buffer put back is the first
+// handed out again, so that the few buffers in use stay in the CPU's cache
+// instead of every one of them cycling through it.
 type bufferPool struct {
 	mu    sync.Mutex // protects free and made
 	free  [][]byte
@@ -282,6 +276,7 @@ type bufferPool struct {
 	wake  chan struct{} // a buffer was put back
 	size  int
 	limit int
+	alloc func(n int) []byte // makes a buffer of length n; nil: make
 }
 
 func newBufferPool(limit, size int) *bufferPool {
@@ -302,6 +297,9 @@ func (p *bufferPool) get(ctx context.Context) ([]byte, bool) {
 		if p.made < p.limit {
 			p.made++
 			p.mu.Unlock()
+			if p.alloc != nil {
+				return p.alloc(p.size)[:0], true
+			}
 			return make([]byte, 0, p.size), true
 		}
 		p.mu.Unlock()

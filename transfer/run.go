@@ -330,18 +330,18 @@ func (r *run) rebuildOrder() {
 	r.dirty = false
 }
 
-// pick returns the rarest missing chunk p holds, or -1. From a seed (a
-// peer that holds every chunk: a hub, a courier) it takes no chunk that one
-// of partial, the ready peers that are not seeds, holds and has room in its
-// window for: in a swarm every fetcher asks the seed, whose upload is the
-// bottleneck, and it should carry what nobody else can, each chunk about
-// once, while the fetchers pass the rest among themselves. A partial peer
-// that is slow fills its window, and then the seed takes what it holds.
-func (r *run) pick(p *peerState, partial []*peerState) int {
+// pick returns the rarest missing chunk p holds, or -1, leaving to the
+// peers in leaveTo the chunks one of them holds and has room in its window
+// for. schedule passes, for a seed (a peer that holds every chunk: a hub, a
+// courier), the ready peers that are not seeds: in a swarm every fetcher
+// asks the seed, whose upload is the bottleneck, and it should carry what
+// nobody else can, each chunk about once, while the fetchers pass the rest
+// among themselves. A partial peer that is slow fills its window, and then
+// the seed takes what it holds.
+func (r *run) pick(p *peerState, leaveTo []*peerState) int {
 	for r.orderPos < len(r.order) && r.state[r.order[r.orderPos]] == committed {
 		r.orderPos++
 	}
-	seed := p.have.Count() == p.have.Len()
 	now := time.Now()
 	for _, i := range r.order[r.orderPos:] {
 		if r.state[i] != missing || !p.have.Has(int(i)) {
@@ -353,7 +353,7 @@ func (r *run) pick(p *peerState, partial []*peerState) int {
 			}
 			delete(p.later, int(i))
 		}
-		if seed && roomElsewhere(partial, int(i)) {
+		if roomElsewhere(leaveTo, int(i)) {
 			continue
 		}
 		id := r.chunks[i].ID
@@ -395,18 +395,23 @@ func (r *run) schedule(ctx context.Context) {
 	}
 	sort.Slice(ready, func(i, j int) bool { return ready[i].rate > ready[j].rate })
 	var partial []*peerState
-	for _, p := range ready {
-		if p.have.Count() < p.have.Len() {
+	seed := make([]bool, len(ready))
+	for k, p := range ready {
+		if seed[k] = p.have.Count() == p.have.Len(); !seed[k] {
 			partial = append(partial, p)
 		}
 	}
 	for {
 		launched := false
-		for _, p := range ready {
+		for k, p := range ready {
 			if p.inflightBytes >= p.window {
 				continue
 			}
-			i := r.pick(p, partial)
+			var leaveTo []*peerState
+			if seed[k] {
+				leaveTo = partial
+			}
+			i := r.pick(p, leaveTo)
 			if i < 0 {
 				continue
 			}

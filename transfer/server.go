@@ -69,7 +69,7 @@ type Handler struct {
 // modified once in the cache: Committed replaces the entry.
 type haveEntry struct {
 	chunks []release.ChunkRef
-	index  map[chunkstore.ID]int // position of each chunk in chunks; made by Committed
+	index  map[chunkstore.ID]int // position of each chunk in chunks
 	bitmap *Bitmap
 	etag   string
 	at     time.Time
@@ -125,23 +125,13 @@ func (h *Handler) Committed(id release.ID, chunk chunkstore.ID) {
 	if e == nil {
 		return
 	}
-	index := e.index
-	if index == nil {
-		index = make(map[chunkstore.ID]int, len(e.chunks))
-		for i, c := range e.chunks {
-			index[c.ID] = i
-		}
-	}
-	i, ok := index[chunk]
+	i, ok := e.index[chunk]
 	if !ok || e.bitmap.Has(i) {
-		if e.index == nil {
-			h.cache[id] = &haveEntry{chunks: e.chunks, index: index, bitmap: e.bitmap, etag: e.etag, at: e.at}
-		}
 		return
 	}
 	bm := &Bitmap{n: e.bitmap.n, bits: slices.Clone(e.bitmap.bits)}
 	bm.Set(i)
-	h.cache[id] = newHaveEntry(e.chunks, index, bm, e.at)
+	h.cache[id] = newHaveEntry(e.chunks, e.index, bm, e.at)
 }
 
 // SentBytes is the number of chunk bytes served so far.
@@ -243,24 +233,25 @@ func (h *Handler) haveEntry(id release.ID) (*haveEntry, error) {
 		return e, nil
 	}
 	var chunks []release.ChunkRef
+	var index map[chunkstore.ID]int
 	if e != nil {
-		chunks = e.chunks
+		chunks, index = e.chunks, e.index
 	} else {
 		sr, err := h.releases.Get(id)
 		if err != nil {
 			return nil, err
 		}
 		chunks = release.UniqueChunks(sr.Manifest)
+		index = make(map[chunkstore.ID]int, len(chunks))
+		for i, c := range chunks {
+			index[c.ID] = i
+		}
 	}
 	bm := NewBitmap(len(chunks))
 	for i, c := range chunks {
 		if h.chunks.Has(c.ID) {
 			bm.Set(i)
 		}
-	}
-	var index map[chunkstore.ID]int
-	if e != nil {
-		index = e.index
 	}
 	ne := newHaveEntry(chunks, index, bm, time.Now())
 	h.mu.Lock()
