@@ -150,8 +150,7 @@ type layerSplitter struct {
 	tr   *tar.Reader
 	meta storage.Packer
 	file *tar.Header // the entry whose content Read is returning, if any
-	done bool        // the archive and its trailing padding are read
-	err  error       // sticky: the first error, or io.EOF
+	err  error       // sticky: the first error, or io.EOF once all is read
 }
 
 func newLayerSplitter(r io.Reader, meta storage.Packer, hash bool) *layerSplitter {
@@ -184,11 +183,9 @@ func (s *layerSplitter) Read(p []byte) (int, error) {
 	return 0, s.err
 }
 
-// next reads the next entry's header, or the end of the archive (io.EOF).
+// next reads the next entry's header, or the end of the archive and what
+// follows it (io.EOF, which Read keeps: next is not called again).
 func (s *layerSplitter) next() error {
-	if s.done {
-		return io.EOF
-	}
 	hdr, err := s.tr.Next()
 	if err == io.EOF || (err == nil && hdr == nil) {
 		// The end-of-archive blocks, and whatever padding follows them.
@@ -198,7 +195,6 @@ func (s *layerSplitter) next() error {
 		if err := s.drain(); err != nil {
 			return err
 		}
-		s.done = true
 		return io.EOF
 	}
 	if err != nil {
