@@ -124,6 +124,17 @@ func TestParseID(t *testing.T) {
 		if tc.ok && got != id {
 			t.Fatalf("ParseID(%q) = %s, want %s", tc.in, got, id)
 		}
+		var un ID
+		if err := un.UnmarshalText([]byte(tc.in)); (err == nil) != tc.ok || un != got {
+			t.Fatalf("UnmarshalText(%q) = %s, %v; ParseID gave %s", tc.in, un, err, got)
+		}
+	}
+	text := []byte(id.String())
+	if n := testing.AllocsPerRun(100, func() {
+		var un ID
+		un.UnmarshalText(text)
+	}); n > 0 {
+		t.Errorf("UnmarshalText allocates %.0f times per ID; a manifest decodes one per chunk", n)
 	}
 	var back ID
 	txt, _ := id.MarshalText()

@@ -29,13 +29,17 @@ func (id ID) Short() string { return id.String()[:12] }
 func (id ID) IsZero() bool { return id == ID{} }
 
 // ParseID parses 64 hex digits.
-func ParseID(s string) (ID, error) {
+func ParseID(s string) (ID, error) { return parseID([]byte(s)) }
+
+// parseID decodes 64 hex digits. It allocates nothing when they are valid:
+// UnmarshalText runs once per chunk of a manifest.
+func parseID(b []byte) (ID, error) {
 	var id ID
-	if len(s) != 64 {
-		return id, fmt.Errorf("chunk ID %q: want 64 hex digits", s)
+	if len(b) != 2*len(id) {
+		return id, fmt.Errorf("chunk ID %q: want 64 hex digits", b)
 	}
-	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
-		return id, fmt.Errorf("chunk ID %q: %w", s, err)
+	if _, err := hex.Decode(id[:], b); err != nil {
+		return ID{}, fmt.Errorf("chunk ID %q: %w", b, err)
 	}
 	return id, nil
 }
@@ -45,7 +49,7 @@ func (id ID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
 
 // UnmarshalText decodes hex.
 func (id *ID) UnmarshalText(b []byte) error {
-	v, err := ParseID(string(b))
+	v, err := parseID(b)
 	if err != nil {
 		return err
 	}

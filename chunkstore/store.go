@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sync"
 	"syscall"
 	"time"
 
@@ -322,13 +321,11 @@ func syncDir(dir string) error {
 // Get returns the content of a chunk, appended to dst, after checking that it
 // hashes to id.
 func (s *Store) Get(dst []byte, id ID) ([]byte, error) {
-	bp := storedBufs.Get().(*[]byte)
-	defer storedBufs.Put(bp)
-	stored, err := s.readStored((*bp)[:0], id)
+	stored, err := s.readStored(storedBufs.Get(), id)
 	if err != nil {
 		return nil, err
 	}
-	*bp = stored
+	defer storedBufs.Put(stored)
 	out, err := s.Decode(dst, stored)
 	if err != nil {
 		return nil, fmt.Errorf("read chunk %s: %w", id.Short(), err)
@@ -341,10 +338,10 @@ func (s *Store) Get(dst []byte, id ID) ([]byte, error) {
 
 // storedBufs holds buffers for chunk files being read: Get decodes out of
 // them, so a long reassembly does not allocate one per chunk.
-var storedBufs = sync.Pool{New: func() any { b := make([]byte, 0, MaxStoredSize); return &b }}
+var storedBufs = NewBufferList(MaxStoredSize, 2*runtime.GOMAXPROCS(0))
 
 // contentBufs holds buffers for decoded chunk content being verified.
-var contentBufs = sync.Pool{New: func() any { b := make([]byte, 0, MaxChunkSize); return &b }}
+var contentBufs = NewBufferList(MaxChunkSize, 2*runtime.GOMAXPROCS(0))
 
 // readStored reads a chunk's stored encoding into buf, refusing a file
 // larger than any valid stored encoding so that a damaged or planted file
@@ -666,20 +663,16 @@ func (p *Partial) commit() error {
 	}
 	// Pooled buffers: a fetch commits thousands of chunks, and a buffer
 	// per chunk cost it a third of its CPU in collections.
-	bp := storedBufs.Get().(*[]byte)
-	defer storedBufs.Put(bp)
-	stored := slices.Grow((*bp)[:0], int(p.size))[:p.size]
-	*bp = stored
+	stored := slices.Grow(storedBufs.Get(), int(p.size))[:p.size]
+	defer storedBufs.Put(stored)
 	if _, err := p.f.ReadAt(stored, 0); err != nil {
 		return err
 	}
-	cp := contentBufs.Get().(*[]byte)
-	defer contentBufs.Put(cp)
-	data, err := p.s.Decode((*cp)[:0], stored)
+	data, err := p.s.Decode(contentBufs.Get(), stored)
 	if err != nil {
 		return err
 	}
-	*cp = data
+	defer contentBufs.Put(data)
 	if got := Hash(data); got != p.id {
 		return fmt.Errorf("content hashes to %s: %w", got.Short(), ErrCorrupt)
 	}

@@ -393,13 +393,22 @@ func newChunkReader(ctx context.Context, cs *chunkstore.Store, refs []ChunkRef) 
 	return &chunkReader{ctx: ctx, cs: cs, refs: refs}
 }
 
+// chunkBufs holds chunkReaders' buffers: an archive of many layers reuses
+// the same few instead of allocating two per layer.
+var chunkBufs = chunkstore.NewBufferList(chunkstore.MaxChunkSize, 4)
+
 func (r *chunkReader) Read(p []byte) (int, error) {
 	for r.off == len(r.buf) {
 		if len(r.refs) == 0 {
+			chunkBufs.Put(r.buf)
+			r.buf, r.off = nil, 0
 			return 0, io.EOF
 		}
 		if err := r.ctx.Err(); err != nil {
 			return 0, err
+		}
+		if r.buf == nil {
+			r.buf = chunkBufs.Get()
 		}
 		ref := r.refs[0]
 		b, err := r.cs.Get(r.buf[:0], ref.ID)

@@ -294,13 +294,18 @@ func (s *Store) ResolveID(ref string) (ID, error) {
 }
 
 // Missing returns the chunks of m the store lacks, each once, in manifest order.
+//
+// It remembers only the missing chunks, not every chunk: a complete release
+// of many gigabytes costs no map of its chunk list.
 func (s *Store) Missing(m *Manifest) []ChunkRef {
 	var out []ChunkRef
-	for _, c := range UniqueChunks(m) {
-		if !s.Chunks.Has(c.ID) {
+	seen := map[chunkstore.ID]bool{}
+	m.ChunkIDs(func(c ChunkRef) {
+		if !seen[c.ID] && !s.Chunks.Has(c.ID) {
+			seen[c.ID] = true
 			out = append(out, c)
 		}
-	}
+	})
 	return out
 }
 
