@@ -1,6 +1,7 @@
 package release
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -74,6 +75,38 @@ type Blob struct {
 	// Meta, for a layer only, rebuilds its tar-split metadata stream
 	// (headers, padding, and the order of entries).
 	Meta []ChunkRef `json:"meta,omitempty"`
+}
+
+// UnmarshalJSON decodes a blob with its chunk lists allocated at their
+// final size: grown one element at a time, the lists of a release of many
+// gigabytes cost several times their size in garbage, which set the peak
+// memory of every command that reads a manifest.
+func (b *Blob) UnmarshalJSON(data []byte) error {
+	type plain Blob // without this method
+	var v struct {
+		plain
+		Chunks chunkList `json:"chunks"`
+		Meta   chunkList `json:"meta,omitempty"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	*b = Blob(v.plain)
+	b.Chunks, b.Meta = v.Chunks, v.Meta
+	return nil
+}
+
+// chunkList decodes a JSON array of chunk refs into a slice allocated once.
+type chunkList []ChunkRef
+
+func (l *chunkList) UnmarshalJSON(data []byte) error {
+	// Every element is an object: the count of '{' is at least their number.
+	list := make([]ChunkRef, 0, bytes.Count(data, []byte("{")))
+	if err := json.Unmarshal(data, &list); err != nil {
+		return err
+	}
+	*l = list
+	return nil
 }
 
 // ChunkRef names a chunk and its uncompressed size.
@@ -181,9 +214,11 @@ func (m *Manifest) Validate() error {
 		if b.Size < 0 {
 			return bad("blob %s: size %d", b.Digest, b.Size)
 		}
-		for _, c := range append(b.Meta[:len(b.Meta):len(b.Meta)], b.Chunks...) {
-			if c.Size <= 0 || c.Size > chunkstore.MaxChunkSize {
-				return bad("blob %s: chunk %s size %d", b.Digest, c.ID.Short(), c.Size)
+		for _, list := range [][]ChunkRef{b.Meta, b.Chunks} {
+			for _, c := range list {
+				if c.Size <= 0 || c.Size > chunkstore.MaxChunkSize {
+					return bad("blob %s: chunk %s size %d", b.Digest, c.ID.Short(), c.Size)
+				}
 			}
 		}
 		blobs[b.Digest] = b

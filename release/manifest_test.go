@@ -2,8 +2,12 @@ package release
 
 import (
 	"bytes"
+	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
+
+	"github.com/ferry-mesh/ferry/chunkstore"
 )
 
 func TestManifestRoundTripIsStable(t *testing.T) {
@@ -103,5 +107,37 @@ func TestManifestRefusesSiteFilesAndBadEnv(t *testing.T) {
 		if err := m.Validate(); err == nil {
 			t.Errorf("%s: Validate accepted it", name)
 		}
+	}
+}
+
+// TestDecodeManifestAllocatesAboutItsSize checks that a manifest's chunk
+// lists are allocated once at their size: decoding one of 20,000 chunks
+// (a 5 GB release) used to cost five times the lists' size in garbage,
+// which set the peak memory of release images.
+func TestDecodeManifestAllocatesAboutItsSize(t *testing.T) {
+	st, priv := newTestStore(t)
+	m := configOnlyRelease(t, st, priv, "1.0.0", 7, 1).Manifest
+	const n = 20000
+	b := &m.Blobs[0]
+	for i := range n {
+		b.Chunks = append(b.Chunks, ChunkRef{ID: chunkstore.Hash([]byte{byte(i), byte(i >> 8)}), Size: 1})
+	}
+	raw, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got, err := DecodeManifest(raw)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Blobs[0].Chunks) != len(b.Chunks) {
+		t.Fatalf("decoded %d chunks, want %d", len(got.Blobs[0].Chunks), len(b.Chunks))
+	}
+	list := int(unsafe.Sizeof(ChunkRef{})) * len(b.Chunks)
+	if alloc := int(after.TotalAlloc - before.TotalAlloc); alloc > 2*list {
+		t.Errorf("decoding a manifest of %d chunks allocated %d bytes, more than twice its chunk list (%d)", len(b.Chunks), alloc, list)
 	}
 }
