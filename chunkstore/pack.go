@@ -160,11 +160,18 @@ func (x *packIndex) scanLocked(mtime time.Time) {
 			break
 		}
 	}
+	if len(x.byID) == 0 {
+		// The first read of packs/ sizes the map from the indexes' sizes:
+		// grown one doubling at a time, it left as much garbage as it
+		// holds, at the start of every command.
+		x.byID = make(map[ID]packLoc, x.entriesIn(names))
+	}
+	var sc indexScratch
 	for _, n := range names {
 		if _, ok := x.packs[n]; ok {
 			continue
 		}
-		entries, err := readIndex(filepath.Join(x.dir, n+idxExt))
+		entries, err := sc.read(filepath.Join(x.dir, n+idxExt))
 		if err != nil {
 			continue // damaged: its chunks are missing until fetched or imported again
 		}
@@ -175,6 +182,18 @@ func (x *packIndex) scanLocked(mtime time.Time) {
 	// Timestamps are coarse: a change in the same tick as the last read
 	// would leave the time unchanged, so a recent one is not trusted.
 	x.settled = time.Since(mtime) > time.Second
+}
+
+// entriesIn estimates from their sizes how many entries the named packs'
+// indexes hold.
+func (x *packIndex) entriesIn(names []string) int {
+	n := 0
+	for _, name := range names {
+		if fi, err := os.Stat(filepath.Join(x.dir, name+idxExt)); err == nil && fi.Size() <= maxIndexSize {
+			n += max(0, int(fi.Size())-idxHeader) / idxEntrySize
+		}
+	}
+	return n
 }
 
 // indexNames lists the packs that have an index, by name.
@@ -266,7 +285,10 @@ func encodeIndex(entries []idxEntry) []byte {
 }
 
 // decodeIndex parses an index file, refusing anything damaged.
-func decodeIndex(b []byte) ([]idxEntry, error) {
+func decodeIndex(b []byte) ([]idxEntry, error) { return decodeIndexInto(nil, b) }
+
+// decodeIndexInto is decodeIndex reusing dst's storage.
+func decodeIndexInto(dst []idxEntry, b []byte) ([]idxEntry, error) {
 	if len(b) < idxHeader+len(ID{}) || string(b[:len(idxMagic)]) != idxMagic {
 		return nil, fmt.Errorf("not a pack index: %w", ErrCorrupt)
 	}
@@ -278,7 +300,7 @@ func decodeIndex(b []byte) ([]idxEntry, error) {
 	if len(body) != idxHeader+n*idxEntrySize {
 		return nil, fmt.Errorf("pack index of %d bytes for %d chunks: %w", len(b), n, ErrCorrupt)
 	}
-	entries := make([]idxEntry, n)
+	entries := slices.Grow(dst[:0], n)[:n]
 	for i := range entries {
 		e := body[idxHeader+i*idxEntrySize:]
 		entries[i].id = ID(e[:32])
@@ -293,7 +315,19 @@ func decodeIndex(b []byte) ([]idxEntry, error) {
 }
 
 // readIndex reads and parses an index file.
-func readIndex(path string) ([]idxEntry, error) {
+func readIndex(path string) ([]idxEntry, error) { return new(indexScratch).read(path) }
+
+// indexScratch holds the buffers reading pack indexes reuses: a scan of
+// packs/ reads every index, and a file buffer and an entry list per index
+// added up to more garbage than the map they fill.
+type indexScratch struct {
+	file    []byte
+	entries []idxEntry
+}
+
+// read reads and parses an index file; the entries are valid until the
+// next read.
+func (sc *indexScratch) read(path string) ([]idxEntry, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -306,11 +340,15 @@ func readIndex(path string) ([]idxEntry, error) {
 	if fi.Size() > maxIndexSize {
 		return nil, fmt.Errorf("pack index %s is %d bytes: %w", path, fi.Size(), ErrCorrupt)
 	}
-	b := make([]byte, fi.Size())
-	if _, err := io.ReadFull(f, b); err != nil {
+	sc.file = slices.Grow(sc.file[:0], int(fi.Size()))[:fi.Size()]
+	if _, err := io.ReadFull(f, sc.file); err != nil {
 		return nil, err
 	}
-	return decodeIndex(b)
+	entries, err := decodeIndexInto(sc.entries, sc.file)
+	if err == nil {
+		sc.entries = entries
+	}
+	return entries, err
 }
 
 // packFile is a pack being written. Stored encodings are appended, each
