@@ -242,6 +242,9 @@ func (s *Store) scan() ([]*Signed, map[ID]error, error) {
 // Resolve finds the release a user's reference names: an ID prefix of at
 // least 4 hex digits, or NAME:VERSION (the newest created if several).
 func (s *Store) Resolve(ref string) (*Signed, error) {
+	if name, version, ok := strings.Cut(ref, ":"); ok {
+		return s.resolveName(ref, name, version)
+	}
 	id, err := s.ResolveID(ref)
 	if err != nil {
 		return nil, err
@@ -249,26 +252,41 @@ func (s *Store) Resolve(ref string) (*Signed, error) {
 	return s.Get(id)
 }
 
+// resolveName returns the newest release named name at version. It reads
+// the releases one at a time and keeps only the newest match: a store of
+// several releases of gigabytes each would otherwise hold all their
+// manifests at once, and read the match a second time.
+func (s *Store) resolveName(ref, name, version string) (*Signed, error) {
+	ids, err := s.IDs()
+	if err != nil {
+		return nil, err
+	}
+	var found *Signed
+	for _, id := range ids {
+		sr, err := s.Get(id)
+		if err != nil {
+			continue // damaged: 'ferry release list' reports it
+		}
+		m := sr.Manifest
+		if m.Name == name && m.Version == version && (found == nil || m.Created.After(found.Manifest.Created)) {
+			found = sr
+		}
+	}
+	if found == nil {
+		return nil, errorOf(ErrNotFound, "no release %s in this store ('ferry release list' shows what is here)", ref)
+	}
+	return found, nil
+}
+
 // ResolveID is Resolve without reading the release by ID prefix, so that a
 // damaged release can still be named (to remove it).
 func (s *Store) ResolveID(ref string) (ID, error) {
 	if name, version, ok := strings.Cut(ref, ":"); ok {
-		all, err := s.List()
+		sr, err := s.resolveName(ref, name, version)
 		if err != nil {
 			return ID{}, err
 		}
-		var found *Signed
-		for _, sr := range all {
-			if sr.Manifest.Name == name && sr.Manifest.Version == version {
-				if found == nil || sr.Manifest.Created.After(found.Manifest.Created) {
-					found = sr
-				}
-			}
-		}
-		if found == nil {
-			return ID{}, errorOf(ErrNotFound, "no release %s in this store ('ferry release list' shows what is here)", ref)
-		}
-		return found.ID, nil
+		return sr.ID, nil
 	}
 	ref = strings.ToLower(ref)
 	if _, err := hex.DecodeString(ref + strings.Repeat("0", len(ref)%2)); err != nil || len(ref) < 4 || len(ref) > 64 {
