@@ -451,3 +451,24 @@ func TestExportRewritesAChunkCutShort(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStoreMissingListsEachMissingChunkOnce checks Missing on a manifest
+// that names a chunk twice: each missing chunk once, in manifest order, and
+// none that the store holds.
+func TestStoreMissingListsEachMissingChunkOnce(t *testing.T) {
+	st, priv := newTestStore(t)
+	m := *configOnlyRelease(t, st, priv, "1.0.0", 1, 3).Manifest
+	c := m.Blobs[0].Chunks
+	m.Blobs = []Blob{m.Blobs[0]}
+	m.Blobs[0].Chunks = []ChunkRef{c[0], c[1], c[0], c[2], c[2]}
+	if got := st.Missing(&m); len(got) != 0 {
+		t.Fatalf("Missing with every chunk held = %v, want none", got)
+	}
+	if err := st.Chunks.Delete(c[0].ID, c[2].ID); err != nil {
+		t.Fatal(err)
+	}
+	got := st.Missing(&m)
+	if len(got) != 2 || got[0] != c[0] || got[1] != c[2] {
+		t.Fatalf("Missing = %v, want %v then %v", got, c[0].ID.Short(), c[2].ID.Short())
+	}
+}
