@@ -5,9 +5,10 @@ GO      ?= go
 BIN     := bin
 FERRY   := $(BIN)/ferry
 export GOFLAGS := -buildvcs=false
-# apt packages the tests and the demo use (iproute2: namespaces and tc;
-# debootstrap: the MariaDB fixture image; tar/gzip for bundle fixtures).
-APT_PKGS := iproute2 debootstrap tar gzip ca-certificates
+# apt packages the tests, the demo and the benchmarks use (iproute2:
+# namespaces and tc; debootstrap: the MariaDB fixture image; tar/gzip for
+# bundle fixtures; time: peak RSS in make bench).
+APT_PKGS := iproute2 debootstrap tar gzip ca-certificates time
 
 .PHONY: all build deps test test-unit bench fuzz demo vet clean clean-cache
 

@@ -73,6 +73,9 @@ func (b *bench) print(w io.Writer) {
 
 func (b *bench) run(ctx context.Context) error {
 	f := ferry{bin: b.bin, data: filepath.Join(b.work, "keys")}
+	if _, err := os.Stat(timeBin); err != nil {
+		return fmt.Errorf("%s, which measures peak RSS, is missing: install Debian's time package (make bench does)", timeBin)
+	}
 	if err := f.requireCommands(ctx, "key generate", "release create", "release diff", "release images", "release show"); err != nil {
 		return err
 	}
