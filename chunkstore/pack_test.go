@@ -402,3 +402,44 @@ func TestBatch(t *testing.T) {
 		t.Fatalf("aborted batch left %d packs for %d indexes", packs, idxs)
 	}
 }
+
+// TestWriteStreamSkipsChunksHeldLooseOrPacked checks that a stream adds
+// neither a chunk the store holds as a loose file (a fetched one) nor one
+// it holds in a pack, and adds the rest.
+func TestWriteStreamSkipsChunksHeldLooseOrPacked(t *testing.T) {
+	s := openPacked(t, t.TempDir())
+	data := testcorpus.Bytes(7, 2<<20)
+	c, err := NewChunker(bytes.NewReader(data), smallParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chunks [][]byte
+	for {
+		b, err := c.Next()
+		if err != nil {
+			break
+		}
+		chunks = append(chunks, append([]byte(nil), b...))
+	}
+	if len(chunks) < 4 {
+		t.Fatalf("the corpus cut into %d chunks; the test needs 4", len(chunks))
+	}
+	loose := chunks[1]
+	if _, _, err := s.Put(Hash(loose), loose); err != nil {
+		t.Fatal(err)
+	}
+	packed := bytes.Join(chunks[2:3], nil)
+	if _, _, err := s.WriteStream(context.Background(), bytes.NewReader(packed), smallParams); err != nil {
+		t.Fatal(err)
+	}
+	refs, _, err := s.WriteStream(context.Background(), bytes.NewReader(data), smallParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range refs {
+		held := r.ID == Hash(loose) || r.ID == Hash(chunks[2])
+		if r.Added == held {
+			t.Errorf("chunk %d (%s): Added = %v, but the store held it already: %v", i, r.ID.Short(), r.Added, held)
+		}
+	}
+}

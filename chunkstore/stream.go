@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 )
 
@@ -60,6 +61,11 @@ func (s *Store) WriteStream(ctx context.Context, r io.Reader, p ChunkerParams) (
 		wg.Go(func() { s.streamWorker(ctx, cancel, work, bufs, pw) })
 	}
 
+	// A store without loose chunks (one that only ever packed) is not
+	// asked about each chunk's file: 13,000 failed stats and paths per 4
+	// GiB. A loose chunk another process stores meanwhile is merely stored
+	// twice, as below.
+	loose := s.hasLoose()
 	var jobs []*streamJob
 	var n int64
 	for ctx.Err() == nil {
@@ -79,7 +85,7 @@ func (s *Store) WriteStream(ctx context.Context, r io.Reader, p ChunkerParams) (
 		n += int64(len(chunk))
 		// No rereading of packs/ here: a chunk another process packs at
 		// the same moment is merely stored twice.
-		if seen[j.ref.ID] || s.hasHere(j.ref.ID) {
+		if seen[j.ref.ID] || s.hasHere(j.ref.ID, loose) {
 			continue
 		}
 		seen[j.ref.ID] = true
@@ -143,13 +149,27 @@ func (s *Store) streamWorker(ctx context.Context, fail context.CancelCauseFunc, 
 }
 
 // hasHere is Has without looking for packs other processes sealed since
-// packs/ was last read.
-func (s *Store) hasHere(id ID) bool {
+// packs/ was last read, and without looking for a loose file unless loose.
+func (s *Store) hasHere(id ID, loose bool) bool {
 	if _, ok := s.packs.lookup(id); ok {
 		return true
 	}
+	if !loose {
+		return false
+	}
 	_, err := os.Stat(s.path(id))
 	return err == nil
+}
+
+// hasLoose reports whether chunks/ may hold a loose chunk: it has an entry.
+func (s *Store) hasLoose() bool {
+	d, err := os.Open(filepath.Join(s.dir, "chunks"))
+	if err != nil {
+		return true
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(1)
+	return len(names) > 0
 }
 
 // packWriter fills one pack at a time for a stream; its full segments,
