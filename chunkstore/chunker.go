@@ -49,7 +49,7 @@ type Chunker struct {
 	p          ChunkerParams
 	maskS      uint64 // stricter mask, used below the average size
 	maskL      uint64 // looser mask, used above it
-	buf        []byte // holds up to 2*MaxSize bytes read ahead
+	buf        []byte // holds up to 2*MaxSize bytes read ahead (grown to that as needed)
 	start, end int    // unconsumed bytes are buf[start:end]
 	eof        bool
 	err        error
@@ -67,9 +67,15 @@ func NewChunker(r io.Reader, p ChunkerParams) (*Chunker, error) {
 		p:     p,
 		maskS: spreadMask(b + 2),
 		maskL: spreadMask(b - 2),
-		buf:   make([]byte, 2*p.MaxSize),
+		buf:   make([]byte, min(chunkerStartSize, 2*p.MaxSize)),
 	}, nil
 }
+
+// chunkerStartSize is the chunker's first buffer: it doubles, up to
+// 2*MaxSize, only while the stream has more to read. Most of a release's
+// streams are small (a layer's tar metadata, an image config), and a 2 MiB
+// buffer each was a fifth of what packing allocated.
+const chunkerStartSize = 64 << 10
 
 // spreadMask returns a mask with n one-bits spread over the upper 48 bits of a
 // word, as FastCDC recommends (the gear hash mixes its high bits best).
@@ -109,7 +115,15 @@ func (c *Chunker) fill() error {
 	// longer valid, as Next documents.
 	n := copy(c.buf, c.buf[c.start:c.end])
 	c.start, c.end = 0, n
-	for c.end < len(c.buf) && !c.eof {
+	for !c.eof {
+		if c.end == len(c.buf) {
+			if len(c.buf) >= 2*c.p.MaxSize {
+				break
+			}
+			grown := make([]byte, min(2*len(c.buf), 2*c.p.MaxSize))
+			copy(grown, c.buf[:c.end])
+			c.buf = grown
+		}
 		m, err := c.r.Read(c.buf[c.end:])
 		c.end += m
 		if errors.Is(err, io.EOF) {

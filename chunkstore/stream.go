@@ -89,7 +89,14 @@ func (s *Store) WriteStream(ctx context.Context, r io.Reader, p ChunkerParams) (
 			continue
 		}
 		seen[j.ref.ID] = true
-		buf, ok := bufs.get(ctx)
+		// Once the chunker holds the rest of the stream, a new buffer
+		// need hold no more than that: a small stream (a layer's
+		// metadata) takes no full-size chunk buffers.
+		want := c.p.MaxSize
+		if c.eof {
+			want = min(want, len(chunk)+c.end-c.start)
+		}
+		buf, ok := bufs.get(ctx, want)
 		if !ok {
 			break
 		}
@@ -131,11 +138,14 @@ type streamJob struct {
 // streamWorker encodes new chunks and appends them to the stream's pack.
 // After a failure it only drains.
 func (s *Store) streamWorker(ctx context.Context, fail context.CancelCauseFunc, work <-chan *streamJob, bufs *bufferPool, pw *packWriter) {
-	buf := make([]byte, encBufSize)
+	var buf []byte // grown to the largest chunk's worst-case encoding
 	for j := range work {
 		if ctx.Err() != nil {
 			bufs.put(j.data)
 			continue
+		}
+		if need := headerSize + s.enc.MaxEncodedSize(len(j.data)); cap(buf) < need {
+			buf = make([]byte, 0, need)
 		}
 		enc := s.Encode(buf[:0], j.data)
 		buf = enc[:0]
@@ -244,7 +254,7 @@ func newAsyncSink(buffers int) *asyncSink {
 
 // buffer waits for a free segment buffer; packWriter.mu serialises calls.
 func (a *asyncSink) buffer() []byte {
-	b, _ := a.pool.get(context.Background())
+	b, _ := a.pool.get(context.Background(), packSegSize)
 	return b[:cap(b)]
 }
 
@@ -284,7 +294,7 @@ func (s *Store) writePacks(ctx context.Context, fail context.CancelCauseFunc, si
 	}
 }
 
-// bufferPool hands out at most limit buffers of capacity size: it is what
+// bufferPool hands out at most limit buffers of capacity up to size: it is what
 // bounds the bytes WriteStream holds in flight. get is called by one
 // goroutine at a time; put from any. The last buffer put back is the first
 // handed out again, so that the few buffers in use stay in the CPU's cache
@@ -304,8 +314,10 @@ func newBufferPool(limit, size int) *bufferPool {
 }
 
 // get returns an empty buffer, waiting for one to be put back when limit
-// are out; false if ctx ends first.
-func (p *bufferPool) get(ctx context.Context) ([]byte, bool) {
+// are out; false if ctx ends first. A buffer it makes has capacity want
+// (at most size) unless alloc makes it; one put back may be smaller than
+// want (appending grows it).
+func (p *bufferPool) get(ctx context.Context, want int) ([]byte, bool) {
 	for {
 		p.mu.Lock()
 		if n := len(p.free); n > 0 {
@@ -320,7 +332,7 @@ func (p *bufferPool) get(ctx context.Context) ([]byte, bool) {
 			if p.alloc != nil {
 				return p.alloc(p.size)[:0], true
 			}
-			return make([]byte, 0, p.size), true
+			return make([]byte, 0, min(want, p.size)), true
 		}
 		p.mu.Unlock()
 		select {

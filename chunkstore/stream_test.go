@@ -1,6 +1,7 @@
 package chunkstore
 
 import (
+	"bytes"
 	"context"
 	"runtime"
 	"runtime/debug"
@@ -69,5 +70,28 @@ func TestWriteStreamBoundedMemory(t *testing.T) {
 	t.Logf("%d MiB in %d chunks; heap grew by %.1f MiB at most", size>>20, len(refs), float64(grew)/(1<<20))
 	if grew > limit {
 		t.Fatalf("heap grew by %d MiB while streaming %d MiB, want at most %d MiB", grew>>20, size>>20, limit>>20)
+	}
+}
+
+// TestWriteStreamSmallStreamAllocatesLittle checks that a small stream (a
+// layer's tar metadata, an image config: most of a release's streams) does
+// not take full-size buffers: a chunker window, chunk and encode buffers
+// of a MiB or two each, 6 MiB per stream before.
+func TestWriteStreamSmallStreamAllocatesLittle(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	data := testcorpus.Bytes(3, 20<<10)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, _, err := s.WriteStream(context.Background(), bytes.NewReader(data), ChunkerParams{}); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	// One pack segment (1 MiB, aligned) is the most it needs.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 2<<20 {
+		t.Errorf("a stream of %d bytes allocated %d bytes", len(data), alloc)
 	}
 }
