@@ -239,15 +239,21 @@ func (m *Manifest) Validate() error {
 // UniqueChunks returns every chunk the release references once, in manifest
 // order (blob by blob, meta before content). Have-bitmaps index this list.
 func UniqueChunks(m *Manifest) []ChunkRef {
-	seen := make(map[chunkstore.ID]bool)
+	out, _ := IndexChunks(m)
+	return out
+}
+
+// IndexChunks returns UniqueChunks(m) and the position of each chunk in it.
+func IndexChunks(m *Manifest) ([]ChunkRef, map[chunkstore.ID]int) {
+	index := make(map[chunkstore.ID]int)
 	var out []ChunkRef
 	m.ChunkIDs(func(c ChunkRef) {
-		if !seen[c.ID] {
-			seen[c.ID] = true
+		if _, ok := index[c.ID]; !ok {
+			index[c.ID] = len(out)
 			out = append(out, c)
 		}
 	})
-	return out
+	return out, index
 }
 
 // checkName checks a release's name, version or channel: letters, digits

@@ -241,11 +241,7 @@ func (h *Handler) haveEntry(id release.ID) (*haveEntry, error) {
 		if err != nil {
 			return nil, err
 		}
-		chunks = release.UniqueChunks(sr.Manifest)
-		index = make(map[chunkstore.ID]int, len(chunks))
-		for i, c := range chunks {
-			index[c.ID] = i
-		}
+		chunks, index = release.IndexChunks(sr.Manifest)
 	}
 	bm := NewBitmap(len(chunks))
 	for i, c := range chunks {
