@@ -34,6 +34,11 @@ var (
 // Its methods may be called from several goroutines.
 type Lab struct {
 	id string // "<pid>-<serial>", part of every namespace name
+	// ctx ends when Close starts: it kills every process Command started,
+	// including one that has not yet entered its namespace (ip netns exec
+	// is still starting), which "ip netns pids" cannot see.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu       sync.Mutex // protects the fields below
 	nss      []string   // namespaces created, in order
@@ -84,7 +89,9 @@ func New() (*Lab, error) {
 	serial++
 	n := serial
 	serialMu.Unlock()
-	return &Lab{id: fmt.Sprintf("%d-%d", os.Getpid(), n), nextNet: 1, ifSerial: map[string]int{}}, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Lab{id: fmt.Sprintf("%d-%d", os.Getpid(), n), ctx: ctx, cancel: cancel, nextNet: 1,
+		ifSerial: map[string]int{}}, nil
 }
 
 // Host is a network namespace standing for one machine.
@@ -130,12 +137,15 @@ func (l *Lab) newNS(name string) (string, error) {
 	return ns, nil
 }
 
-// Command returns a command that runs name inside the host's namespace. It
-// is killed by Lab.Close if still running; Setpgid is set so that the test
-// may also kill its children.
+// Command returns a command that runs name inside the host's namespace.
+// When ctx ends or Lab.Close is called, its whole process group is killed
+// (Setpgid is set, so its children go too).
 func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	ctx, cancel := context.WithCancel(ctx)
+	context.AfterFunc(h.lab.ctx, cancel)
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", h.NS, name}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }
@@ -335,6 +345,7 @@ func (s *Switch) Attach(h *Host, opts LinkOpts) (*Link, error) {
 // Close kills every process still running in the lab's namespaces and
 // deletes them. It is safe to call twice.
 func (l *Lab) Close() error {
+	l.cancel()
 	l.mu.Lock()
 	nss := l.nss
 	l.nss = nil
