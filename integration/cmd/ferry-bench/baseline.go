@@ -23,21 +23,27 @@ type limit struct {
 
 // singlePassLimit measures the fastest one goroutine can do what packing
 // must do to every byte: read it, cut it into content-defined chunks, hash
-// each chunk and compress it with zstd (fastest level), writing nothing.
-func singlePassLimit(path string) (limit, error) {
+// each chunk and compress it with zstd (fastest level, no frame checksum, as
+// ferry stores chunks), writing nothing. With digest it also hashes every
+// byte read with SHA-256, as create checks each layer's diffID.
+func singlePassLimit(path string, digest bool) (limit, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return limit{}, err
 	}
 	defer f.Close()
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
-		zstd.WithLowerEncoderMem(true))
+		zstd.WithEncoderCRC(false), zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		return limit{}, err
 	}
 	defer enc.Close()
 	start, cpu0 := time.Now(), cpuTime()
-	ch, err := chunkstore.NewChunker(bufio.NewReaderSize(f, 1<<20), chunkstore.ChunkerParams{})
+	var in io.Reader = bufio.NewReaderSize(f, 1<<20)
+	if digest {
+		in = io.TeeReader(in, chunkstore.NewHash())
+	}
+	ch, err := chunkstore.NewChunker(in, chunkstore.ChunkerParams{})
 	if err != nil {
 		return limit{}, err
 	}

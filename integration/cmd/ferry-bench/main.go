@@ -4,7 +4,9 @@
 //
 //   - pack: `ferry release create` throughput on ≥ 1 GiB of image layers,
 //     against the single-pass limit (read + FastCDC + SHA-256 + zstd fastest,
-//     one goroutine, no writes), per core used. Goal ≥ 0.8.
+//     one goroutine, no writes), per core used. Goal ≥ 0.8. A second row
+//     (no goal) compares it per CPU-second with that single pass plus a
+//     SHA-256 of every byte, the layer diffID check create cannot skip.
 //   - update: for three kinds of update (config CSVs, app rebuild, module
 //     bump), the bytes `release diff` says must travel, against the zstd
 //     size of the changed files (goal ≤ 1.5× + manifest), the gzip size of the
