@@ -1,6 +1,7 @@
 package chunkstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -53,6 +54,12 @@ type Chunker struct {
 	start, end int    // unconsumed bytes are buf[start:end]
 	eof        bool
 	err        error
+
+	// Set by WriteStream: once the stream outgrows a small buffer, buf is a
+	// window from windows (win), which the chunks cut from it share.
+	ctx     context.Context
+	windows *windowList
+	win     *window
 }
 
 // NewChunker returns a chunker reading r.
@@ -112,11 +119,26 @@ func (c *Chunker) fill() error {
 		return nil
 	}
 	// Move what is left to the front; the previous chunk handed out is no
-	// longer valid, as Next documents.
-	n := copy(c.buf, c.buf[c.start:c.end])
-	c.start, c.end = 0, n
+	// longer valid, as Next documents. A window's chunks stay valid: what is
+	// left moves to a new window.
+	if c.win != nil {
+		if err := c.toWindow(c.buf[c.start:c.end]); err != nil {
+			return err
+		}
+	} else {
+		n := copy(c.buf, c.buf[c.start:c.end])
+		c.start, c.end = 0, n
+	}
 	for !c.eof {
 		if c.end == len(c.buf) {
+			if c.windows != nil && c.win == nil && len(c.buf) >= c.p.MaxSize {
+				// The stream outgrows a small buffer: cut from
+				// windows from here on.
+				if err := c.toWindow(c.buf[:c.end]); err != nil {
+					return err
+				}
+				continue
+			}
 			if len(c.buf) >= 2*c.p.MaxSize {
 				break
 			}
@@ -134,6 +156,41 @@ func (c *Chunker) fill() error {
 		}
 	}
 	return nil
+}
+
+// toWindow moves rest, the bytes not yet cut, to the front of a new window,
+// waiting for one to be free, and lets go of the current window, if any.
+func (c *Chunker) toWindow(rest []byte) error {
+	w := c.windows.get(c.ctx)
+	if w == nil {
+		c.err = context.Cause(c.ctx)
+		return c.err
+	}
+	n := copy(w.buf, rest)
+	if c.win != nil {
+		c.win.release()
+	}
+	c.win, c.buf = w, w.buf
+	c.start, c.end = 0, n
+	return nil
+}
+
+// shared returns the window the chunk Next last returned lies in, with a
+// reference the caller must release; nil if it lies in the chunker's own
+// buffer (and is overwritten by the next call).
+func (c *Chunker) shared() *window {
+	if c.win != nil {
+		c.win.retain()
+	}
+	return c.win
+}
+
+// releaseWindow lets go of the chunker's window; call it when done.
+func (c *Chunker) releaseWindow() {
+	if c.win != nil {
+		c.win.release()
+		c.win = nil
+	}
 }
 
 // cut returns the length of the first chunk of data.

@@ -2,10 +2,12 @@ package chunkstore
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/ferry-mesh/ferry/chunkstore/testcorpus"
 )
@@ -204,4 +206,76 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// TestChunkerWindowsKeepChunks cuts from windows, as WriteStream does, and
+// checks that a chunk stays intact while it holds its window, however far
+// the chunker has moved on, that the cuts are a plain chunker's, and that
+// windows released promptly are reused.
+func TestChunkerWindowsKeepChunks(t *testing.T) {
+	data := testcorpus.Bytes(21, 4<<20)
+	plain, err := NewChunker(bytes.NewReader(data), smallParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := func(limit int, keep bool) (made int) {
+		c, err := NewChunker(bytes.NewReader(data), smallParams)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		l := newWindowList(NewBufferList(4*smallParams.MaxSize, 0), 4*smallParams.MaxSize, limit)
+		c.ctx, c.windows = ctx, l
+		type held struct {
+			chunk []byte
+			off   int
+			w     *window
+		}
+		var hold []held
+		off, windowed := 0, 0
+		for {
+			chunk, err := c.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if keep {
+				want, err := plain.Next()
+				if err != nil || !bytes.Equal(chunk, want) {
+					t.Fatalf("chunk at offset %d differs from a plain chunker's (%v)", off, err)
+				}
+			}
+			w := c.shared()
+			if w != nil {
+				windowed++
+			}
+			if keep {
+				hold = append(hold, held{chunk, off, w})
+			} else if w != nil {
+				w.release()
+			}
+			off += len(chunk)
+		}
+		c.releaseWindow()
+		for _, h := range hold {
+			if !bytes.Equal(h.chunk, data[h.off:h.off+len(h.chunk)]) {
+				t.Fatalf("chunk at offset %d was overwritten while it held its window", h.off)
+			}
+			if h.w != nil {
+				h.w.release()
+			}
+		}
+		if windowed == 0 {
+			t.Fatal("no chunk was cut from a window")
+		}
+		l.close()
+		return l.made
+	}
+	cut(1000, true)
+	if made := cut(2, false); made > 2 {
+		t.Errorf("%d windows made for a limit of 2", made)
+	}
 }

@@ -38,6 +38,7 @@ type Store struct {
 	enc   *zstd.Encoder // EncodeAll is safe for concurrent use
 	dec   *zstd.Decoder // DecodeAll is safe for concurrent use
 	packs *packIndex
+	wbufs *BufferList // WriteStream's windows, default size
 }
 
 // Config tunes a Store. A zero field means its default.
@@ -47,10 +48,11 @@ type Config struct {
 	// worker waits for the disk). Each busy worker holds a zstd encoder
 	// (about 1 MiB) and an encode buffer.
 	Workers int
-	// MaxInFlight bounds the chunk bytes WriteStream holds between reading
-	// them and writing them to a pack, counted as whole chunk buffers
-	// of the stream's maximum chunk size. Default 16 MiB; raised to two
-	// buffers per worker if smaller, so that every worker can be busy.
+	// MaxInFlight bounds the content WriteStream holds between reading it
+	// and writing it to a pack, counted as whole windows (the chunker's
+	// buffers, four maximum-size chunks each, which chunks are encoded
+	// from in place). Default 16 MiB; raised to two windows more than
+	// workers if smaller, so that every worker can be busy.
 	MaxInFlight int
 	// SyncBatch is how many stored bytes WriteStream writes into one pack
 	// before it makes the pack durable and visible. Default 64 MiB. Larger
@@ -96,7 +98,8 @@ func OpenConfig(dir string, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open chunk store %s: %w", dir, err)
 	}
-	s := &Store{dir: dir, cfg: cfg, enc: enc, dec: dec, packs: packs}
+	s := &Store{dir: dir, cfg: cfg, enc: enc, dec: dec, packs: packs,
+		wbufs: NewBufferList(windowChunks*DefaultMaxSize, max(cfg.MaxInFlight/(windowChunks*DefaultMaxSize), cfg.Workers+2))}
 	s.removeStalePacks()
 	return s, nil
 }
@@ -686,4 +689,14 @@ func (p *Partial) commit() error {
 		return mapDiskErr(err)
 	}
 	return p.s.publish(p.s.partialPath(p.id), p.id)
+}
+
+// windowBufs is where WriteStream's windows of size bytes come from and go
+// back to: the store keeps those of the default chunk sizes for the next
+// stream (a release packs dozens, one after another).
+func (s *Store) windowBufs(size int) *BufferList {
+	if size == s.wbufs.size {
+		return s.wbufs
+	}
+	return NewBufferList(size, 0)
 }

@@ -19,7 +19,7 @@ type Ref struct {
 
 // WriteStream cuts r into chunks and stores them, hashing and compressing on
 // up to Config.Workers goroutines (default GOMAXPROCS), with at most
-// Config.MaxInFlight bytes of chunk buffers in flight (default 16 MiB). It
+// Config.MaxInFlight bytes of content in flight (default 16 MiB). It
 // returns the refs in stream order and the number of bytes read.
 //
 // Added is true for the first occurrence of a chunk the store did not hold;
@@ -46,7 +46,14 @@ func (s *Store) WriteStream(ctx context.Context, r io.Reader, p ChunkerParams) (
 	defer cancel(nil)
 
 	workers := s.cfg.Workers
+	// A stream's first chunks, and all of a small stream's, are copied out
+	// of the chunker's own (growing) buffer into bufs; once it needs a
+	// full-size buffer, it cuts from windows, and chunks are encoded in
+	// place.
 	bufs := newBufferPool(max(s.cfg.MaxInFlight/c.p.MaxSize, 2*workers), c.p.MaxSize)
+	winSize := windowChunks * c.p.MaxSize
+	c.ctx = ctx
+	c.windows = newWindowList(s.windowBufs(winSize), winSize, max(s.cfg.MaxInFlight/winSize, workers+2))
 	work := make(chan *streamJob, workers)
 	seen := make(map[ID]bool) // chunks this stream stores
 	pw := &packWriter{s: s, sink: newAsyncSink(packSegments)}
@@ -89,25 +96,27 @@ func (s *Store) WriteStream(ctx context.Context, r io.Reader, p ChunkerParams) (
 			continue
 		}
 		seen[j.ref.ID] = true
-		// Once the chunker holds the rest of the stream, a new buffer
-		// need hold no more than that: a small stream (a layer's
-		// metadata) takes no full-size chunk buffers.
-		want := c.p.MaxSize
-		if c.eof {
-			want = min(want, len(chunk)+c.end-c.start)
+		if j.win = c.shared(); j.win != nil {
+			j.data = chunk
+		} else {
+			// A buffer no larger than the chunk: a small stream (a
+			// layer's metadata) takes no full-size chunk buffers.
+			buf, ok := bufs.get(ctx, len(chunk))
+			if !ok {
+				break
+			}
+			j.data = append(buf, chunk...)
 		}
-		buf, ok := bufs.get(ctx, want)
-		if !ok {
-			break
-		}
-		j.data = append(buf, chunk...)
 		select {
 		case work <- j:
 		case <-ctx.Done():
+			j.done(bufs)
 		}
 	}
 	close(work)
 	wg.Wait()
+	c.releaseWindow()
+	c.windows.close()
 	pw.finish()
 	<-written
 	if ctx.Err() != nil {
@@ -126,9 +135,13 @@ func (s *Store) WriteStream(ctx context.Context, r io.Reader, p ChunkerParams) (
 	return refs, n, nil
 }
 
+// windowChunks is a window's size in maximum-size chunks.
+var windowChunks = 4
+
 // streamJob is one chunk on its way through WriteStream.
 type streamJob struct {
-	data []byte // content, a pooled buffer; nil once encoded
+	data []byte  // content, in win or else a pooled buffer; nil once encoded
+	win  *window // holds a reference to it, if data lies in it
 	ref  Ref
 	// published: this job's chunk is in a sealed pack (so Added). Set by
 	// the sealer before WriteStream reads it.
@@ -141,7 +154,7 @@ func (s *Store) streamWorker(ctx context.Context, fail context.CancelCauseFunc, 
 	var buf []byte // grown to the largest chunk's worst-case encoding
 	for j := range work {
 		if ctx.Err() != nil {
-			bufs.put(j.data)
+			j.done(bufs)
 			continue
 		}
 		if need := headerSize + s.enc.MaxEncodedSize(len(j.data)); cap(buf) < need {
@@ -149,13 +162,23 @@ func (s *Store) streamWorker(ctx context.Context, fail context.CancelCauseFunc, 
 		}
 		enc := s.Encode(buf[:0], j.data)
 		buf = enc[:0]
-		bufs.put(j.data)
-		j.data = nil
+		j.done(bufs)
 		j.ref.Added = true
 		if err := pw.append(j, enc); err != nil {
 			fail(fmt.Errorf("write stream: store chunk %s: %w", j.ref.ID.Short(), err))
 		}
 	}
+}
+
+// done lets go of j's content: its window, or its buffer back to bufs.
+func (j *streamJob) done(bufs *bufferPool) {
+	if j.win != nil {
+		j.win.release()
+		j.win = nil
+	} else {
+		bufs.put(j.data)
+	}
+	j.data = nil
 }
 
 // hasHere is Has without looking for packs other processes sealed since
@@ -294,64 +317,85 @@ func (s *Store) writePacks(ctx context.Context, fail context.CancelCauseFunc, si
 	}
 }
 
-// bufferPool hands out at most limit buffers of capacity up to size: it is what
-// bounds the bytes WriteStream holds in flight. get is called by one
-// goroutine at a time; put from any. The last buffer put back is the first
-// handed out again, so that the few buffers in use stay in the CPU's cache
-// instead of every one of them cycling through it.
-type bufferPool struct {
+// bounded hands out at most limit items, making them as needed and
+// reusing those put back: it is what bounds the bytes WriteStream holds in
+// flight. get is called by one goroutine at a time; put from any. The last
+// item put back is the first handed out again, so that the few in use stay
+// in the CPU's cache instead of every one of them cycling through it.
+type bounded[T any] struct {
 	mu    sync.Mutex // protects free and made
-	free  [][]byte
-	made  int           // buffers allocated so far
-	wake  chan struct{} // a buffer was put back
-	size  int
+	free  []T
+	made  int           // items made so far
+	wake  chan struct{} // an item was put back
 	limit int
+}
+
+func newBounded[T any](limit int) bounded[T] {
+	return bounded[T]{wake: make(chan struct{}, 1), limit: limit}
+}
+
+// get returns an item put back, or one newItem makes while fewer than limit
+// exist, waiting for one to be put back otherwise; false if ctx ends first.
+func (b *bounded[T]) get(ctx context.Context, newItem func() T) (T, bool) {
+	for {
+		b.mu.Lock()
+		if n := len(b.free); n > 0 {
+			x := b.free[n-1]
+			b.free = b.free[:n-1]
+			b.mu.Unlock()
+			return x, true
+		}
+		if b.made < b.limit {
+			b.made++
+			b.mu.Unlock()
+			return newItem(), true
+		}
+		b.mu.Unlock()
+		select {
+		case <-b.wake:
+		case <-ctx.Done():
+			var zero T
+			return zero, false
+		}
+	}
+}
+
+func (b *bounded[T]) put(x T) {
+	b.mu.Lock()
+	b.free = append(b.free, x)
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// bufferPool hands out at most limit buffers of capacity up to size.
+type bufferPool struct {
+	bounded[[]byte]
+	size  int
 	alloc func(n int) []byte // makes a buffer of length n; nil: make
 }
 
 func newBufferPool(limit, size int) *bufferPool {
-	return &bufferPool{wake: make(chan struct{}, 1), size: size, limit: limit}
+	return &bufferPool{bounded: newBounded[[]byte](limit), size: size}
 }
 
-// get returns an empty buffer, waiting for one to be put back when limit
-// are out; false if ctx ends first. A buffer it makes has capacity want
-// (at most size) unless alloc makes it; one put back may be smaller than
-// want (appending grows it).
+// get returns an empty buffer; false if ctx ends first. A buffer it makes
+// has capacity want (at most size) unless alloc makes it; one put back may
+// be smaller than want (appending grows it).
 func (p *bufferPool) get(ctx context.Context, want int) ([]byte, bool) {
-	for {
-		p.mu.Lock()
-		if n := len(p.free); n > 0 {
-			b := p.free[n-1]
-			p.free = p.free[:n-1]
-			p.mu.Unlock()
-			return b[:0], true
+	b, ok := p.bounded.get(ctx, func() []byte {
+		if p.alloc != nil {
+			return p.alloc(p.size)
 		}
-		if p.made < p.limit {
-			p.made++
-			p.mu.Unlock()
-			if p.alloc != nil {
-				return p.alloc(p.size)[:0], true
-			}
-			return make([]byte, 0, min(want, p.size)), true
-		}
-		p.mu.Unlock()
-		select {
-		case <-p.wake:
-		case <-ctx.Done():
-			return nil, false
-		}
-	}
+		return make([]byte, 0, min(want, p.size))
+	})
+	return b[:0], ok
 }
 
 func (p *bufferPool) put(b []byte) {
-	if b == nil {
-		return
-	}
-	p.mu.Lock()
-	p.free = append(p.free, b)
-	p.mu.Unlock()
-	select {
-	case p.wake <- struct{}{}:
-	default:
+	if b != nil {
+		p.bounded.put(b)
 	}
 }

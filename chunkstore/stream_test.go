@@ -3,6 +3,8 @@ package chunkstore
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"runtime"
 	"runtime/debug"
 	"sync/atomic"
@@ -14,8 +16,8 @@ import (
 
 // TestWriteStreamBoundedMemory streams far more than MaxInFlight through
 // WriteStream from a generator and checks the heap stays bounded: nothing
-// holds the stream, only the in-flight buffers, the chunker's window, the
-// workers' encode buffers and the zstd encoders.
+// holds the stream, only the windows in flight, the workers' encode
+// buffers and the zstd encoders.
 func TestWriteStreamBoundedMemory(t *testing.T) {
 	size := int64(256 << 20)
 	if testing.Short() {
@@ -62,10 +64,9 @@ func TestWriteStreamBoundedMemory(t *testing.T) {
 		t.Fatalf("read %d bytes, want %d", n, size)
 	}
 	grew := int64(peak.Load()) - int64(base.HeapInuse)
-	// Up to 16 MiB of chunk buffers, 2 MiB chunker window, 3 MiB of pack
-	// segments, per-worker encode buffers and zstd state (4 MiB of history
-	// each); 64 MiB leaves room for the GC's slack, and is far below the
-	// stream's size.
+	// Up to 16 MiB of windows, 3 MiB of pack segments, per-worker encode
+	// buffers and zstd state (4 MiB of history each); 64 MiB leaves room
+	// for the GC's slack, and is far below the stream's size.
 	const limit = 64 << 20
 	t.Logf("%d MiB in %d chunks; heap grew by %.1f MiB at most", size>>20, len(refs), float64(grew)/(1<<20))
 	if grew > limit {
@@ -94,4 +95,129 @@ func TestWriteStreamSmallStreamAllocatesLittle(t *testing.T) {
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 2<<20 {
 		t.Errorf("a stream of %d bytes allocated %d bytes", len(data), alloc)
 	}
+}
+
+// TestWriteStreamWindowsKeepChunksIntact streams through a store with few,
+// small windows and two workers, so that the chunker waits for windows and
+// encodes race with cutting, and checks that every chunk was cut where a
+// plain Chunker cuts and stored with exactly its bytes: no window was
+// reused while a chunk in it still waited to be encoded.
+func TestWriteStreamWindowsKeepChunksIntact(t *testing.T) {
+	s, err := OpenConfig(t.TempDir(), Config{Workers: 2, MaxInFlight: 1, SyncBatch: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	data := testcorpus.Bytes(11, 24<<20)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	refs, n, err := s.WriteStream(ctx, bytes.NewReader(data), smallParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(len(data)) {
+		t.Fatalf("read %d bytes, want %d", n, len(data))
+	}
+	c, err := NewChunker(bytes.NewReader(data), smallParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var off int
+	for i := 0; ; i++ {
+		chunk, err := c.Next()
+		if errors.Is(err, io.EOF) {
+			if i != len(refs) {
+				t.Fatalf("WriteStream cut %d chunks, a plain chunker %d", len(refs), i)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i >= len(refs) || refs[i].ID != Hash(chunk) || refs[i].Size != len(chunk) {
+			t.Fatalf("chunk %d at offset %d: WriteStream and a plain chunker disagree", i, off)
+		}
+		got, err := s.Get(nil, refs[i].ID)
+		if err != nil {
+			t.Fatalf("chunk %d: %v", i, err)
+		}
+		if !bytes.Equal(got, data[off:off+len(chunk)]) {
+			t.Fatalf("chunk %d at offset %d is stored with other bytes", i, off)
+		}
+		off += len(chunk)
+	}
+}
+
+// TestWriteStreamReusesWindows checks that one large stream after another
+// (a release packs dozens) reuses the store's windows: the second allocates
+// far less than the content it holds in flight.
+func TestWriteStreamReusesWindows(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	write := func(seed uint64) uint64 {
+		data := testcorpus.Bytes(seed, 48<<20)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if _, _, err := s.WriteStream(context.Background(), bytes.NewReader(data), ChunkerParams{}); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	first := write(1)
+	second := write(2)
+	t.Logf("first stream allocated %.1f MiB, second %.1f MiB", float64(first)/(1<<20), float64(second)/(1<<20))
+	// Pack segments (3 MiB), the chunker's first small buffers (2 MiB),
+	// encode buffers and zstd history are still allocated per stream
+	// (about 9 MiB); the windows (up to 16 MiB) are not. Each stream
+	// allocated 25-30 MiB when every chunk was copied into a buffer of
+	// its own.
+	if second > 12<<20 {
+		t.Errorf("the second 48 MiB stream allocated %d MiB", second>>20)
+	}
+}
+
+// TestWriteStreamEndsWhileWaitingForWindow cancels a stream whose chunker
+// is waiting for a window (one worker, so the windows stay taken), and
+// checks WriteStream returns the cancellation promptly.
+func TestWriteStreamEndsWhileWaitingForWindow(t *testing.T) {
+	s, err := OpenConfig(t.TempDir(), Config{Workers: 1, MaxInFlight: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := &cancelAfter{r: testcorpus.New(5, 1<<30), n: 32 << 20, cancel: cancel}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := s.WriteStream(ctx, r, ChunkerParams{})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("WriteStream returned %v, want context.Canceled", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("WriteStream did not return within 30 s of being cancelled")
+	}
+}
+
+// cancelAfter reads r and calls cancel once n bytes have been read.
+type cancelAfter struct {
+	r      io.Reader
+	n      int64
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	if c.n -= int64(k); c.n <= 0 {
+		c.cancel()
+	}
+	return k, err
 }

@@ -1,0 +1,63 @@
+package chunkstore
+
+import (
+	"context"
+	"sync/atomic"
+)
+
+// A window is a full-size chunker buffer that WriteStream's chunks are
+// encoded from in place: the chunker holds one reference while it cuts from
+// the window, and each chunk on its way to a worker holds another. The last
+// release hands the window back to its list. Copying every new chunk out of
+// the chunker's buffer instead cost a pass over all the content, most of it
+// across cores.
+type window struct {
+	buf  []byte
+	refs atomic.Int32
+	list *windowList
+}
+
+func (w *window) retain() { w.refs.Add(1) }
+
+func (w *window) release() {
+	if w.refs.Add(-1) == 0 {
+		w.list.put(w)
+	}
+}
+
+// windowList hands out at most limit windows of size bytes to one stream:
+// with the chunk buffers of small streams, it is what bounds the content
+// WriteStream holds in flight. The buffers come from, and go back to, bufs,
+// so that one stream after another reuses the same memory.
+type windowList struct {
+	bounded[*window]
+	bufs *BufferList
+	size int
+}
+
+func newWindowList(bufs *BufferList, size, limit int) *windowList {
+	return &windowList{bounded: newBounded[*window](limit), bufs: bufs, size: size}
+}
+
+// get returns a window holding one reference, or nil if ctx ends first.
+func (l *windowList) get(ctx context.Context) *window {
+	w, ok := l.bounded.get(ctx, func() *window {
+		return &window{buf: l.bufs.Get()[:l.size], list: l}
+	})
+	if !ok {
+		return nil
+	}
+	w.refs.Store(1)
+	return w
+}
+
+// close gives the buffers of the windows that came back to bufs. Call it
+// once every window has been released.
+func (l *windowList) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, w := range l.free {
+		l.bufs.Put(w.buf)
+	}
+	l.free = nil
+}
