@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"slices"
 	"strings"
 
 	"github.com/ferry-mesh/ferry/chunkstore"
@@ -143,27 +144,40 @@ func Pack(ctx context.Context, cs *chunkstore.Store, opt PackOptions) (*Packed, 
 	}
 
 	// Keep only the added chunks that a kept blob uses; layers no image
-	// uses (a stream cannot know in advance) leave nothing behind.
-	live := map[chunkstore.ID]bool{}
-	for _, b := range out.Blobs {
-		for _, c := range b.Meta {
-			live[c.ID] = true
-		}
-		for _, c := range b.Chunks {
-			live[c.ID] = true
+	// uses (a stream cannot know in advance) leave nothing behind. Only
+	// the chunks of such layers are looked up: a map of every chunk of the
+	// release was the largest thing packing held at its end.
+	unused := map[chunkstore.ID]bool{}
+	for d, b := range layers {
+		if !have[d] {
+			for _, c := range b.Meta {
+				unused[c.ID] = true
+			}
+			for _, c := range b.Chunks {
+				unused[c.ID] = true
+			}
 		}
 	}
-	kept := map[chunkstore.ID]bool{}
-	for _, id := range pk.added {
-		switch {
-		case kept[id]:
-		case live[id]:
-			kept[id] = true
-			out.Added = append(out.Added, id)
-		default:
+	if len(unused) > 0 {
+		for _, b := range out.Blobs {
+			for _, c := range b.Meta {
+				delete(unused, c.ID)
+			}
+			for _, c := range b.Chunks {
+				delete(unused, c.ID)
+			}
+		}
+	}
+	// Two streams packed at once (a layer's contents and its metadata) may
+	// both add a chunk they share.
+	slices.SortFunc(pk.added, func(a, b chunkstore.ID) int { return bytes.Compare(a[:], b[:]) })
+	out.Added = slices.DeleteFunc(slices.Compact(pk.added), func(id chunkstore.ID) bool {
+		if unused[id] {
 			drop = append(drop, id)
+			return true
 		}
-	}
+		return false
+	})
 	if opt.Progress != nil && total > 0 {
 		opt.Progress(total, total)
 	}
