@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -78,6 +79,14 @@ func openRef(e *env, fs *flag.FlagSet, c *command, args []string, checks ...func
 }
 
 func runReleaseCreate(ctx context.Context, e *env, args []string) error {
+	// Packing's working set (chunker windows, zstd history, pack
+	// segments) is fixed and almost free of pointers, so a collection
+	// costs little: a heap target of 1.25x that set, instead of the 1.5x
+	// main sets, keeps the little that grows with the release (its chunk
+	// lists and pack index) from showing in peak memory.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(25)
+	}
 	c := commands["release create"]
 	fs := newFlags(c)
 	var opt release.CreateOptions
