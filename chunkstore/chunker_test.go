@@ -225,7 +225,8 @@ func TestChunkerWindowsKeepChunks(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		l := newWindowList(NewBufferList(4*smallParams.MaxSize, 0), 4*smallParams.MaxSize, limit)
+		size := 4 * smallParams.MaxSize
+		l := newWindowList(func() *BufferList { return NewBufferList(size, 0) }, size, limit)
 		c.ctx, c.windows = ctx, l
 		type held struct {
 			chunk []byte

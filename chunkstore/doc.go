@@ -39,9 +39,9 @@
 //     GC rewrites a pack (the live chunks into a new one, then the old one
 //     removed) and a reader that loses the race looks the chunk up again.
 //   - Memory is bounded whatever the stream's size: WriteStream holds at most
-//     Config.MaxInFlight bytes of chunk buffers, a 2×MaxSize read window,
-//     one encode buffer and zstd encoder per worker, and three 1 MiB pack
-//     segment buffers; a chunk file is read
+//     Config.MaxInFlight bytes of windows (the chunker's buffers, which
+//     chunks are encoded from in place), one encode buffer and zstd encoder
+//     per worker, and three 1 MiB pack segment buffers; a chunk file is read
 //     only if it is no larger than MaxStoredSize.
 //
 // The store does not know which chunks releases use: GC takes that as a

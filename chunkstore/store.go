@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -39,6 +40,7 @@ type Store struct {
 	dec   *zstd.Decoder // DecodeAll is safe for concurrent use
 	packs *packIndex
 	wbufs *BufferList // WriteStream's windows, default size
+	wOnce sync.Once   // fills wbufs
 }
 
 // Config tunes a Store. A zero field means its default.
@@ -48,11 +50,11 @@ type Config struct {
 	// worker waits for the disk). Each busy worker holds a zstd encoder
 	// (about 1 MiB) and an encode buffer.
 	Workers int
-	// MaxInFlight bounds the content WriteStream holds between reading it
-	// and writing it to a pack, counted as whole windows (the chunker's
+	// MaxInFlight bounds the content a WriteStream holds between reading
+	// it and writing it to a pack, counted as whole windows (the chunker's
 	// buffers, four maximum-size chunks each, which chunks are encoded
-	// from in place). Default 16 MiB; raised to two windows more than
-	// workers if smaller, so that every worker can be busy.
+	// from in place). Default 12 MiB; raised to three windows if smaller,
+	// so that the chunker can move on while workers encode.
 	MaxInFlight int
 	// SyncBatch is how many stored bytes WriteStream writes into one pack
 	// before it makes the pack durable and visible. Default 64 MiB. Larger
@@ -74,7 +76,7 @@ func OpenConfig(dir string, cfg Config) (*Store, error) {
 		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
 	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = 16 << 20
+		cfg.MaxInFlight = 12 << 20
 	}
 	if cfg.SyncBatch <= 0 {
 		cfg.SyncBatch = 64 << 20
@@ -99,7 +101,7 @@ func OpenConfig(dir string, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("open chunk store %s: %w", dir, err)
 	}
 	s := &Store{dir: dir, cfg: cfg, enc: enc, dec: dec, packs: packs,
-		wbufs: NewBufferList(windowChunks*DefaultMaxSize, max(cfg.MaxInFlight/(windowChunks*DefaultMaxSize), cfg.Workers+2))}
+		wbufs: NewBufferList(windowChunks*DefaultMaxSize, windowsPerStream(cfg, windowChunks*DefaultMaxSize)+1)}
 	s.removeStalePacks()
 	return s, nil
 }
@@ -692,11 +694,26 @@ func (p *Partial) commit() error {
 }
 
 // windowBufs is where WriteStream's windows of size bytes come from and go
-// back to: the store keeps those of the default chunk sizes for the next
-// stream (a release packs dozens, one after another).
+// back to. The store keeps those of the default chunk sizes: enough for one
+// stream at its limit and one more window for a small stream alongside (a
+// layer's tar metadata). They are made, and touched, all at once when first
+// needed, so that packing holds the same memory whatever the size of what
+// it packs, instead of as many windows as the longest stream happened to
+// run ahead by.
 func (s *Store) windowBufs(size int) *BufferList {
-	if size == s.wbufs.size {
-		return s.wbufs
+	if size != s.wbufs.size {
+		return NewBufferList(size, 0)
 	}
-	return NewBufferList(size, 0)
+	s.wOnce.Do(func() {
+		for range s.wbufs.keep {
+			b := make([]byte, size)
+			clear(b) // touched: resident from now on, not when first filled
+			s.wbufs.Put(b)
+		}
+	})
+	return s.wbufs
 }
+
+// windowsPerStream is how many windows of size bytes one WriteStream may
+// hold.
+func windowsPerStream(cfg Config, size int) int { return max(cfg.MaxInFlight/size, 3) }

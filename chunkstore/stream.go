@@ -19,7 +19,7 @@ type Ref struct {
 
 // WriteStream cuts r into chunks and stores them, hashing and compressing on
 // up to Config.Workers goroutines (default GOMAXPROCS), with at most
-// Config.MaxInFlight bytes of content in flight (default 16 MiB). It
+// Config.MaxInFlight bytes of content in flight (default 12 MiB). It
 // returns the refs in stream order and the number of bytes read.
 //
 // Added is true for the first occurrence of a chunk the store did not hold;
@@ -53,7 +53,7 @@ func (s *Store) WriteStream(ctx context.Context, r io.Reader, p ChunkerParams) (
 	bufs := newBufferPool(max(s.cfg.MaxInFlight/c.p.MaxSize, 2*workers), c.p.MaxSize)
 	winSize := windowChunks * c.p.MaxSize
 	c.ctx = ctx
-	c.windows = newWindowList(s.windowBufs(winSize), winSize, max(s.cfg.MaxInFlight/winSize, workers+2))
+	c.windows = newWindowList(func() *BufferList { return s.windowBufs(winSize) }, winSize, windowsPerStream(s.cfg, winSize))
 	work := make(chan *streamJob, workers)
 	seen := make(map[ID]bool) // chunks this stream stores
 	pw := &packWriter{s: s, sink: newAsyncSink(packSegments)}

@@ -27,21 +27,26 @@ func (w *window) release() {
 
 // windowList hands out at most limit windows of size bytes to one stream:
 // with the chunk buffers of small streams, it is what bounds the content
-// WriteStream holds in flight. The buffers come from, and go back to, bufs,
-// so that one stream after another reuses the same memory.
+// WriteStream holds in flight. The buffers come from, and go back to, the
+// list src returns, so that one stream after another reuses the same
+// memory; src is not called unless a window is needed.
 type windowList struct {
 	bounded[*window]
-	bufs *BufferList
+	src  func() *BufferList
+	bufs *BufferList // src's, once called
 	size int
 }
 
-func newWindowList(bufs *BufferList, size, limit int) *windowList {
-	return &windowList{bounded: newBounded[*window](limit), bufs: bufs, size: size}
+func newWindowList(src func() *BufferList, size, limit int) *windowList {
+	return &windowList{bounded: newBounded[*window](limit), src: src, size: size}
 }
 
 // get returns a window holding one reference, or nil if ctx ends first.
 func (l *windowList) get(ctx context.Context) *window {
 	w, ok := l.bounded.get(ctx, func() *window {
+		if l.bufs == nil {
+			l.bufs = l.src()
+		}
 		return &window{buf: l.bufs.Get()[:l.size], list: l}
 	})
 	if !ok {
