@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -79,14 +78,7 @@ func openRef(e *env, fs *flag.FlagSet, c *command, args []string, checks ...func
 }
 
 func runReleaseCreate(ctx context.Context, e *env, args []string) error {
-	// Packing's working set (chunker windows, zstd history, pack
-	// segments) is fixed and almost free of pointers, so a collection
-	// costs little: a heap target of 1.25x that set, instead of the 1.5x
-	// main sets, keeps the little that grows with the release (its chunk
-	// lists and pack index) from showing in peak memory.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(25)
-	}
+	streamingHeap()
 	c := commands["release create"]
 	fs := newFlags(c)
 	var opt release.CreateOptions
@@ -381,6 +373,7 @@ func runReleaseRm(ctx context.Context, e *env, args []string) error {
 }
 
 func runReleaseImages(ctx context.Context, e *env, args []string) error {
+	streamingHeap()
 	c := commands["release images"]
 	st, sr, err := openRef(e, newFlags(c), c, args)
 	if err != nil {
