@@ -135,8 +135,10 @@ func (s *Store) WriteStream(ctx context.Context, r io.Reader, p ChunkerParams) (
 	return refs, n, nil
 }
 
-// windowChunks is a window's size in maximum-size chunks.
-var windowChunks = 4
+// windowChunks is a window's size in maximum-size chunks. What is left
+// when the chunker moves to the next window (up to a maximum-size chunk) is
+// copied there: a quarter of a window at most.
+const windowChunks = 4
 
 // streamJob is one chunk on its way through WriteStream.
 type streamJob struct {
