@@ -79,6 +79,13 @@ type packLoc struct {
 	size uint32
 }
 
+// packSlot is a packLoc as the index keeps it, without a pointer.
+type packSlot struct {
+	off  int64
+	pack uint32 // in packIndex.list
+	size uint32
+}
+
 // idxEntry is one line of a pack index.
 type idxEntry struct {
 	id   ID
@@ -91,8 +98,11 @@ type idxEntry struct {
 type packIndex struct {
 	dir string
 
-	mu       sync.RWMutex // protects the fields below
-	byID     map[ID]packLoc
+	mu sync.RWMutex // protects the fields below
+	// byID holds no pointers, so that a collection need not scan it: a
+	// store's index is its largest structure, and grows with every release.
+	byID     map[ID]packSlot
+	list     []*pack // packSlot.pack indexes it
 	packs    map[string]*pack
 	seenTime time.Time // packs/ modification time when it was last read
 	settled  bool      // seenTime was old enough to trust
@@ -100,7 +110,7 @@ type packIndex struct {
 }
 
 func newPackIndex(dir string) *packIndex {
-	return &packIndex{dir: dir, byID: make(map[ID]packLoc), packs: make(map[string]*pack)}
+	return &packIndex{dir: dir, byID: make(map[ID]packSlot), packs: make(map[string]*pack)}
 }
 
 func (x *packIndex) path(p *pack, ext string) string { return filepath.Join(x.dir, p.name+ext) }
@@ -109,8 +119,11 @@ func (x *packIndex) path(p *pack, ext string) string { return filepath.Join(x.di
 func (x *packIndex) lookup(id ID) (packLoc, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	loc, ok := x.byID[id]
-	return loc, ok
+	slot, ok := x.byID[id]
+	if !ok {
+		return packLoc{}, false
+	}
+	return packLoc{p: x.list[slot.pack], off: slot.off, size: slot.size}, true
 }
 
 // find looks a chunk up, rereading packs/ first if another process may have
@@ -155,7 +168,8 @@ func (x *packIndex) scanLocked(mtime time.Time) {
 	}
 	for n := range x.packs {
 		if !present[n] {
-			x.byID = make(map[ID]packLoc)
+			x.byID = make(map[ID]packSlot)
+			x.list = nil
 			x.packs = make(map[string]*pack)
 			break
 		}
@@ -164,7 +178,7 @@ func (x *packIndex) scanLocked(mtime time.Time) {
 		// The first read of packs/ sizes the map from the indexes' sizes:
 		// grown one doubling at a time, it left as much garbage as it
 		// holds, at the start of every command.
-		x.byID = make(map[ID]packLoc, x.entriesIn(names))
+		x.byID = make(map[ID]packSlot, x.entriesIn(names))
 	}
 	var sc indexScratch
 	for _, n := range names {
@@ -220,10 +234,12 @@ func (x *packIndex) addLocked(name string, entries []idxEntry) {
 		return // a scan found it first
 	}
 	p := &pack{name: name, chunks: len(entries)}
+	n := uint32(len(x.list))
+	x.list = append(x.list, p)
 	for _, e := range entries {
 		p.bytes += int64(e.size)
 		if _, ok := x.byID[e.id]; !ok {
-			x.byID[e.id] = packLoc{p: p, off: e.off, size: e.size}
+			x.byID[e.id] = packSlot{off: e.off, pack: n, size: e.size}
 		}
 	}
 	x.packs[name] = p
@@ -235,8 +251,8 @@ func (x *packIndex) snapshot() []idxEntry {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	out := make([]idxEntry, 0, len(x.byID))
-	for id, loc := range x.byID {
-		out = append(out, idxEntry{id: id, size: loc.size})
+	for id, slot := range x.byID {
+		out = append(out, idxEntry{id: id, size: slot.size})
 	}
 	return out
 }
@@ -247,8 +263,9 @@ func (x *packIndex) byPack(ids []ID) map[*pack][]ID {
 	defer x.mu.RUnlock()
 	out := make(map[*pack][]ID)
 	for _, id := range ids {
-		if loc, ok := x.byID[id]; ok {
-			out[loc.p] = append(out[loc.p], id)
+		if slot, ok := x.byID[id]; ok {
+			p := x.list[slot.pack]
+			out[p] = append(out[p], id)
 		}
 	}
 	return out
