@@ -33,7 +33,6 @@ func (w *window) release() {
 type windowList struct {
 	bounded[*window]
 	src  func() *BufferList
-	bufs *BufferList // src's, once called
 	size int
 }
 
@@ -44,10 +43,7 @@ func newWindowList(src func() *BufferList, size, limit int) *windowList {
 // get returns a window holding one reference, or nil if ctx ends first.
 func (l *windowList) get(ctx context.Context) *window {
 	w, ok := l.bounded.get(ctx, func() *window {
-		if l.bufs == nil {
-			l.bufs = l.src()
-		}
-		return &window{buf: l.bufs.Get()[:l.size], list: l}
+		return &window{buf: l.src().Get()[:l.size], list: l}
 	})
 	if !ok {
 		return nil
@@ -56,13 +52,17 @@ func (l *windowList) get(ctx context.Context) *window {
 	return w
 }
 
-// close gives the buffers of the windows that came back to bufs. Call it
-// once every window has been released.
+// close gives the buffers of the windows that came back to src's list.
+// Call it once every window has been released.
 func (l *windowList) close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if len(l.free) == 0 {
+		return
+	}
+	bufs := l.src()
 	for _, w := range l.free {
-		l.bufs.Put(w.buf)
+		bufs.Put(w.buf)
 	}
 	l.free = nil
 }

@@ -159,13 +159,18 @@ func DecodeManifest(b []byte) (*Manifest, error) {
 // ChunkIDs calls fn for every chunk the release references, meta included.
 // A chunk referenced twice is passed twice.
 func (m *Manifest) ChunkIDs(fn func(ChunkRef)) {
-	for _, b := range m.Blobs {
-		for _, c := range b.Meta {
-			fn(c)
-		}
-		for _, c := range b.Chunks {
-			fn(c)
-		}
+	for i := range m.Blobs {
+		m.Blobs[i].eachChunk(fn)
+	}
+}
+
+// eachChunk calls fn for each chunk of b, meta first.
+func (b *Blob) eachChunk(fn func(ChunkRef)) {
+	for _, c := range b.Meta {
+		fn(c)
+	}
+	for _, c := range b.Chunks {
+		fn(c)
 	}
 }
 

@@ -150,22 +150,12 @@ func Pack(ctx context.Context, cs *chunkstore.Store, opt PackOptions) (*Packed, 
 	unused := map[chunkstore.ID]bool{}
 	for d, b := range layers {
 		if !have[d] {
-			for _, c := range b.Meta {
-				unused[c.ID] = true
-			}
-			for _, c := range b.Chunks {
-				unused[c.ID] = true
-			}
+			b.eachChunk(func(c ChunkRef) { unused[c.ID] = true })
 		}
 	}
 	if len(unused) > 0 {
-		for _, b := range out.Blobs {
-			for _, c := range b.Meta {
-				delete(unused, c.ID)
-			}
-			for _, c := range b.Chunks {
-				delete(unused, c.ID)
-			}
+		for i := range out.Blobs {
+			out.Blobs[i].eachChunk(func(c ChunkRef) { delete(unused, c.ID) })
 		}
 	}
 	// Two streams packed at once (a layer's contents and its metadata) may
