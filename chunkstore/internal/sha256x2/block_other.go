@@ -1,0 +1,10 @@
+//go:build !amd64
+
+package sha256x2
+
+func block(h *[8]uint32, p []byte) { blockGeneric(h, p) }
+
+func blockPair(a, b *[8]uint32, pa, pb []byte) {
+	blockGeneric(a, pa)
+	blockGeneric(b, pb)
+}
