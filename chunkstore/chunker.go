@@ -110,6 +110,10 @@ func (c *Chunker) Next() ([]byte, error) {
 	return chunk, nil
 }
 
+// pending returns the bytes read and not yet cut: valid until the next
+// call to Next.
+func (c *Chunker) pending() []byte { return c.buf[c.start:c.end] }
+
 // fill makes sure at least MaxSize bytes are buffered, or all that remain.
 func (c *Chunker) fill() error {
 	if c.err != nil {

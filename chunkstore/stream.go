@@ -20,7 +20,8 @@ type Ref struct {
 // WriteStream cuts r into chunks and stores them, hashing and compressing on
 // up to Config.Workers goroutines (default GOMAXPROCS), with at most
 // Config.MaxInFlight bytes of content in flight (default 12 MiB). It
-// returns the refs in stream order and the number of bytes read.
+// returns the refs in stream order and the number of bytes read. If r is
+// a Digester, every chunk is also written into r's digest (see Digester).
 //
 // Added is true for the first occurrence of a chunk the store did not hold;
 // a chunk repeated within the stream is added once. (Another goroutine or
@@ -73,6 +74,10 @@ func (s *Store) WriteStream(ctx context.Context, r io.Reader, p ChunkerParams) (
 	// GiB. A loose chunk another process stores meanwhile is merely stored
 	// twice, as below.
 	loose := s.hasLoose()
+	dg, _ := r.(Digester)
+	if dg != nil {
+		dg.SetPending(c.pending)
+	}
 	var jobs []*streamJob
 	var n int64
 	for ctx.Err() == nil {
@@ -87,7 +92,7 @@ func (s *Store) WriteStream(ctx context.Context, r io.Reader, p ChunkerParams) (
 		// Hashing here, while the chunk is still in this core's cache
 		// from cutting it, costs a third less than in a worker; so does
 		// not copying a chunk the store or the stream already holds.
-		j := &streamJob{ref: Ref{ID: Hash(chunk), Size: len(chunk)}}
+		j := &streamJob{ref: Ref{ID: chunkID(chunk, n, dg), Size: len(chunk)}}
 		jobs = append(jobs, j)
 		n += int64(len(chunk))
 		// No rereading of packs/ here: a chunk another process packs at

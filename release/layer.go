@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math"
 	"sync"
 
 	"github.com/vbatts/tar-split/archive/tar"
@@ -128,7 +129,7 @@ func (pk *packer) packLayer(l imagesrc.Layer, r io.Reader) (Blob, error) {
 	}
 	digest := known
 	if digest == "" {
-		digest = DigestOf(sp.in.h.Sum(nil))
+		digest = sp.sum()
 	}
 	return Blob{Digest: digest, Kind: KindLayer, Size: sp.in.n, Meta: meta.refs, Chunks: content}, nil
 }
@@ -145,22 +146,43 @@ func (pk *packer) packLayer(l imagesrc.Layer, r io.Reader) (Blob, error) {
 //
 // It records no per-file CRC-64: the layer's diffID covers every byte, and
 // a second checksum pass costs about a tenth of packing's CPU time.
+//
+// Read by WriteStream, it is a chunkstore.Digester: the file contents go
+// into the diffID as WriteStream hashes them into chunk IDs, in the same
+// pass, and only the layer's own bytes (headers, padding) are hashed here,
+// in order between them. Read by anything else, it hashes all as it reads.
 type layerSplitter struct {
-	in   *hashReader
+	in   *layerReader
 	tr   *tar.Reader
 	meta storage.Packer
 	file *tar.Header // the entry whose content Read is returning, if any
 	err  error       // sticky: the first error, or io.EOF once all is read
+
+	digest   *chunkstore.Digest // the diffID's; nil when not hashing
+	pending  func() []byte      // set by WriteStream (SetPending): contents go into digest through DigestAt
+	yielded  int64              // content bytes Read returned
+	hashed   int64              // content bytes in digest, as far as known
+	queue    ownQueue           // own bytes waiting for content bytes before them
+	caughtUp int                // times Read hashed content itself (catchUp), for tests
 }
 
+var _ chunkstore.Digester = (*layerSplitter)(nil)
+
+// maxOwnQueued bounds the layer's own bytes waiting behind content that
+// WriteStream has not cut yet (a window of 4 MiB at most). A run of small
+// files can exceed it (a header is at least 512 bytes); then Read hashes
+// that content itself, and WriteStream hashes it alone for the chunks.
+const maxOwnQueued = 1 << 20
+
 func newLayerSplitter(r io.Reader, meta storage.Packer, hash bool) *layerSplitter {
-	in := &hashReader{r: r}
+	s := &layerSplitter{meta: meta}
 	if hash {
-		in.h = chunkstore.NewHash()
+		s.digest = chunkstore.NewDigest()
 	}
-	tr := tar.NewReader(in)
-	tr.RawAccounting = true
-	return &layerSplitter{in: in, tr: tr, meta: meta}
+	s.in = &layerReader{r: r, s: s}
+	s.tr = tar.NewReader(s.in)
+	s.tr.RawAccounting = true
+	return s
 }
 
 func (s *layerSplitter) Read(p []byte) (int, error) {
@@ -169,7 +191,10 @@ func (s *layerSplitter) Read(p []byte) (int, error) {
 			s.err = s.next()
 			continue
 		}
+		s.in.content = true
 		n, err := s.tr.Read(p)
+		s.in.content = false
+		s.yielded += int64(n)
 		if err == io.EOF {
 			err = s.endFile()
 		}
@@ -181,6 +206,73 @@ func (s *layerSplitter) Read(p []byte) (int, error) {
 		}
 	}
 	return 0, s.err
+}
+
+// SetPending switches the splitter to hashing contents through DigestAt.
+func (s *layerSplitter) SetPending(pending func() []byte) { s.pending = pending }
+
+// DigestAt implements chunkstore.Digester.
+func (s *layerSplitter) DigestAt(off int64) (*chunkstore.Digest, int64) {
+	if s.digest == nil {
+		return nil, math.MaxInt64
+	}
+	if off < s.hashed { // catchUp hashed these
+		return nil, s.hashed - off
+	}
+	s.hashed = off
+	s.queue.writeDue(s.digest, off)
+	if s.queue.empty() {
+		return s.digest, math.MaxInt64
+	}
+	return s.digest, s.queue.nextAt() - off
+}
+
+// own hashes b, bytes of the layer that are not file content, or queues it
+// behind the content before it that is not in the digest yet.
+func (s *layerSplitter) own(b []byte) {
+	if s.pending == nil {
+		s.digest.Write(b)
+		return
+	}
+	// WriteStream hashed every chunk it cut before this Read.
+	s.hashed = max(s.hashed, s.yielded-int64(len(s.pending())))
+	s.queue.writeDue(s.digest, s.hashed)
+	if s.hashed == s.yielded && s.queue.empty() {
+		s.digest.Write(b)
+		return
+	}
+	s.queue.push(s.yielded, b)
+	if s.queue.size() > maxOwnQueued {
+		s.catchUp()
+	}
+}
+
+// catchUp writes the content not in the digest yet, and the own bytes
+// queued between it, into the digest.
+func (s *layerSplitter) catchUp() {
+	s.caughtUp++
+	p := s.pending()
+	base := s.yielded - int64(len(p))
+	for s.hashed < s.yielded {
+		s.queue.writeDue(s.digest, s.hashed)
+		k := s.yielded - s.hashed
+		if !s.queue.empty() {
+			k = min(k, s.queue.nextAt()-s.hashed)
+		}
+		s.digest.Write(p[s.hashed-base:][:k])
+		s.hashed += k
+	}
+	s.queue.writeDue(s.digest, s.hashed)
+}
+
+// sum returns the diffID of the layer, once it was read to its end and, if
+// WriteStream read it, stored.
+func (s *layerSplitter) sum() Digest {
+	if s.pending != nil {
+		s.hashed = max(s.hashed, s.yielded)
+		s.queue.writeDue(s.digest, s.hashed)
+	}
+	return DigestOf(s.digest.Sum(nil))
 }
 
 // next reads the next entry's header, or the end of the archive and what
@@ -249,20 +341,76 @@ func (s *layerSplitter) drain() error {
 	}
 }
 
-// hashReader hashes (if h is set) and counts what is read through it.
-type hashReader struct {
-	r io.Reader
-	h hash.Hash
-	n int64
+// layerReader counts what is read through the splitter's tar reader and
+// has it hashed: file contents read for Read, unless WriteStream hashes
+// them, and the layer's own bytes.
+type layerReader struct {
+	r       io.Reader
+	s       *layerSplitter
+	n       int64
+	content bool // the read is file content for Read
 }
 
-func (r *hashReader) Read(p []byte) (int, error) {
+func (r *layerReader) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
-	if r.h != nil {
-		r.h.Write(p[:n])
-	}
 	r.n += int64(n)
+	switch {
+	case n == 0 || r.s.digest == nil:
+	case r.content && r.s.pending != nil: // DigestAt hands it to WriteStream
+	case r.content:
+		r.s.digest.Write(p[:n])
+	default:
+		r.s.own(p[:n])
+	}
 	return n, err
+}
+
+// ownQueue holds a layer's own bytes that wait for the content before them.
+type ownQueue struct {
+	data []byte
+	runs []ownRun // in order of at
+	head int      // runs before head are in the digest
+	done int      // so are data's bytes before done
+}
+
+// ownRun is own bytes, data[previous run's end:end], that go before
+// yielded content byte at.
+type ownRun struct {
+	at  int64
+	end int
+}
+
+func (q *ownQueue) empty() bool   { return q.head == len(q.runs) }
+func (q *ownQueue) size() int     { return len(q.data) - q.done }
+func (q *ownQueue) nextAt() int64 { return q.runs[q.head].at }
+
+func (q *ownQueue) push(at int64, b []byte) {
+	q.data = append(q.data, b...)
+	if n := len(q.runs); n > q.head && q.runs[n-1].at == at {
+		q.runs[n-1].end = len(q.data)
+		return
+	}
+	q.runs = append(q.runs, ownRun{at: at, end: len(q.data)})
+}
+
+// writeDue writes into d the runs that go before content byte at, all of
+// whose content is in d.
+func (q *ownQueue) writeDue(d *chunkstore.Digest, at int64) {
+	for !q.empty() && q.runs[q.head].at <= at {
+		r := q.runs[q.head]
+		d.Write(q.data[q.done:r.end])
+		q.done, q.head = r.end, q.head+1
+	}
+	// Move what is left to the front once half is written, so that a
+	// queue that never quite empties does not grow.
+	if q.done > 0 && q.done >= len(q.data)/2 {
+		n := copy(q.data, q.data[q.done:])
+		m := copy(q.runs, q.runs[q.head:])
+		for i := range q.runs[:m] {
+			q.runs[i].end -= q.done
+		}
+		q.data, q.runs, q.head, q.done = q.data[:n], q.runs[:m], 0, 0
+	}
 }
 
 // openLayer streams the layer tar b rebuilds from the store. If the rebuilt
