@@ -94,13 +94,7 @@ func (pk *packer) packLayer(l imagesrc.Layer, r io.Reader) (Blob, error) {
 	}()
 	metaBuf := bufio.NewWriterSize(metaW, 64<<10)
 
-	// An uncompressed OCI blob is named by its diffID, and the caller
-	// hashes it to check that name: no second pass here.
-	known := Digest(l.Digest)
-	if known != "" && known.Validate() != nil {
-		known = ""
-	}
-	sp := newLayerSplitter(r, storage.NewJSONPacker(metaBuf), known == "")
+	sp := newLayerSplitter(r, storage.NewJSONPacker(metaBuf))
 	content, _, storeErr := pk.store(sp)
 	splitErr := sp.err
 	if splitErr == io.EOF {
@@ -127,11 +121,7 @@ func (pk *packer) packLayer(l imagesrc.Layer, r io.Reader) (Blob, error) {
 	case storeErr != nil:
 		return Blob{}, fmt.Errorf("store %s: %w", l, storeErr)
 	}
-	digest := known
-	if digest == "" {
-		digest = sp.sum()
-	}
-	return Blob{Digest: digest, Kind: KindLayer, Size: sp.in.n, Meta: meta.refs, Chunks: content}, nil
+	return Blob{Digest: sp.sum(), Kind: KindLayer, Size: sp.in.n, Meta: meta.refs, Chunks: content}, nil
 }
 
 // layerSplitter reads a layer tar with tar-split's archive/tar, which keeps
@@ -140,9 +130,8 @@ func (pk *packer) packLayer(l imagesrc.Layer, r io.Reader) (Blob, error) {
 // (headers, padding, the order of entries) goes to meta as tar-split entries,
 // exactly as tar-split's own asm.NewInputTarStream records them, so that
 // assembleLayer rebuilds the tar bit for bit. It checks every entry
-// (imagesrc.CheckLayerEntry) and counts (and unless told not to, hashes)
-// every byte of the layer, trailing padding included, which it reads to the
-// end.
+// (imagesrc.CheckLayerEntry) and counts and hashes every byte of the layer,
+// trailing padding included, which it reads to the end.
 //
 // It records no per-file CRC-64: the layer's diffID covers every byte, and
 // a second checksum pass costs about a tenth of packing's CPU time.
@@ -174,11 +163,8 @@ var _ chunkstore.Digester = (*layerSplitter)(nil)
 // that content itself, and WriteStream hashes it alone for the chunks.
 const maxOwnQueued = 1 << 20
 
-func newLayerSplitter(r io.Reader, meta storage.Packer, hash bool) *layerSplitter {
-	s := &layerSplitter{meta: meta}
-	if hash {
-		s.digest = chunkstore.NewDigest()
-	}
+func newLayerSplitter(r io.Reader, meta storage.Packer) *layerSplitter {
+	s := &layerSplitter{meta: meta, digest: chunkstore.NewDigest()}
 	s.in = &layerReader{r: r, s: s}
 	s.tr = tar.NewReader(s.in)
 	s.tr.RawAccounting = true
@@ -213,9 +199,6 @@ func (s *layerSplitter) SetPending(pending func() []byte) { s.pending = pending 
 
 // DigestAt implements chunkstore.Digester.
 func (s *layerSplitter) DigestAt(off int64) (*chunkstore.Digest, int64) {
-	if s.digest == nil {
-		return nil, math.MaxInt64
-	}
 	if off < s.hashed { // catchUp hashed these
 		return nil, s.hashed - off
 	}
@@ -355,7 +338,7 @@ func (r *layerReader) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
 	r.n += int64(n)
 	switch {
-	case n == 0 || r.s.digest == nil:
+	case n == 0:
 	case r.content && r.s.pending != nil: // DigestAt hands it to WriteStream
 	case r.content:
 		r.s.digest.Write(p[:n])

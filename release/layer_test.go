@@ -153,7 +153,7 @@ func TestLayerDigestAlongChunks(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cs := openChunks(t)
 			pk := &packer{ctx: context.Background(), cs: cs, p: c.params}
-			sp := newLayerSplitter(bytes.NewReader(c.layer), storage.NewJSONPacker(io.Discard), true)
+			sp := newLayerSplitter(bytes.NewReader(c.layer), storage.NewJSONPacker(io.Discard))
 			refs, n, err := pk.store(sp)
 			if err != nil {
 				t.Fatal(err)
@@ -281,7 +281,7 @@ func FuzzLayerSplitter(f *testing.F) {
 			return // tar-split refuses it: nothing to compare
 		}
 		var gotMeta bytes.Buffer
-		sp := newLayerSplitter(bytes.NewReader(b), storage.NewJSONPacker(&gotMeta), true)
+		sp := newLayerSplitter(bytes.NewReader(b), storage.NewJSONPacker(&gotMeta))
 		gotContent, err := io.ReadAll(sp)
 		if errors.Is(err, imagesrc.ErrUnsafeEntry) {
 			return

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"path"
 	"strings"
@@ -27,11 +28,11 @@ func readBlob(input, p string, r io.Reader, size int64, fn LayerFunc) (blobResul
 	// would be a second pass over every byte for nothing (the layer's diffID
 	// is hashed anyway).
 	want, named := strings.CutPrefix(p, "blobs/sha256/")
-	h := sha256.New()
-	src := &trap{r: r}
+	hr := &hashReader{r: r}
 	if named {
-		src.r = io.TeeReader(r, h)
+		hr.h = sha256.New()
 	}
+	src := &trap{r: hr}
 	br := bufio.NewReaderSize(src, 64<<10)
 	head, _ := br.Peek(512)
 	switch {
@@ -46,8 +47,11 @@ func readBlob(input, p string, r io.Reader, size int64, fn LayerFunc) (blobResul
 			break // compressed, but not a tar: no layer
 		}
 		l := Layer{Input: input, Path: p, Compression: d.kind}
-		if named && d.kind == "" {
-			l.Digest = "sha256:" + want // checked below, over the same bytes
+		// A blob stored uncompressed is named by its diffID, which fn
+		// computes over the same bytes: no second pass here.
+		checkDiffID := named && d.kind == ""
+		if checkDiffID {
+			hr.h = nil
 		}
 		lr := &trap{r: db}
 		diffID, err := fn(l, lr)
@@ -63,7 +67,11 @@ func readBlob(input, p string, r io.Reader, size int64, fn LayerFunc) (blobResul
 		if lr.err != nil {
 			return res, inputErr(fmt.Sprintf("%s in %s", p, input), lr.err)
 		}
+		if checkDiffID && diffID != "sha256:"+want {
+			return res, malformed("%s: blob sha256:%s is corrupt: its content hashes to %s", input, path.Base(p), diffID)
+		}
 		res.diffID = diffID
+		named = false // checked
 	case looksJSON(head) && size <= MaxJSONSize: // after tar: a layer's first file may be named "{…"
 		b, err := io.ReadAll(br)
 		if err != nil {
@@ -78,7 +86,7 @@ func readBlob(input, p string, r io.Reader, size int64, fn LayerFunc) (blobResul
 		return res, inputErr(input, src.err)
 	}
 	if named {
-		if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		if got := hex.EncodeToString(hr.h.Sum(nil)); got != want {
 			return res, malformed("%s: blob sha256:%s is corrupt: its content hashes to sha256:%s", input, path.Base(p), got)
 		}
 	}
@@ -87,4 +95,18 @@ func readBlob(input, p string, r io.Reader, size int64, fn LayerFunc) (blobResul
 
 func hasMagic(head []byte) bool {
 	return strings.HasPrefix(string(head), string(gzipMagic)) || strings.HasPrefix(string(head), string(zstdMagic))
+}
+
+// hashReader hashes what is read through it while h is set.
+type hashReader struct {
+	r io.Reader
+	h hash.Hash
+}
+
+func (r *hashReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if r.h != nil {
+		r.h.Write(p[:n])
+	}
+	return n, err
 }

@@ -27,12 +27,6 @@ type Layer struct {
 	// Compression is what was undone before the LayerFunc saw the bytes:
 	// "" (a plain tar), "gzip" or "zstd".
 	Compression string
-	// Digest, when set ("sha256:<hex>"), is the SHA-256 the bytes the
-	// LayerFunc reads must have: an OCI blob stored uncompressed is named
-	// by it, and Read hashes the blob anyway and fails if they do not. The
-	// LayerFunc may take it as the layer's diffID instead of hashing every
-	// byte a second time, since a mismatch fails the whole Read.
-	Digest string
 }
 
 // String names the layer for messages: its digest when its path holds one.
@@ -45,7 +39,8 @@ func (l Layer) String() string {
 
 // LayerFunc consumes one layer. r yields the uncompressed tar; the function
 // must read it to the end (or fail) and return the SHA-256 of all it read,
-// the diffID, as "sha256:<64 hex>".
+// the diffID, as "sha256:<64 hex>". Read checks an OCI blob stored
+// uncompressed, which is named by its diffID, against what it returns.
 //
 // It is called from the reading goroutine, one layer at a time, in the order
 // layers appear in the input; it may block, and must not call back into the
