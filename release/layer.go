@@ -147,7 +147,7 @@ type layerSplitter struct {
 	file *tar.Header // the entry whose content Read is returning, if any
 	err  error       // sticky: the first error, or io.EOF once all is read
 
-	digest   *chunkstore.Digest // the diffID's; nil when not hashing
+	digest   *chunkstore.Digest // the diffID's
 	pending  func() []byte      // set by WriteStream (SetPending): contents go into digest through DigestAt
 	yielded  int64              // content bytes Read returned
 	hashed   int64              // content bytes in digest, as far as known
