@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"math"
+	"strings"
 	"sync"
 
 	"github.com/vbatts/tar-split/archive/tar"
@@ -114,7 +115,7 @@ func (pk *packer) packLayer(l imagesrc.Layer, r io.Reader) (Blob, error) {
 	switch {
 	case errors.Is(splitErr, storage.ErrDuplicatePath):
 		return Blob{}, fmt.Errorf("%s: two entries have the same path, which ferry cannot store bit-exactly (%w)", l, storage.ErrDuplicatePath)
-	case errors.Is(splitErr, imagesrc.ErrUnsafeEntry):
+	case errors.Is(splitErr, imagesrc.ErrUnsafeEntry), errors.Is(splitErr, errSparseEntry):
 		return Blob{}, fmt.Errorf("%s: %w", l, splitErr)
 	case splitErr != nil:
 		return Blob{}, fmt.Errorf("read %s: %w", l, splitErr)
@@ -278,6 +279,9 @@ func (s *layerSplitter) next() error {
 	if err := imagesrc.CheckLayerEntry(hdr.Name, hdr.Linkname, hdr.Typeflag); err != nil {
 		return err
 	}
+	if sparse(hdr) {
+		return fmt.Errorf("entry %q is a %w, which ferry cannot store bit for bit: rebuild the image without sparse files", hdr.Name, errSparseEntry)
+	}
 	if err := s.segment(s.tr.RawBytes()); err != nil {
 		return err
 	}
@@ -286,6 +290,25 @@ func (s *layerSplitter) next() error {
 		return nil // Read returns its content
 	}
 	return s.endFile()
+}
+
+// errSparseEntry: tar's reader returns a sparse file's content with its
+// holes filled in, not the bytes the layer holds, so the layer could not be
+// rebuilt. Docker does not write sparse entries; GNU tar --sparse does.
+var errSparseEntry = errors.New("sparse file")
+
+// sparse reports whether hdr is a sparse file: an old GNU one, or one of
+// GNU's PAX formats (0.0, 0.1, 1.0), which all carry GNU.sparse.* records.
+func sparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 // endFile records the entry whose content was read.
