@@ -71,7 +71,9 @@ func readBlob(input, p string, r io.Reader, size int64, fn LayerFunc) (blobResul
 			return res, malformed("%s: blob sha256:%s is corrupt: its content hashes to %s", input, path.Base(p), diffID)
 		}
 		res.diffID = diffID
-		named = false // checked
+		if checkDiffID {
+			named = false // checked: its bytes are the layer's
+		}
 	case looksJSON(head) && size <= MaxJSONSize: // after tar: a layer's first file may be named "{…"
 		b, err := io.ReadAll(br)
 		if err != nil {

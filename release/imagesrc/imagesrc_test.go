@@ -190,6 +190,7 @@ func TestReadBadInputs(t *testing.T) {
 	imgs := fixtures()
 	legacy := imagetest.DockerSave(imgs, imagetest.Options{})
 	oci := imagetest.DockerSave(imgs, imagetest.Options{Layout: imagetest.OCIArchive})
+	ociGzip := imagetest.DockerSave(imgs, imagetest.Options{Layout: imagetest.OCIArchive, Compress: "gzip"})
 	gz := imagetest.Gzip(legacy)
 	replace := func(b []byte, old, new string) []byte {
 		return bytes.Replace(b, []byte(old), []byte(new), 1)
@@ -211,6 +212,14 @@ func TestReadBadInputs(t *testing.T) {
 		{"badblob.tar", corrupt(oci, func(b []byte) []byte {
 			i := bytes.Index(b, imgs[0].Layers[1][1024:1100])
 			b[i] ^= 1
+			return b
+		}), ErrMalformed, "is corrupt: its content hashes to"},
+		// A compressed blob is checked against its name too, even where a
+		// change leaves what it decompresses to as it was: here the gzip
+		// header's OS byte, which no checksum covers.
+		{"badgzipblob.tar", corrupt(ociGzip, func(b []byte) []byte {
+			i := bytes.Index(b, imagetest.Gzip(imgs[0].Layers[1]))
+			b[i+9] ^= 0x7f
 			return b
 		}), ErrMalformed, "is corrupt: its content hashes to"},
 		{"wrongdiff.tar", imagetest.DockerSave([]*imagetest.Image{wrongDiff}, imagetest.Options{}), ErrMalformed, "but its config says"},
