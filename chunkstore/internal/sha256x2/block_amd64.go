@@ -24,6 +24,7 @@ func block(h *[8]uint32, p []byte) {
 
 // blockPair hashes pa into a and pb into b; len(pb) is at least len(pa).
 func blockPair(a, b *[8]uint32, pa, pb []byte) {
+	pb = pb[:len(pa)] // blockX2 reads len(pa) bytes of each
 	if useSHANI {
 		blockX2(a, b, pa, pb)
 	} else {
