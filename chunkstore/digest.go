@@ -23,7 +23,8 @@ func NewDigest() *Digest { return sha256x2.New() }
 // instruction (see internal/sha256x2).
 //
 // WriteStream calls both methods from the goroutine that calls Read, and
-// never during a Read.
+// never during a Read; it asks DigestAt about every byte of a chunk before
+// it reads again.
 type Digester interface {
 	io.Reader
 	// DigestAt returns the stream's digest, holding every yielded byte

@@ -92,6 +92,7 @@ func (s *Store) WriteStream(ctx context.Context, r io.Reader, p ChunkerParams) (
 		// Hashing here, while the chunk is still in this core's cache
 		// from cutting it, costs a third less than in a worker; so does
 		// not copying a chunk the store or the stream already holds.
+		// Before the next Read: a Digester counts on it (see SetPending).
 		j := &streamJob{ref: Ref{ID: chunkID(chunk, n, dg), Size: len(chunk)}}
 		jobs = append(jobs, j)
 		n += int64(len(chunk))

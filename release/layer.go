@@ -162,7 +162,7 @@ var _ chunkstore.Digester = (*layerSplitter)(nil)
 // WriteStream has not cut yet (a window of 4 MiB at most). A run of small
 // files can exceed it (a header is at least 512 bytes); then Read hashes
 // that content itself, and WriteStream hashes it alone for the chunks.
-const maxOwnQueued = 1 << 20
+var maxOwnQueued = 1 << 20 // a variable for tests
 
 func newLayerSplitter(r io.Reader, meta storage.Packer) *layerSplitter {
 	s := &layerSplitter{meta: meta, digest: chunkstore.NewDigest()}
@@ -218,10 +218,13 @@ func (s *layerSplitter) own(b []byte) {
 		s.digest.Write(b)
 		return
 	}
-	// WriteStream hashed every chunk it cut before this Read.
+	// WriteStream hashed every chunk it cut before this Read: it calls
+	// DigestAt for each chunk Next returns before it calls Next again.
+	// hashed may lag behind the digest until here; the queue's runs all
+	// go before yielded bytes, so none is left once hashed reaches yielded.
 	s.hashed = max(s.hashed, s.yielded-int64(len(s.pending())))
 	s.queue.writeDue(s.digest, s.hashed)
-	if s.hashed == s.yielded && s.queue.empty() {
+	if s.hashed == s.yielded {
 		s.digest.Write(b)
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -209,6 +210,58 @@ func TestLayerDigestAlongChunks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Random layers, read in random short pieces, with queue limits from none
+// at all to the default and chunk sizes from tiny to the default: the
+// diffID is always the layer's SHA-256.
+func TestLayerDigestAlongChunksRandom(t *testing.T) {
+	saved := maxOwnQueued
+	defer func() { maxOwnQueued = saved }()
+	r := rand.New(rand.NewPCG(9, 9))
+	noise := imagetest.Noise(3, 4<<20)
+	params := []chunkstore.ChunkerParams{{MinSize: 64, AvgSize: 256, MaxSize: 1024}, testChunking, {}}
+	cs := openChunks(t)
+	for i := range 200 {
+		var fs []imagetest.File
+		for j := range r.IntN(80) {
+			size := []int{0, r.IntN(100), 1024 * (1 + r.IntN(8)), 512 * r.IntN(10), r.IntN(40000), r.IntN(1 << 20)}[r.IntN(6)]
+			off := r.IntN(len(noise) - size)
+			fs = append(fs, imagetest.File{Name: fmt.Sprintf("f%05d", j), Body: noise[off : off+size]})
+		}
+		layer := imagetest.Layer(fs...)
+		if r.IntN(3) == 0 {
+			layer = append(layer, make([]byte, 512*r.IntN(30)+r.IntN(3))...) // trailing bytes
+		}
+		maxOwnQueued = []int{0, 1, 600, 4096, saved}[r.IntN(5)]
+		p := params[r.IntN(len(params))]
+		var src io.Reader = bytes.NewReader(layer)
+		if r.IntN(2) == 0 {
+			src = &shortReader{r: src, rnd: r, max: 1 + r.IntN(100000)}
+		}
+		sp := newLayerSplitter(src, storage.NewJSONPacker(io.Discard))
+		pk := &packer{ctx: context.Background(), cs: cs, p: p}
+		if _, _, err := pk.store(sp); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := sp.sum(), Digest(imagetest.Digest(layer)); got != want {
+			t.Fatalf("layer %d (%d files, queue limit %d, chunks %+v): diffID %s, want %s", i, len(fs), maxOwnQueued, p, got, want)
+		}
+	}
+}
+
+// shortReader returns at most a random number of bytes (up to max) per Read.
+type shortReader struct {
+	r   io.Reader
+	rnd *rand.Rand
+	max int
+}
+
+func (r *shortReader) Read(p []byte) (int, error) {
+	if len(p) > 1 {
+		p = p[:1+r.rnd.IntN(min(len(p), r.max))]
+	}
+	return r.r.Read(p)
 }
 
 // watchHeap samples the heap in use until the returned function is called,
