@@ -49,8 +49,7 @@ func readBlob(input, p string, r io.Reader, size int64, fn LayerFunc) (blobResul
 		l := Layer{Input: input, Path: p, Compression: d.kind}
 		// A blob stored uncompressed is named by its diffID, which fn
 		// computes over the same bytes: no second pass here.
-		checkDiffID := named && d.kind == ""
-		if checkDiffID {
+		if d.kind == "" {
 			hr.h = nil
 		}
 		lr := &trap{r: db}
@@ -67,13 +66,7 @@ func readBlob(input, p string, r io.Reader, size int64, fn LayerFunc) (blobResul
 		if lr.err != nil {
 			return res, inputErr(fmt.Sprintf("%s in %s", p, input), lr.err)
 		}
-		if checkDiffID && diffID != "sha256:"+want {
-			return res, malformed("%s: blob sha256:%s is corrupt: its content hashes to %s", input, path.Base(p), diffID)
-		}
 		res.diffID = diffID
-		if checkDiffID {
-			named = false // checked: its bytes are the layer's
-		}
 	case looksJSON(head) && size <= MaxJSONSize: // after tar: a layer's first file may be named "{…"
 		b, err := io.ReadAll(br)
 		if err != nil {
@@ -88,8 +81,12 @@ func readBlob(input, p string, r io.Reader, size int64, fn LayerFunc) (blobResul
 		return res, inputErr(input, src.err)
 	}
 	if named {
-		if got := hex.EncodeToString(hr.h.Sum(nil)); got != want {
-			return res, malformed("%s: blob sha256:%s is corrupt: its content hashes to sha256:%s", input, path.Base(p), got)
+		got := res.diffID // when hashing stopped for it
+		if hr.h != nil {
+			got = "sha256:" + hex.EncodeToString(hr.h.Sum(nil))
+		}
+		if got != "sha256:"+want {
+			return res, malformed("%s: blob sha256:%s is corrupt: its content hashes to %s", input, path.Base(p), got)
 		}
 	}
 	return res, nil

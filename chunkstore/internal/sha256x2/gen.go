@@ -94,103 +94,88 @@ func main() {
 	p("DATA flip_mask<>+0(SB)/8, $0x0405060700010203")
 	p("DATA flip_mask<>+8(SB)/8, $0x0c0d0e0f08090a0b")
 	p("GLOBL flip_mask<>(SB), RODATA, $16")
-	// load turns a state in memory into the ABEF, CDGH halves the
+	// A lane is one digest's registers: its state and data pointers, the
+	// two halves of its state, a scratch register, and how a line of the
+	// rounds is rewritten for it. Each lane saves its state on the stack.
+	type lane struct {
+		state, data, s0, s1, tmp string
+		rounds                   func(string) string
+	}
+	first := lane{"DI", "SI", "X1", "X2", "X7", func(l string) string { return l }}
+	other := lane{"R8", "BX", "X9", "X10", "X15", rename}
+	// load turns a lane's state in memory into the ABEF, CDGH halves the
 	// instructions work on; store turns it back.
-	load := func(ptr, s0, s1, t string) {
-		p("\tVMOVDQU (%s), %s", ptr, s0)
-		p("\tVMOVDQU 16(%s), %s", ptr, s1)
-		p("\tPSHUFD $0xb1, %s, %s", s0, s0)
-		p("\tPSHUFD $0x1b, %s, %s", s1, s1)
-		p("\tVMOVDQA %s, %s", s0, t)
-		p("\tPALIGNR $0x08, %s, %s", s1, s0)
-		p("\tPBLENDW $0xf0, %s, %s", t, s1)
+	load := func(l lane) {
+		p("\tVMOVDQU (%s), %s", l.state, l.s0)
+		p("\tVMOVDQU 16(%s), %s", l.state, l.s1)
+		p("\tPSHUFD $0xb1, %s, %s", l.s0, l.s0)
+		p("\tPSHUFD $0x1b, %s, %s", l.s1, l.s1)
+		p("\tVMOVDQA %s, %s", l.s0, l.tmp)
+		p("\tPALIGNR $0x08, %s, %s", l.s1, l.s0)
+		p("\tPBLENDW $0xf0, %s, %s", l.tmp, l.s1)
 	}
-	store := func(ptr, s0, s1, t string) {
-		p("\tPSHUFD $0x1b, %s, %s", s0, s0)
-		p("\tPSHUFD $0xb1, %s, %s", s1, s1)
-		p("\tVMOVDQA %s, %s", s0, t)
-		p("\tPBLENDW $0xf0, %s, %s", s1, s0)
-		p("\tPALIGNR $0x08, %s, %s", t, s1)
-		p("\tVMOVDQU %s, (%s)", s0, ptr)
-		p("\tVMOVDQU %s, 16(%s)", s1, ptr)
+	store := func(l lane) {
+		p("\tPSHUFD $0x1b, %s, %s", l.s0, l.s0)
+		p("\tPSHUFD $0xb1, %s, %s", l.s1, l.s1)
+		p("\tVMOVDQA %s, %s", l.s0, l.tmp)
+		p("\tPBLENDW $0xf0, %s, %s", l.s1, l.s0)
+		p("\tPALIGNR $0x08, %s, %s", l.tmp, l.s1)
+		p("\tVMOVDQU %s, (%s)", l.s0, l.state)
+		p("\tVMOVDQU %s, 16(%s)", l.s1, l.state)
 	}
-	p("")
-	p("// func blockSHANI(h *[8]uint32, p []byte)")
-	p("TEXT ·blockSHANI(SB), NOSPLIT, $32-32")
-	p("\tMOVQ h+0(FP), DI")
-	p("\tMOVQ p_base+8(FP), SI")
-	p("\tMOVQ p_len+16(FP), DX")
-	p("\tSHRQ $6, DX")
-	p("\tSHLQ $6, DX")
-	p("\tCMPQ DX, $0")
-	p("\tJEQ done")
-	p("\tADDQ SI, DX")
-	load("DI", "X1", "X2", "X7")
-	p("\tVMOVDQU flip_mask<>+0(SB), X8")
-	p("\tLEAQ K256<>+0(SB), AX")
-	p("")
-	p("loop:")
-	p("\tVMOVDQU X1, 0(SP)")
-	p("\tVMOVDQU X2, 16(SP)")
-	for _, g := range groups {
-		for _, l := range g {
-			p("\t%s", l)
+	// block writes a block function: args loads its arguments (DX is the
+	// first lane's length), and each group of four rounds runs for every
+	// lane in turn.
+	block := func(sig, name string, argSize int, args []string, lanes ...lane) {
+		p("")
+		p("// func %s", sig)
+		p("TEXT ·%s(SB), NOSPLIT, $%d-%d", name, 32*len(lanes), argSize)
+		for _, a := range args {
+			p("\t%s", a)
 		}
-	}
-	p("\tVPADDD 0(SP), X1, X1")
-	p("\tVPADDD 16(SP), X2, X2")
-	p("\tADDQ $0x40, SI")
-	p("\tCMPQ DX, SI")
-	p("\tJNE loop")
-	store("DI", "X1", "X2", "X7")
-	p("")
-	p("done:")
-	p("\tRET")
-
-	p("")
-	p("// func blockX2(a, b *[8]uint32, pa, pb []byte)")
-	p("TEXT ·blockX2(SB), NOSPLIT, $64-64")
-	p("\tMOVQ a+0(FP), DI")
-	p("\tMOVQ b+8(FP), R8")
-	p("\tMOVQ pa_base+16(FP), SI")
-	p("\tMOVQ pa_len+24(FP), DX")
-	p("\tMOVQ pb_base+40(FP), BX")
-	p("\tSHRQ $6, DX")
-	p("\tSHLQ $6, DX")
-	p("\tCMPQ DX, $0")
-	p("\tJEQ done")
-	p("\tADDQ SI, DX")
-	load("DI", "X1", "X2", "X7")
-	load("R8", "X9", "X10", "X15")
-	p("\tVMOVDQU flip_mask<>+0(SB), X8")
-	p("\tLEAQ K256<>+0(SB), AX")
-	p("")
-	p("loop:")
-	p("\tVMOVDQU X1, 0(SP)")
-	p("\tVMOVDQU X2, 16(SP)")
-	p("\tVMOVDQU X9, 32(SP)")
-	p("\tVMOVDQU X10, 48(SP)")
-	for _, g := range groups {
-		for _, l := range g {
-			p("\t%s", l)
+		p("\tSHRQ $6, DX")
+		p("\tSHLQ $6, DX")
+		p("\tCMPQ DX, $0")
+		p("\tJEQ done")
+		p("\tADDQ SI, DX")
+		for _, l := range lanes {
+			load(l)
 		}
-		for _, l := range g {
-			p("\t%s", rename(l))
+		p("\tVMOVDQU flip_mask<>+0(SB), X8")
+		p("\tLEAQ K256<>+0(SB), AX")
+		p("")
+		p("loop:")
+		for i, l := range lanes {
+			p("\tVMOVDQU %s, %d(SP)", l.s0, 32*i)
+			p("\tVMOVDQU %s, %d(SP)", l.s1, 32*i+16)
 		}
+		for _, g := range groups {
+			for _, l := range lanes {
+				for _, r := range g {
+					p("\t%s", l.rounds(r))
+				}
+			}
+		}
+		for i, l := range lanes {
+			p("\tVPADDD %d(SP), %s, %s", 32*i, l.s0, l.s0)
+			p("\tVPADDD %d(SP), %s, %s", 32*i+16, l.s1, l.s1)
+		}
+		for _, l := range lanes {
+			p("\tADDQ $0x40, %s", l.data)
+		}
+		p("\tCMPQ DX, SI")
+		p("\tJNE loop")
+		for _, l := range lanes {
+			store(l)
+		}
+		p("")
+		p("done:")
+		p("\tRET")
 	}
-	p("\tVPADDD 0(SP), X1, X1")
-	p("\tVPADDD 16(SP), X2, X2")
-	p("\tVPADDD 32(SP), X9, X9")
-	p("\tVPADDD 48(SP), X10, X10")
-	p("\tADDQ $0x40, SI")
-	p("\tADDQ $0x40, BX")
-	p("\tCMPQ DX, SI")
-	p("\tJNE loop")
-	store("DI", "X1", "X2", "X7")
-	store("R8", "X9", "X10", "X15")
-	p("")
-	p("done:")
-	p("\tRET")
+	block("blockSHANI(h *[8]uint32, p []byte)", "blockSHANI", 32,
+		[]string{"MOVQ h+0(FP), DI", "MOVQ p_base+8(FP), SI", "MOVQ p_len+16(FP), DX"}, first)
+	block("blockX2(a, b *[8]uint32, pa, pb []byte)", "blockX2", 64,
+		[]string{"MOVQ a+0(FP), DI", "MOVQ b+8(FP), R8", "MOVQ pa_base+16(FP), SI", "MOVQ pa_len+24(FP), DX", "MOVQ pb_base+40(FP), BX"}, first, other)
 
 	if err := os.WriteFile("sha256x2_amd64.s", []byte(b.String()), 0o644); err != nil {
 		log.Fatal(err)

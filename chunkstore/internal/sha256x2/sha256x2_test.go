@@ -27,10 +27,7 @@ func implementations(t *testing.T, f func(t *testing.T)) {
 func TestWrite(t *testing.T) {
 	implementations(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(1, 2))
-		data := make([]byte, 1<<16)
-		for i := range data {
-			data[i] = byte(r.Uint32())
-		}
+		data := randomBytes(r, 1<<16)
 		for n := range 200 {
 			checkPieces(t, r, data[:n])
 		}
@@ -38,6 +35,14 @@ func TestWrite(t *testing.T) {
 			checkPieces(t, r, data[:r.IntN(len(data))])
 		}
 	})
+}
+
+func randomBytes(r *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
 }
 
 func checkPieces(t *testing.T, r *rand.Rand, p []byte) {
@@ -59,10 +64,7 @@ func checkPieces(t *testing.T, r *rand.Rand, p []byte) {
 func TestWriteBoth(t *testing.T) {
 	implementations(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(3, 4))
-		data := make([]byte, 1<<18)
-		for i := range data {
-			data[i] = byte(r.Uint32())
-		}
+		data := randomBytes(r, 1<<18)
 		for range 500 {
 			pa, pb := r.IntN(200), r.IntN(200) // prefixes only one digest sees
 			a, b := New(), New()
