@@ -100,7 +100,11 @@ func Create(ctx context.Context, s *Store, opt CreateOptions) (*Created, error) 
 		seen[name] = true
 		m.Compose = append(m.Compose, File{Name: name, Content: string(b)})
 	}
-	proj, err := compose.Load(opt.ComposeFiles, env)
+	lopt := compose.LoadOptions{Files: opt.ComposeFiles}
+	if opt.EnvFile != "" {
+		lopt.EnvFiles = []string{opt.EnvFile}
+	}
+	proj, err := compose.Load(ctx, lopt)
 	if err != nil {
 		return nil, err
 	}

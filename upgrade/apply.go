@@ -151,7 +151,7 @@ func (u *Upgrader) waitAsBefore(ctx context.Context, op string) error {
 	if err != nil {
 		return err
 	}
-	s, err := u.loadSite(nil)
+	s, err := u.loadSite(ctx, nil)
 	if err != nil || s.compose == nil {
 		return err
 	}
@@ -222,7 +222,7 @@ func (u *Upgrader) forward(ctx context.Context, j *journal, sr *release.Signed) 
 	if err := u.setStep(j, StepStart); err != nil {
 		return err
 	}
-	s, err := u.loadSite(m)
+	s, err := u.loadSite(ctx, m)
 	if err != nil {
 		return u.startRollback(ctx, j, err.Error())
 	}
@@ -306,7 +306,7 @@ func (u *Upgrader) preflight(ctx context.Context, j *journal, sr *release.Signed
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := u.loadSite(nil)
+	s, err := u.loadSite(ctx, nil)
 	if err != nil {
 		return nil, nil, bad("the site's current compose files cannot be read: %v", err)
 	}
@@ -420,7 +420,7 @@ func (u *Upgrader) checkNewConfig(ctx context.Context, d *docker, sr *release.Si
 	if err := os.WriteFile(envPath, env.Bytes(), 0o600); err != nil {
 		return nil, err
 	}
-	s, err := u.siteFrom(stage, env, m, envPath)
+	s, err := u.siteFrom(ctx, stage, env, m, envPath)
 	if err != nil {
 		return nil, fmt.Errorf("the new version's compose file cannot be read with this site's settings: %v", err)
 	}
@@ -491,8 +491,8 @@ func (u *Upgrader) newDotenv(site *compose.EnvFile, m *release.Manifest, c *curr
 	if _, ok := e.Get("COMPOSE_PROJECT_NAME"); !ok && u.cfg.Project != "" {
 		name := ""
 		for _, f := range m.Compose {
-			if p, err := compose.Parse(f.Name, []byte(f.Content), mergedEnv(e.Map())); err == nil && p.Name != "" {
-				name = p.Name
+			if n := compose.TopLevelName([]byte(f.Content), mergedEnv(e.Map())); n != "" {
+				name = n
 			}
 		}
 		if name != "" && compose.NormalizeProjectName(name) != u.cfg.Project {

@@ -153,7 +153,7 @@ func (u *Upgrader) Rollback(ctx context.Context) error {
 	if err != nil {
 		return fail(err)
 	}
-	s, err := u.loadSite(nil)
+	s, err := u.loadSite(ctx, nil)
 	if err != nil {
 		return fail(err)
 	}
@@ -336,7 +336,7 @@ func (u *Upgrader) restore(ctx context.Context, j *journal) error {
 	if err := putBackTags(ctx, j.SwitchTags); err != nil {
 		return err
 	}
-	s, err := u.loadSite(nil)
+	s, err := u.loadSite(ctx, nil)
 	if err != nil {
 		return err
 	}

@@ -159,7 +159,9 @@ func New(cfg Config) (*Upgrader, error) {
 func defaultProject(dir string) string {
 	env := map[string]string{}
 	if e, err := compose.ReadEnvFile(filepath.Join(dir, ".env")); err == nil {
-		env = e.Map()
+		if env, err = e.Resolved(environMap()); err != nil {
+			env = e.Map()
+		}
 	}
 	if n := env["COMPOSE_PROJECT_NAME"]; n != "" {
 		return n
@@ -172,8 +174,9 @@ func defaultProject(dir string) string {
 		paths = append(paths, f)
 	}
 	if len(paths) > 0 {
-		if p, err := compose.Load(paths, mergedEnv(env)); err == nil && compose.NormalizeProjectName(p.Name) != "" {
-			return p.Name
+		p, err := compose.Load(context.Background(), compose.LoadOptions{Files: paths, Dir: dir, Environ: composeEnv(env)})
+		if err == nil && compose.NormalizeProjectName(p.NameInFiles) != "" {
+			return p.NameInFiles
 		}
 	}
 	return filepath.Base(dir)
