@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -240,11 +241,11 @@ func Load(ctx context.Context, opt LoadOptions) (*Project, error) {
 	}
 	po, err := cli.NewProjectOptions(files, popts...)
 	if err != nil {
-		return nil, loadError(files, err)
+		return nil, loadError(dir, files, err)
 	}
 	cp, err := po.LoadProject(ctx)
 	if err != nil {
-		return nil, loadError(files, err)
+		return nil, loadError(dir, files, err)
 	}
 	p := &Project{
 		Name: cp.Name, NameInFiles: nameInFiles, Dir: dir, Files: files, Env: map[string]string(cp.Environment),
@@ -304,8 +305,19 @@ func serviceOf(name string, s types.ServiceConfig) *Service {
 	return out
 }
 
+// missingEnvFile finds compose-go's error for an env_file that is not there.
+var missingEnvFile = regexp.MustCompile(`env file (\S+) not found`)
+
 // loadError makes compose-go's error one sentence that names the files.
-func loadError(files []string, err error) error {
+func loadError(dir string, files []string, err error) error {
+	if m := missingEnvFile.FindStringSubmatch(err.Error()); m != nil {
+		name := m[1]
+		if rel, rerr := filepath.Rel(dir, name); rerr == nil && !strings.HasPrefix(rel, "..") {
+			name = rel
+		}
+		return &wrappedError{msg: fmt.Sprintf("%s %s env file %s (env_file:), which does not exist; create it, or remove it from the compose file",
+			shortNames(files), map[bool]string{true: "names", false: "name"}[len(files) == 1], name), err: ErrInvalid}
+	}
 	var req *template.MissingRequiredError
 	if errors.As(err, &req) {
 		return &wrappedError{msg: fmt.Sprintf("%s: %s", shortNames(files), strings.TrimPrefix(err.Error(), "error while interpolating ")), err: ErrRequired}
