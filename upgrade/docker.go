@@ -138,10 +138,12 @@ func composeEnv(dotenv map[string]string) []string {
 
 // container is what ferry reads from docker inspect.
 type container struct {
-	ID     string `json:"Id"`
-	Name   string
-	Image  string // image ID
-	Config struct {
+	ID    string `json:"Id"`
+	Name  string
+	Image string // image ID
+	// RestartCount is how many times docker restarted it on its own.
+	RestartCount int
+	Config       struct {
 		Image  string
 		Env    []string
 		Labels map[string]string
@@ -278,4 +280,23 @@ func dockerRootDir(ctx context.Context) string {
 		return ""
 	}
 	return strings.TrimSpace(out)
+}
+
+// lastLogLines returns the last n lines a container wrote (stdout and
+// stderr), each cut to 200 characters; "" when there are none.
+func lastLogLines(ctx context.Context, id string, n int) string {
+	out, err := exec.CommandContext(ctx, "docker", "logs", "--tail", fmt.Sprint(n), id).CombinedOutput()
+	if err != nil {
+		return ""
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			if r := []rune(l); len(r) > 200 {
+				l = string(r[:199]) + "…"
+			}
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, " | ")
 }

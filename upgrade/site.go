@@ -106,9 +106,9 @@ func (u *Upgrader) loadSite(ctx context.Context, m *release.Manifest) (*site, er
 	return u.siteFrom(ctx, u.cfg.ComposeDir, dotenv, m, "")
 }
 
-// siteFrom builds a site whose compose files are read from fileDir (the
-// compose directory, or a staging directory holding a release's files)
-// while the project directory stays the compose directory.
+// siteFrom builds a site whose project directory is fileDir: the compose
+// directory, or a staging directory laid out as the compose directory will
+// be after a switch (see checkNewConfig).
 func (u *Upgrader) siteFrom(ctx context.Context, fileDir string, dotenv *compose.EnvFile, m *release.Manifest, envFile string) (*site, error) {
 	env := dotenv.Map()
 	var names []string
@@ -128,12 +128,12 @@ func (u *Upgrader) siteFrom(ctx context.Context, fileDir string, dotenv *compose
 			return nil, fmt.Errorf("compose file %s (named in COMPOSE_FILE) does not exist", p)
 		}
 	}
-	s := &site{dotenv: dotenv, proj: &project{dir: u.cfg.ComposeDir, name: u.cfg.Project, files: paths, envFile: envFile}}
+	s := &site{dotenv: dotenv, proj: &project{dir: fileDir, name: u.cfg.Project, files: paths, envFile: envFile}}
 	if len(paths) == 0 {
 		return s, nil
 	}
 	s.proj.env = composeEnv(env)
-	opt := compose.LoadOptions{Files: paths, Dir: u.cfg.ComposeDir, Name: u.cfg.Project, Environ: s.proj.env}
+	opt := compose.LoadOptions{Files: paths, Dir: fileDir, Name: u.cfg.Project, Environ: s.proj.env}
 	if envFile != "" {
 		opt.EnvFiles = []string{envFile}
 	}
