@@ -100,7 +100,7 @@ func Create(ctx context.Context, s *Store, opt CreateOptions) (*Created, error) 
 	if err != nil {
 		return nil, err
 	}
-	entries, err := listFiles(pl.dir, pl.carry)
+	entries, err := listFiles(pl.dir, pl.carry, pl.excluded)
 	if err != nil {
 		return nil, err
 	}

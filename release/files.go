@@ -29,7 +29,7 @@ var fileTreeTime = time.Unix(0, 0).UTC()
 // listFiles returns the entries a plan carries, parent folders first,
 // refusing what cannot travel: links that leave the folder, sockets,
 // FIFOs, devices.
-func listFiles(dir string, carry []string) ([]FileEntry, error) {
+func listFiles(dir string, carry []string, excluded func(string) bool) ([]FileEntry, error) {
 	var out []FileEntry
 	listed := map[string]bool{}
 	addDirs := func(rel string) {
@@ -44,7 +44,7 @@ func listFiles(dir string, carry []string) ([]FileEntry, error) {
 			}
 		}
 	}
-	err := walkCarried(dir, carry, func(rel string, d fs.DirEntry) error {
+	err := walkCarried(dir, carry, excluded, func(rel string, d fs.DirEntry) error {
 		if len(out) >= maxFileEntries {
 			return refusef("the release would carry more than %d files; leave some out with --exclude", maxFileEntries)
 		}

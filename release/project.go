@@ -50,6 +50,7 @@ type projectPlan struct {
 	hostPaths  []string
 	madeAtSite []string
 	notes      []string
+	exclude    []string // --exclude: paths or patterns, relative to dir
 }
 
 // planProject reads the publisher's compose project and decides what the
@@ -59,7 +60,7 @@ func planProject(ctx context.Context, opt *CreateOptions) (*projectPlan, error) 
 	if err != nil {
 		return nil, err
 	}
-	pl := &projectPlan{dir: dir}
+	pl := &projectPlan{dir: dir, exclude: opt.Exclude}
 	var dotenv *compose.EnvFile
 	var envVals map[string]string
 	if envFile != "" {
@@ -271,18 +272,7 @@ func checkComposeFileKey(env map[string]string, envFile string, files []File) er
 // chooseFiles decides what the release carries besides its compose files.
 func (pl *projectPlan) chooseFiles(proj *compose.Project, envFile string, opt *CreateOptions) error {
 	carry := map[string]bool{}
-	excluded := func(rel string) bool {
-		for _, x := range opt.Exclude {
-			x = path.Clean(filepath.ToSlash(x))
-			if rel == x || strings.HasPrefix(rel, x+"/") {
-				return true
-			}
-			if ok, _ := path.Match(x, rel); ok {
-				return true
-			}
-		}
-		return false
-	}
+	excluded := pl.excluded
 	var missing, outside []string
 	for _, n := range proj.Needs() {
 		if n.Kind == compose.NeedCompose || n.Path == envFile {
@@ -368,6 +358,25 @@ func (pl *projectPlan) chooseFiles(proj *compose.Project, envFile string, opt *C
 	sort.Strings(pl.hostPaths)
 	pl.hostPaths = slices.Compact(pl.hostPaths)
 	return nil
+}
+
+// excluded says whether --exclude leaves rel out: rel is an excluded path,
+// lies in an excluded folder, or matches an excluded pattern (path.Match,
+// on the whole path or on its base name).
+func (pl *projectPlan) excluded(rel string) bool {
+	for _, x := range pl.exclude {
+		x = path.Clean(filepath.ToSlash(x))
+		if rel == x || strings.HasPrefix(rel, x+"/") {
+			return true
+		}
+		if ok, _ := path.Match(x, rel); ok {
+			return true
+		}
+		if ok, _ := path.Match(x, path.Base(rel)); ok && !strings.Contains(x, "/") {
+			return true
+		}
+	}
+	return false
 }
 
 // siteOwned says whether a path, relative to the compose folder, is one
@@ -585,8 +594,9 @@ func shortList(names []string) string {
 }
 
 // walkCarried calls fn for every file and folder a carried path holds,
-// in sorted order, folders before their contents.
-func walkCarried(dir string, carry []string, fn func(rel string, d fs.DirEntry) error) error {
+// in sorted order, folders before their contents, leaving out what
+// excluded says.
+func walkCarried(dir string, carry []string, excluded func(string) bool, fn func(rel string, d fs.DirEntry) error) error {
 	for _, c := range carry {
 		root := filepath.Join(dir, filepath.FromSlash(c))
 		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -594,6 +604,12 @@ func walkCarried(dir string, carry []string, fn func(rel string, d fs.DirEntry) 
 				return err
 			}
 			rel, _ := inside(dir, p)
+			if rel != c && excluded(rel) {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
 			return fn(rel, d)
 		})
 		if err != nil {

@@ -109,7 +109,7 @@ func TestPlanRealShape(t *testing.T) {
 	if !slices.Equal(pl.hostPaths, []string{"/etc/localtime"}) || !slices.Equal(pl.madeAtSite, []string{"openmrs_backup"}) {
 		t.Errorf("host paths %v, made at site %v", pl.hostPaths, pl.madeAtSite)
 	}
-	entries, err := listFiles(pl.dir, pl.carry)
+	entries, err := listFiles(pl.dir, pl.carry, pl.excluded)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,6 +122,23 @@ func TestPlanRealShape(t *testing.T) {
 	if !reflect.DeepEqual(paths, wantPaths) {
 		t.Errorf("entries = %v\nwant      %v", paths, wantPaths)
 	}
+	t.Run("exclude inside a carried folder", func(t *testing.T) {
+		os.WriteFile(filepath.Join(dir, "config/initializer/sub/notes.bak"), []byte("x"), 0o644)
+		pl, err := plan(t, dir, CreateOptions{Exclude: []string{"*.bak", "config/initializer/a.csv"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, err := listFiles(pl.dir, pl.carry, pl.excluded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if strings.HasSuffix(e.Path, ".bak") || e.Path == "config/initializer/a.csv" {
+				t.Errorf("%s carried despite --exclude", e.Path)
+			}
+		}
+		os.Remove(filepath.Join(dir, "config/initializer/sub/notes.bak"))
+	})
 	t.Run("manage and default flags", func(t *testing.T) {
 		pl, err := plan(t, dir, CreateOptions{Manage: []string{"GATEWAY_PORT"}, Default: []string{"O3_VERSION"}, Profiles: []string{"tools"}})
 		if err != nil {
