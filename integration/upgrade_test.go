@@ -2,6 +2,7 @@ package integration
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -20,6 +21,14 @@ func TestUpgrade(t *testing.T) {
 	lab := newUpLab(t)
 	t.Run("site", func(t *testing.T) { testUpgradeSite(t, lab) })
 	t.Run("crash", func(t *testing.T) { testUpgradeCrash(t, lab) })
+	t.Run("files with docker compose", func(t *testing.T) {
+		requireComposeV2(t)
+		testUpgradeFiles(t, lab, "docker compose")
+	})
+	t.Run("files with docker-compose v1", func(t *testing.T) {
+		requireComposeV1(t)
+		testUpgradeFiles(t, lab, "docker-compose")
+	})
 }
 
 // testUpgradeSite takes one fixture site through its life: a first install
@@ -212,4 +221,30 @@ func testUpgradeSite(t *testing.T, lab *upLab) {
 			t.Errorf(".env lost the site's key after rollback")
 		}
 	})
+}
+
+// requireComposeV2 skips a test when the docker compose v2 plugin is not
+// installed, unless FERRY_TEST_REQUIRE_COMPOSE=1 (make test sets it, and
+// builds the plugin): then it fails.
+func requireComposeV2(t *testing.T) {
+	t.Helper()
+	if exec.Command("docker", "compose", "version").Run() != nil {
+		missingCompose(t, "the docker compose v2 plugin (make compose-plugin)")
+	}
+}
+
+// requireComposeV1 does the same for the standalone docker-compose.
+func requireComposeV1(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("docker-compose"); err != nil {
+		missingCompose(t, "docker-compose (Debian's docker-compose package)")
+	}
+}
+
+func missingCompose(t *testing.T, what string) {
+	t.Helper()
+	if os.Getenv("FERRY_TEST_REQUIRE_COMPOSE") == "1" {
+		t.Fatalf("%s is not installed", what)
+	}
+	t.Skipf("%s is not installed", what)
 }

@@ -300,14 +300,32 @@ func lastLogLines(ctx context.Context, id string, n int) string {
 	if err != nil {
 		return ""
 	}
+	// Repeated lines (a program that dies the same way at each restart)
+	// are said once, with how many times.
 	var lines []string
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			if r := []rune(l); len(r) > 200 {
-				l = string(r[:199]) + "…"
-			}
-			lines = append(lines, l)
+	var last string
+	count := 0
+	flush := func() {
+		if count > 1 {
+			lines = append(lines, fmt.Sprintf("%s (%d times)", last, count))
+		} else if count == 1 {
+			lines = append(lines, last)
 		}
 	}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l = strings.TrimSpace(l); l == "" {
+			continue
+		}
+		if r := []rune(l); len(r) > 200 {
+			l = string(r[:199]) + "…"
+		}
+		if l == last {
+			count++
+			continue
+		}
+		flush()
+		last, count = l, 1
+	}
+	flush()
 	return strings.Join(lines, " | ")
 }
