@@ -23,6 +23,14 @@
 //   - Chunks that a writer (create, import, fetch) has added but no release
 //     references yet are never garbage-collected: writers hold the store's
 //     lock shared, GC holds it exclusive.
+//   - A layer's tar metadata is held to explicit limits (limits.go): names
+//     and link targets (imagesrc.MaxNameLen), entries (MaxLayerEntries),
+//     header bytes per entry (MaxEntryHeader) and the metadata stream
+//     (MaxLayerMeta). Pack refuses a layer over one; a manifest whose layer
+//     metadata is over MaxLayerMeta does not decode; rebuilding a layer
+//     refuses metadata over any limit, whoever signed it. Neither packing
+//     nor rebuilding keeps a layer's names: memory does not grow with them.
+//     Errors wrap imagesrc.ErrOverLimit.
 //
 // Versions order semver-like (CompareVersions). Image inputs are read by the
 // imagesrc sub-package.

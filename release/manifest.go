@@ -226,6 +226,9 @@ func (m *Manifest) Validate() error {
 				}
 			}
 		}
+		if err := checkBlobLimits(b); err != nil {
+			return fmt.Errorf("invalid manifest: %w", err)
+		}
 		blobs[b.Digest] = b
 	}
 	for _, img := range m.Images {
