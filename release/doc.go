@@ -20,6 +20,11 @@
 //     streaming, and stops before a damaged blob's last byte.
 //   - Create, Pack and Import leave the store as it was when they fail: the
 //     chunks they added are removed again.
+//   - Export writes and Import reads only inside the export folder (a link
+//     leading out of it is an error), and Import opens only regular files.
+//     Import fails (ErrDamagedExport) when the folder lacks chunks its
+//     export wrote, and stores a release incomplete only when the folder
+//     holds all of them (an export made with --since).
 //   - Chunks that a writer (create, import, fetch) has added but no release
 //     references yet are never garbage-collected: writers hold the store's
 //     lock shared, GC holds it exclusive.
