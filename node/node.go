@@ -173,6 +173,7 @@ func New(cfg Config) (*Node, error) {
 	if n.store, err = release.OpenStore(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	n.store.OnLockWait = func(msg string) { cfg.Logf("%s", msg) }
 	ok := false
 	defer func() {
 		if !ok {

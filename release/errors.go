@@ -23,6 +23,9 @@ var (
 	ErrExists = errors.New("release already exists")
 	// ErrNoStore means the data directory holds no ferry store.
 	ErrNoStore = errors.New("no ferry store")
+	// ErrLocked means the store's lock stayed held for longer than the
+	// store's LockTimeout.
+	ErrLocked = errors.New("store is locked")
 )
 
 // kindError is an error whose message reads as one sentence for a user while

@@ -33,11 +33,13 @@ func init() {
 }
 
 // openStore opens the store for a command that writes to it (creating it).
-func openStore(e *env) (*release.Store, error) { return release.OpenStore(e.dataDir) }
+func openStore(e *env) (*release.Store, error) { return e.sayLockWaits(release.OpenStore(e.dataDir)) }
 
 // readStore opens the store for a command that only reads: a missing store
 // is an error, not an empty one made on the spot.
-func readStore(e *env) (*release.Store, error) { return release.OpenExistingStore(e.dataDir) }
+func readStore(e *env) (*release.Store, error) {
+	return e.sayLockWaits(release.OpenExistingStore(e.dataDir))
+}
 
 // oneRef parses a command that takes exactly one REF.
 func oneRef(args []string, c *command) (string, error) {
