@@ -181,12 +181,18 @@ func CheckSecret(path, what string) error {
 		return notRegular(path, fi.Mode())
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("%s %s can be read or changed by other users (mode %04o); make it private with: chmod 600 %s: %w",
-			what, path, perm, path, ErrLoosePermissions)
+		return looseError(fmt.Sprintf("%s %s can be read or changed by other users (mode %04o); make it private with: chmod 600 %s",
+			what, path, perm, path))
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("%s %s belongs to another user (uid %d); make it yours with: chown %d %s: %w",
-			what, path, st.Uid, os.Geteuid(), path, ErrLoosePermissions)
+		return looseError(fmt.Sprintf("%s %s belongs to another user (uid %d); make it yours with: chown %d %s",
+			what, path, st.Uid, os.Geteuid(), path))
 	}
 	return nil
 }
+
+// looseError is ErrLoosePermissions with a message that says it all.
+type looseError string
+
+func (e looseError) Error() string        { return string(e) }
+func (e looseError) Is(target error) bool { return target == ErrLoosePermissions }
