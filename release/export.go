@@ -64,7 +64,6 @@ type exportRecord struct {
 
 // Sizes of the files read from an export folder.
 const (
-	maxManifestSize   = 64 << 20
 	maxSignaturesSize = 1 << 20
 	maxRecordSize     = 64 << 10
 )
@@ -220,7 +219,7 @@ func Import(ctx context.Context, s *Store, dir string) ([]Transferred, error) {
 			continue
 		}
 		rdir := filepath.Join("releases", e.Name())
-		raw, err := safefile.ReadFileIn(root, filepath.Join(rdir, "manifest.json"), maxManifestSize)
+		raw, err := safefile.ReadFileIn(root, filepath.Join(rdir, "manifest.json"), MaxManifestSize)
 		if err != nil {
 			return nil, fmt.Errorf("import %s: %w", dir, err)
 		}

@@ -36,6 +36,15 @@ const (
 	// maxMetaLine bounds one line of metadata read back: an entry whose
 	// header is MaxEntryHeader, base64-encoded, with room to spare.
 	maxMetaLine = 2 << 20
+	// MaxManifestSize bounds a manifest read from an export folder (and
+	// what a peer may send): a release of 5 GB has one of about 2 MB (a
+	// chunk costs 90 bytes), and decoding one costs about 2.5 times its
+	// size, or a few times its size for a crafted one.
+	MaxManifestSize = 16 << 20
+	// minChunkRefJSON is the shortest JSON of a chunk ref,
+	// {"id":"<64 hex>","size":1}: a manifest of n bytes lists fewer than
+	// n/minChunkRefJSON chunks.
+	minChunkRefJSON = len(`{"id":"","size":1}`) + 64
 )
 
 // overLimit returns an error wrapping imagesrc.ErrOverLimit.

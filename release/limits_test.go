@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -154,4 +155,23 @@ func FuzzMetaUnpacker(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A manifest of crafted strings costs a few times its size to decode, not
+// more: a chunk ID of 8 MiB of braces sized the chunk list at 8 Mi refs
+// (320 MB), and every message quoted the whole ID.
+func TestDecodeCraftedManifestIsBounded(t *testing.T) {
+	n := 8 << 20
+	raw := []byte(`{"schema":1,"name":"x","version":"1","compose":[{"name":"docker-compose.yml","content":""}],"blobs":[{"digest":"sha256:` +
+		strings.Repeat("1", 64) + `","kind":"layer","size":1,"chunks":[{"id":"` + strings.Repeat("{", n) + `"}]}]}`)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := DecodeManifest(raw)
+	runtime.ReadMemStats(&after)
+	if err == nil || len(err.Error()) > 1000 {
+		t.Fatalf("DecodeManifest of a crafted chunk ID: an error of %d bytes (%.100v), want a short one", len(fmt.Sprint(err)), err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(4*n) {
+		t.Errorf("decoding a crafted manifest of %d MB allocated %d MB", len(raw)>>20, alloc>>20)
+	}
 }

@@ -101,7 +101,9 @@ type chunkList []ChunkRef
 
 func (l *chunkList) UnmarshalJSON(data []byte) error {
 	// Every element is an object: the count of '{' is at least their number.
-	list := make([]ChunkRef, 0, bytes.Count(data, []byte("{")))
+	// No element is shorter than minChunkRefJSON, so no more than that many
+	// fit: a string of braces must not size the list (limits.go).
+	list := make([]ChunkRef, 0, min(bytes.Count(data, []byte("{")), len(data)/minChunkRefJSON))
 	if err := json.Unmarshal(data, &list); err != nil {
 		return err
 	}

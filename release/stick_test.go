@@ -152,3 +152,18 @@ func TestExportRefusesLinksOutOfTheStick(t *testing.T) {
 		t.Fatalf("export with chunks/ a link inside the stick: %v", err)
 	}
 }
+
+// A manifest on a stick larger than MaxManifestSize is refused unread.
+func TestImportRefusesOversizedManifest(t *testing.T) {
+	src, a, _, full, _ := exportedStick(t)
+	p := filepath.Join(full, "releases", a.ID.String(), "manifest.json")
+	if err := os.WriteFile(p, append(a.Raw, make([]byte, MaxManifestSize)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := storeTrusting(t, src)
+	_, err := Import(context.Background(), dst, full)
+	if err == nil || !strings.Contains(err.Error(), "file is too large (more than 16777216 bytes)") {
+		t.Fatalf("import of a %d MB manifest: %v, want it refused as too large", (len(a.Raw)+MaxManifestSize)>>20, err)
+	}
+	checkEmpty(t, dst)
+}
