@@ -115,12 +115,16 @@ func ReadFileIn(root *os.Root, name string, limit int64) ([]byte, error) {
 }
 
 func readLimited(f *os.File, path string, limit int64) ([]byte, error) {
+	tooLarge := &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w (more than %d bytes)", ErrTooLarge, limit)}
+	if fi, err := f.Stat(); err == nil && fi.Size() > limit {
+		return nil, tooLarge // unread
+	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
 	}
-	if int64(len(b)) > limit {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w (more than %d bytes)", ErrTooLarge, limit)}
+	if int64(len(b)) > limit { // grew since
+		return nil, tooLarge
 	}
 	return b, nil
 }
