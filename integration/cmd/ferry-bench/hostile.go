@@ -40,20 +40,24 @@ func (b *bench) hostile(ctx context.Context) error {
 		return err
 	}
 	inputs := []struct {
-		name  string
-		write func(io.Writer) error
+		name, image string // the image its compose file names
+		write       func(io.Writer) error
 	}{
-		{"links.tar.zst", func(w io.Writer) error { return imagetest.WriteLinkArchive(w, 900, 1<<20-1024, "zstd") }},
-		{"longnames.tar.zst", func(w io.Writer) error { return imagetest.WriteLongNameImage(w, 300, 900<<10, "zstd") }},
-		{"longnames.tar.gz", func(w io.Writer) error { return imagetest.WriteLongNameImage(w, 300, 900<<10, "gzip") }},
+		{"links.tar.zst", "ferry-test/links:1", func(w io.Writer) error { return imagetest.WriteLinkArchive(w, 900, 1<<20-1024, "zstd") }},
+		{"longnames.tar.zst", "ferry-test/longnames:1", func(w io.Writer) error { return imagetest.WriteLongNameImage(w, 300, 900<<10, "zstd") }},
+		{"longnames.tar.gz", "ferry-test/longnames:1", func(w io.Writer) error { return imagetest.WriteLongNameImage(w, 300, 900<<10, "gzip") }},
 	}
 	for _, in := range inputs {
 		if err := writeOnce(filepath.Join(dir, in.name), in.write); err != nil {
 			return err
 		}
 	}
-	compose := filepath.Join(dir, "docker-compose.yml")
-	if err := os.WriteFile(compose, []byte("services:\n  app:\n    image: ferry-test/honest:1\n"), 0o644); err != nil {
+	composeFor := func(image string) (string, error) {
+		p := filepath.Join(dir, strings.NewReplacer("/", "-", ":", "-").Replace(image)+".yml")
+		return p, os.WriteFile(p, []byte("services:\n  app:\n    image: "+image+"\n"), 0o644)
+	}
+	compose, err := composeFor("ferry-test/honest:1")
+	if err != nil {
 		return err
 	}
 	honest := filepath.Join(dir, "honest.tar")
@@ -116,6 +120,10 @@ func (b *bench) hostile(ctx context.Context) error {
 			return err
 		}
 		data := filepath.Join(b.work, "hostile-"+in.name)
+		compose, err := composeFor(in.image)
+		if err != nil {
+			return err
+		}
 		measure("create", fmt.Sprintf("%s (%s)", in.name, mb(fi.Size())), data,
 			"release", "create", "--key", b.key, "--name", "crafted", "--version", "1", "--compose", compose, "--images", p)
 		// What the old code accepted can be verified and written out.
