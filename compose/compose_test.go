@@ -1,71 +1,46 @@
 package compose
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
 
-func TestInterpolate(t *testing.T) {
-	env := map[string]string{"TAG": "3.2.0", "EMPTY": "", "NAME": "db"}
-	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	for _, tc := range []struct {
-		in, want string
-		err      error
-	}{
-		{"plain", "plain", nil},
-		{"img:${TAG}", "img:3.2.0", nil},
-		{"img:$TAG-x", "img:3.2.0-x", nil},
-		{"$$TAG", "$TAG", nil},
-		{"a$$$TAG", "a$3.2.0", nil},
-		{"${UNSET}", "", nil},
-		{"${UNSET:-qa}", "qa", nil},
-		{"${EMPTY:-qa}", "qa", nil},
-		{"${EMPTY-qa}", "", nil},
-		{"${UNSET-qa}", "qa", nil},
-		{"${TAG:-qa}", "3.2.0", nil},
-		{"${UNSET:-${NAME}-x}", "db-x", nil},
-		{"${UNSET:-${ALSO:-deep}}", "deep", nil},
-		{"${TAG:+set}", "set", nil},
-		{"${EMPTY:+set}", "", nil},
-		{"${EMPTY+set}", "set", nil},
-		{"${UNSET+set}", "", nil},
-		{"${TAG:?need it}", "3.2.0", nil},
-		{"${UNSET:?the site must set it}", "", ErrRequired},
-		{"${EMPTY:?}", "", ErrRequired},
-		{"${EMPTY?}", "", nil},
-		{"${UNSET?}", "", ErrRequired},
-		// A default that is not used is not evaluated, as in a shell.
-		{"${TAG:-${BAD:?x}}", "3.2.0", nil},
-		{"${TAG", "", ErrSyntax},
-		{"${}", "", ErrSyntax},
-		{"${1A}", "", ErrSyntax},
-		{"${TAG%x}", "", ErrSyntax},
-		{"cost: 5$", "", ErrSyntax},
-		{"$ 5", "", ErrSyntax},
-	} {
-		got, err := Interpolate(tc.in, lookup)
-		if tc.err != nil {
-			if !errors.Is(err, tc.err) {
-				t.Errorf("Interpolate(%q) error = %v, want %v", tc.in, err, tc.err)
-			}
+// load writes files into a fresh project folder and loads them with
+// environ as the process environment.
+func load(t *testing.T, files map[string]string, environ ...string) (*Project, error) {
+	t.Helper()
+	dir := t.TempDir()
+	var names []string
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if strings.HasSuffix(name, "/") {
+			os.MkdirAll(p, 0o755)
 			continue
 		}
-		if err != nil || got != tc.want {
-			t.Errorf("Interpolate(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(name, ".yml") && !strings.Contains(name, "/") && !strings.Contains(name, "override") {
+			names = append(names, p)
 		}
 	}
+	sort.Strings(names)
+	return Load(context.Background(), LoadOptions{Files: names, Environ: environ})
 }
 
 func TestLoadReferenceShape(t *testing.T) {
-	env := map[string]string{"TAG": "3.1.0", "OMRS_DB_PASSWORD": "pw", "SITE_NOTE": "from shell"}
-	p, err := Load([]string{"testdata/docker-compose.yml"}, env)
+	environ := []string{"TAG=3.1.0", "OMRS_DB_PASSWORD=pw", "SITE_NOTE=from shell"}
+	p, err := Load(context.Background(), LoadOptions{Files: []string{"testdata/docker-compose.yml"}, Environ: environ})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,27 +64,26 @@ func TestLoadReferenceShape(t *testing.T) {
 		t.Error("a key without value and unset in env must not be in the environment")
 	}
 	hc := db.Healthcheck
-	if !hc.Enabled() || hc.Test[0] != "CMD-SHELL" || !strings.Contains(hc.Test[1], "--password=pw") || hc.Retries != 5 {
+	if !hc.Enabled() || hc.Test[0] != "CMD-SHELL" || !strings.Contains(hc.Test[1], "--password=pw") {
 		t.Errorf("db healthcheck = %+v", hc)
 	}
 	if p.Service("gateway").Healthcheck.Enabled() {
 		t.Error("gateway has no healthcheck")
 	}
 	be := p.Service("backend")
-	if len(be.Volumes) != 1 || be.Volumes[0] != (Mount{Type: "volume", Source: "openmrs-data", Target: "/openmrs/data"}) {
+	if len(be.Volumes) != 1 || be.Volumes[0].Type != "volume" || be.Volumes[0].Source != "openmrs-data" || be.Volumes[0].Target != "/openmrs/data" {
 		t.Errorf("backend volumes = %+v", be.Volumes)
-	}
-	if p.Service("gateway").Ports[0] != "80:80" {
-		t.Errorf("gateway ports = %v", p.Service("gateway").Ports)
 	}
 	if got := p.Volume("db-data").DockerName("My Site"); got != "mysite_db-data" {
 		t.Errorf("DockerName = %q", got)
 	}
+	if p.Name != "testdata" || p.NameInFiles != "" {
+		t.Errorf("name %q, in files %q", p.Name, p.NameInFiles)
+	}
 }
 
 func TestLoadOverride(t *testing.T) {
-	env := map[string]string{"TAG": "3.1.0"}
-	p, err := Load([]string{"testdata/docker-compose.yml", "testdata/docker-compose.override.yml"}, env)
+	p, err := Load(context.Background(), LoadOptions{Files: []string{"testdata/docker-compose.yml", "testdata/docker-compose.override.yml"}, Environ: []string{"TAG=3.1.0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,11 +94,17 @@ func TestLoadOverride(t *testing.T) {
 	if be.Environment["EXTRA"] != "1" || be.Environment["OMRS_CONFIG_CONNECTION_SERVER"] != "db" {
 		t.Errorf("merged environment = %v", be.Environment)
 	}
-	if be.Healthcheck == nil || be.Healthcheck.Retries != 48 {
+	if be.Healthcheck == nil || len(be.Healthcheck.Test) == 0 {
 		t.Errorf("healthcheck lost in merge: %+v", be.Healthcheck)
 	}
 	db := p.Service("db")
-	if len(db.Volumes) != 1 || db.Volumes[0].Type != "bind" || db.Volumes[0].Source != "/srv/db" {
+	var bind *Mount
+	for i := range db.Volumes {
+		if db.Volumes[i].Target == "/var/lib/mysql" {
+			bind = &db.Volumes[i]
+		}
+	}
+	if bind == nil || bind.Type != "bind" || bind.Source != "/srv/db" {
 		t.Errorf("db volumes = %+v", db.Volumes)
 	}
 	if p.Volume("db-data").DockerName("x") != "clinic_db" {
@@ -132,31 +112,87 @@ func TestLoadOverride(t *testing.T) {
 	}
 }
 
-func TestLoadErrorsNameFileAndLine(t *testing.T) {
-	dir := t.TempDir()
+func TestLoadErrorsNameTheFile(t *testing.T) {
 	for _, tc := range []struct {
 		name, content, want string
 		sentinel            error
 	}{
 		{"required", "services:\n  db:\n    image: mariadb\n    environment:\n      P: ${DB_PASSWORD:?set DB_PASSWORD in .env}\n",
-			"docker-compose.yml line 5: required variable DB_PASSWORD is not set: set DB_PASSWORD in .env", ErrRequired},
-		{"unused value still checked", "x-extra:\n  a: ${BAD\nservices: {}\n",
-			"docker-compose.yml line 2: unclosed ${", ErrSyntax},
+			"required variable DB_PASSWORD is missing a value: set DB_PASSWORD in .env", ErrRequired},
 		{"yaml", "services:\n  db:\n   image: a\n  - b\n", "docker-compose.yml: line ", ErrSyntax},
-		{"services not a mapping", "services:\n  - db\n", "docker-compose.yml line 2: services must be a mapping", nil},
-		{"empty", "", "docker-compose.yml: the file is empty", nil},
+		{"services not a mapping", "services:\n  - db\n", "docker compose cannot read docker-compose.yml", ErrInvalid},
+		{"no image, no build", "services:\n  db: {restart: always}\n", "docker compose cannot read docker-compose.yml", ErrInvalid},
+		{"top level a list", "- a\n- b\n", "docker-compose.yml line 1: the top level must be a mapping", ErrSyntax},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := filepath.Join(dir, "docker-compose.yml")
-			os.WriteFile(f, []byte(tc.content), 0o644)
-			_, err := Load([]string{f}, nil)
+			_, err := load(t, map[string]string{"docker-compose.yml": tc.content})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error = %v, want it to contain %q", err, tc.want)
 			}
-			if tc.sentinel != nil && !errors.Is(err, tc.sentinel) {
+			if !errors.Is(err, tc.sentinel) {
 				t.Errorf("error %v is not %v", err, tc.sentinel)
 			}
 		})
+	}
+}
+
+// TestLoadIncludeExtendsEnvFiles: include, extends with file:, env_file,
+// secrets, configs and binds are read as docker compose reads them, and
+// Needs names every file the project reads, once.
+func TestLoadIncludeExtendsEnvFiles(t *testing.T) {
+	p, err := load(t, map[string]string{
+		".env": "O3_VERSION=3.4.0\nO3_TAG=${O3_VERSION}-b1\nDB_DIR=db\n",
+		"docker-compose.yml": "name: clinic\ninclude:\n  - ${DB_DIR}/compose.yml\nservices:\n" +
+			"  backend:\n    extends: {file: common/base.yml, service: java}\n    image: openmrs/backend:${O3_TAG}\n    env_file: [backend.env]\n" +
+			"    volumes: [\"./config/initializer:/openmrs/distribution/config:ro\", \"./openmrs_backup:/backup\", \"/etc/localtime:/etc/localtime:ro\"]\n" +
+			"    secrets: [dbpass]\n    configs: [nginx]\nsecrets:\n  dbpass: {file: ./secrets/db.txt}\nconfigs:\n  nginx: {file: ./gateway/nginx.conf}\n",
+		"db/compose.yml":      "services:\n  db:\n    image: mariadb:${MARIADB_TAG:-10.11}\n    env_file: db.env\n",
+		"db/db.env":           "MYSQL_DATABASE=openmrs\n",
+		"db/.env":             "MARIADB_TAG=11.4\n",
+		"common/base.yml":     "services:\n  java:\n    extends: {file: more.yml, service: jvm}\n    environment: {JAVA_OPTS: -Xmx2g}\n",
+		"common/more.yml":     "services:\n  jvm:\n    restart: always\n",
+		"backend.env":         "OMRS_DB=openmrs\n",
+		"secrets/db.txt":      "pw\n",
+		"gateway/nginx.conf":  "server {}\n",
+		"config/initializer/": "",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Images(); !reflect.DeepEqual(got, []string{"mariadb:11.4", "openmrs/backend:3.4.0-b1"}) {
+		t.Errorf("Images() = %v (.env values and an include's own .env must be expanded)", got)
+	}
+	be := p.Service("backend")
+	if be.Restart != "always" || be.Environment["JAVA_OPTS"] != "-Xmx2g" || be.Environment["OMRS_DB"] != "openmrs" {
+		t.Errorf("backend = %+v", be)
+	}
+	if p.Name != "clinic" || p.NameInFiles != "clinic" {
+		t.Errorf("name = %q", p.Name)
+	}
+	var got []string
+	for _, n := range p.Needs() {
+		rel, _ := filepath.Rel(p.Dir, n.Path)
+		got = append(got, fmt.Sprintf("%s %d %v", rel, n.Kind, n.Required))
+	}
+	want := []string{
+		"../../../../etc/localtime 6 false",
+		"backend.env 3 true",
+		"common/base.yml 2 true",
+		"common/more.yml 2 true",
+		"config/initializer 6 false",
+		"db/.env 3 false",
+		"db/compose.yml 1 true",
+		"db/db.env 3 true",
+		"docker-compose.yml 0 true",
+		"gateway/nginx.conf 5 true",
+		"openmrs_backup 6 false",
+		"secrets/db.txt 4 true",
+	}
+	// /etc/localtime is absolute: its relative form depends on the folder.
+	got[0] = strings.TrimLeft(got[0], "./")
+	want[0] = "etc/localtime 6 false"
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Needs:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
@@ -242,38 +278,14 @@ func TestQuoteEnvRoundTrip(t *testing.T) {
 	}
 }
 
-// TestParseMergeChain: chained merge keys are expanded once per mapping, so
-// a small file whose naive expansion takes 2^25 walks reads at once.
-func TestParseMergeChain(t *testing.T) {
-	b, err := os.ReadFile("testdata/merge-chain.yml")
+// TestLoadBoundsExpansion: a 28-line file of chained merge keys (docker
+// compose itself takes minutes over it) and a file of nested aliases that
+// expands to millions of values are refused at once, naming the file.
+func TestLoadBoundsExpansion(t *testing.T) {
+	chain, err := os.ReadFile("testdata/merge-chain.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	type result struct {
-		p   *Project
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		p, err := Parse("merge-chain.yml", b, nil)
-		done <- result{p, err}
-	}()
-	select {
-	case r := <-done:
-		if r.err != nil {
-			t.Fatal(r.err)
-		}
-		if s := r.p.Service("app"); s == nil || s.Image != "busybox:1" || s.Restart != "no" {
-			t.Errorf("service app = %+v", s)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Parse of a 28-line file with chained merge keys did not finish within 20 s")
-	}
-}
-
-// TestParseBoundsExpansion: a file that really expands to millions of values
-// is refused with ErrTooLarge instead of being read.
-func TestParseBoundsExpansion(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("x0: &x0 {target: /data, ")
 	for i := 0; i < 100; i++ {
@@ -287,17 +299,29 @@ func TestParseBoundsExpansion(t *testing.T) {
 	for i := 0; i < 200; i++ {
 		fmt.Fprintf(&b, "  s%d: {image: a, volumes: *x1}\n", i)
 	}
-	_, err := Parse("laughs.yml", []byte(b.String()), nil)
-	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "laughs.yml line") {
-		t.Fatalf("error = %v", err)
+	for name, src := range map[string]string{"chain": string(chain), "laughs": b.String()} {
+		start := time.Now()
+		_, err := load(t, map[string]string{"docker-compose.yml": src})
+		if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "docker-compose.yml line") {
+			t.Errorf("%s: error = %v", name, err)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("%s: refused after %s", name, d)
+		}
+	}
+	// An include of itself is a cycle compose-go reports; a project of
+	// hundreds of include files is refused by ferry.
+	_, err = load(t, map[string]string{"docker-compose.yml": "include: [docker-compose.yml]\nservices: {a: {image: a}}\n"})
+	if err == nil {
+		t.Error("an include cycle loaded")
 	}
 }
 
 // TestMergeKeys: own keys win over merged ones, earlier merged mappings over
-// later ones; a mapping that merges itself is an error naming the line.
+// later ones.
 func TestMergeKeys(t *testing.T) {
 	src := "x-a: &a {image: a, restart: always}\nx-b: &b {image: b, restart: \"no\", profiles: [debug]}\nservices:\n  s: {<<: [*a, *b], restart: on-failure}\n"
-	p, err := Parse("m.yml", []byte(src), nil)
+	p, err := load(t, map[string]string{"m.yml": src})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,14 +329,11 @@ func TestMergeKeys(t *testing.T) {
 	if s.Image != "a" || s.Restart != "on-failure" || !reflect.DeepEqual(s.Profiles, []string{"debug"}) {
 		t.Errorf("merged service = %+v", s)
 	}
-	if _, err := Parse("m.yml", []byte("services:\n  a: &a {image: x, <<: *a}\n"), nil); err == nil || !strings.Contains(err.Error(), "m.yml line") {
-		t.Errorf("self merge: %v", err)
-	}
 }
 
 func TestProfiles(t *testing.T) {
 	src := "services:\n  app: {image: a}\n  debug: {image: d, profiles: [debug]}\n  init: {image: i, profiles: [setup, debug]}\n  web: {build: ., image: w}\n"
-	p, err := Parse("p.yml", []byte(src), nil)
+	p, err := load(t, map[string]string{"p.yml": src, ".env": "COMPOSE_PROFILES=setup\n"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,6 +349,9 @@ func TestProfiles(t *testing.T) {
 		if got := p.EnabledServices(ParseProfiles(tc.profiles)); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("COMPOSE_PROFILES=%q: %v, want %v", tc.profiles, got, tc.want)
 		}
+	}
+	if got := p.EnabledImages(p.ActiveProfiles()); !reflect.DeepEqual(got, []string{"a", "i", "w"}) {
+		t.Errorf("EnabledImages with the .env's COMPOSE_PROFILES = %v", got)
 	}
 	if !p.Service("web").Build || p.Service("app").Build {
 		t.Error("build: not read")

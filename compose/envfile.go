@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/compose-spec/compose-go/v2/dotenv"
 )
 
 // EnvFile is a .env file kept as its lines, so that writing it back changes
@@ -148,8 +150,6 @@ func validEnvKey(k string) bool {
 	return true
 }
 
-func syntaxf(format string, a ...any) error { return interpErr(ErrSyntax, format, a...) }
-
 // Get returns the value of key (the last one, if the file repeats it).
 func (e *EnvFile) Get(key string) (string, bool) {
 	for i := len(e.lines) - 1; i >= 0; i-- {
@@ -192,9 +192,9 @@ func (e *EnvFile) Keys() []string {
 	return keys
 }
 
-// Map returns every key with a value. Values are taken literally: docker
-// compose v2 also expands ${VAR} inside unquoted and double-quoted .env
-// values; ferry does not, and Set quotes values so that none is expanded.
+// Map returns every key with a value, taken literally, as written (after
+// quotes and escapes): what Set writes and Get reads. Resolved gives the
+// values docker compose v2 uses.
 func (e *EnvFile) Map() map[string]string {
 	m := make(map[string]string, len(e.lines))
 	for _, l := range e.lines {
@@ -203,6 +203,21 @@ func (e *EnvFile) Map() map[string]string {
 		}
 	}
 	return m
+}
+
+// Resolved returns the values docker compose v2 reads from the file, with
+// compose-go's own parser: ${VAR} inside unquoted and double-quoted values
+// expanded from environ first, then from the keys above it
+// (O3_TAG=${O3_VERSION}).
+func (e *EnvFile) Resolved(environ map[string]string) (map[string]string, error) {
+	m, err := dotenv.ParseWithLookup(bytes.NewReader(e.Bytes()), func(k string) (string, bool) {
+		v, ok := environ[k]
+		return v, ok
+	})
+	if err != nil {
+		return nil, &wrappedError{msg: err.Error(), err: ErrSyntax}
+	}
+	return m, nil
 }
 
 // Bytes returns the file's content.
@@ -346,3 +361,9 @@ func writeAtomic(name, target string, data []byte, mode fs.FileMode, owner *sysc
 	}
 	return nil
 }
+
+func isNameStart(c byte) bool {
+	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+}
+
+func isNameChar(c byte) bool { return isNameStart(c) || (c >= '0' && c <= '9') }

@@ -1,10 +1,13 @@
 package compose
 
 import (
+	"context"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzParseEnv: the parser never panics; what it reads writes back byte for
@@ -40,37 +43,9 @@ func FuzzParseEnv(f *testing.F) {
 	})
 }
 
-// FuzzInterpolate: never panics; text without $ is unchanged; $$-escaping any
-// text makes it come back literally.
-func FuzzInterpolate(f *testing.F) {
-	for _, s := range []string{"img:${TAG:-qa}", "$$x", "${A:-${B:?m}}", "$A$B", "${", "${A+${B-c}}"} {
-		f.Add(s)
-	}
-	lookup := func(k string) (string, bool) {
-		if k == "A" {
-			return "a", true
-		}
-		if k == "E" {
-			return "", true
-		}
-		return "", false
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		out, err := Interpolate(s, lookup)
-		if !strings.Contains(s, "$") && (err != nil || out != s) {
-			t.Fatalf("Interpolate(%q) = %q, %v", s, out, err)
-		}
-		esc := strings.ReplaceAll(s, "$", "$$")
-		if got, err := Interpolate(esc, lookup); err != nil || got != s {
-			t.Fatalf("Interpolate(%q) = %q, %v; want %q", esc, got, err, s)
-		}
-	})
-}
-
-// FuzzParse: Parse never panics and always ends, however the aliases and
-// merge keys nest (the corpus holds a 28-line file whose chained merge keys
-// expanded naively take 2^25 walks); what it reads is the same twice.
-func FuzzParse(f *testing.F) {
+// FuzzLoad: Load never panics and always ends, however the aliases, merge
+// keys and includes nest; what it reads is the same twice.
+func FuzzLoad(f *testing.F) {
 	for _, name := range []string{"testdata/docker-compose.yml", "testdata/docker-compose.override.yml", "testdata/merge-chain.yml"} {
 		b, err := os.ReadFile(name)
 		if err != nil {
@@ -80,21 +55,44 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("services:\n  a: &a {image: x, <<: *a}\n"))
 	f.Add([]byte("x: &x {image: \"${A:?need A}\"}\nservices: {a: {<<: [*x, *x]}}\n"))
-	env := map[string]string{"TAG": "3.2.0", "A": "a"}
+	f.Add([]byte("include: [docker-compose.yml]\nservices: {a: {image: a, extends: {file: docker-compose.yml, service: a}}}\n"))
+	dir := f.TempDir()
+	file := filepath.Join(dir, "docker-compose.yml")
+	environ := []string{"TAG=3.2.0", "A=a"}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := Parse("docker-compose.yml", b, env)
+		if err := os.WriteFile(file, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		opt := LoadOptions{Files: []string{file}, Environ: environ, Name: "fuzz"}
+		type result struct {
+			p   *Project
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			p, err := Load(context.Background(), opt)
+			done <- result{p, err}
+		}()
+		var p *Project
+		var err error
+		select {
+		case r := <-done:
+			p, err = r.p, r.err
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Load of %d bytes did not end within 10 s: %q", len(b), b)
+		}
 		if err != nil {
-			if !strings.HasPrefix(err.Error(), "docker-compose.yml") {
+			if !strings.Contains(err.Error(), "docker-compose.yml") {
 				t.Fatalf("error does not name the file: %v", err)
 			}
 			return
 		}
-		q, err := Parse("docker-compose.yml", b, env)
+		q, err := Load(context.Background(), opt)
 		if err != nil {
-			t.Fatalf("second parse failed: %v", err)
+			t.Fatalf("second load failed: %v", err)
 		}
 		if !reflect.DeepEqual(p.Services(), q.Services()) || !reflect.DeepEqual(p.Images(), q.Images()) {
-			t.Fatalf("two parses differ: %v %v / %v %v", p.Services(), p.Images(), q.Services(), q.Images())
+			t.Fatalf("two loads differ: %v %v / %v %v", p.Services(), p.Images(), q.Services(), q.Images())
 		}
 	})
 }

@@ -91,6 +91,9 @@ type UpgradeConfig struct {
 	// HealthTimeout and HealthURL are passed to upgrade.Config.
 	HealthTimeout time.Duration
 	HealthURL     string
+	// DBService and BackupData are passed to upgrade.Config.
+	DBService  string
+	BackupData string
 	// CheckInterval is how often a maintenance window is looked at, and
 	// what the site runs read again (default 1 minute).
 	CheckInterval time.Duration
@@ -226,6 +229,7 @@ func New(cfg Config) (*Node, error) {
 		n.up, err = upgrade.New(upgrade.Config{
 			Store: n.store, DataDir: cfg.DataDir, ComposeDir: cfg.Upgrade.ComposeDir, Project: cfg.Upgrade.Project,
 			HealthTimeout: cfg.Upgrade.HealthTimeout, HealthURL: cfg.Upgrade.HealthURL,
+			DBService: cfg.Upgrade.DBService, BackupData: cfg.Upgrade.BackupData,
 			OnEvent: func(ev upgrade.Event) { cfg.Logf("upgrade: %s", ev.Message) },
 		})
 		if err != nil {

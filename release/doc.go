@@ -2,8 +2,10 @@
 // directory.
 //
 // A release is a signed manifest (Manifest): a distribution's name, version
-// and channel, its compose files and the .env keys it manages, its images, and
-// for every config and layer blob the ordered chunks that rebuild it. The
+// and channel, its compose files, the project's other files (a FileTree,
+// stored as a blob of kind files), the .env keys it manages and the
+// defaults it proposes, its images, and for every config, layer and files
+// blob the ordered chunks that rebuild it. The
 // release ID is the SHA-256 of the exact manifest bytes, which are never
 // re-encoded after signing; publishers sign those bytes with ed25519, and a
 // node accepts a release only when a key in its trust list (TrustList) signed
@@ -20,6 +22,12 @@
 //     streaming, and stops before a damaged blob's last byte.
 //   - Create, Pack and Import leave the store as it was when they fail: the
 //     chunks they added are removed again.
+//   - Create refuses, before it packs anything, every compose project a site
+//     could not install (ErrRefused, one sentence naming the file): what it
+//     carries from the publisher's folder and why is in project.go.
+//   - A files blob is a tar ferry wrote itself; ExtractFiles writes only the
+//     entries the manifest lists, in order, with their sizes and modes, and
+//     nothing outside its folder.
 //   - Export writes and Import reads only inside the export folder (a link
 //     leading out of it is an error), and Import opens only regular files.
 //     Import fails (ErrDamagedExport) when the folder lacks chunks its

@@ -23,6 +23,9 @@ var (
 	ErrExists = errors.New("release already exists")
 	// ErrNoStore means the data directory holds no ferry store.
 	ErrNoStore = errors.New("no ferry store")
+	// ErrRefused means a compose project cannot become a release that a
+	// site could install (a build-only service, a missing file, ...).
+	ErrRefused = errors.New("release refused")
 	// ErrLocked means the store's lock stayed held for longer than the
 	// store's LockTimeout.
 	ErrLocked = errors.New("store is locked")
@@ -42,3 +45,7 @@ func (e *kindError) Is(target error) bool { return target == e.kind }
 func errorOf(kind error, format string, a ...any) error {
 	return &kindError{msg: fmt.Sprintf(format, a...), kind: kind}
 }
+
+// refusef says why a project cannot become a release; errors.Is finds
+// ErrRefused.
+func refusef(format string, a ...any) error { return errorOf(ErrRefused, format, a...) }

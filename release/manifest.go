@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"path"
 	"strings"
 	"time"
 
@@ -13,7 +14,10 @@ import (
 
 // SchemaVersion is the manifest format this build writes. It reads every
 // version up to this one; fields it does not know are ignored.
-const SchemaVersion = 1
+//
+// Schema 2 added EnvDefaults, Files (the project's other files) and
+// compose files named by a path inside the project folder.
+const SchemaVersion = 2
 
 // Manifest says what a release is. Its exact bytes, as signed, define the
 // release: ID = SHA-256 of those bytes. It is never re-encoded after signing.
@@ -29,8 +33,17 @@ type Manifest struct {
 	// are given to docker compose (-f). Small; carried inline.
 	Compose []File `json:"compose"`
 	// Env holds the .env keys the release manages (e.g. TAG) and their
-	// values. Every other key of a site's .env is the site's own.
+	// values: a site's .env gets them. Every other key of a site's .env is
+	// the site's own.
 	Env map[string]string `json:"env,omitempty"`
+	// EnvDefaults holds the .env keys the release only proposes
+	// (passwords, hostnames, ports): a site's .env gets one only when it
+	// lacks the key, at its first install or later.
+	EnvDefaults map[string]string `json:"env_defaults,omitempty"`
+	// Files are the project's other files (include, extends and env files,
+	// secret and config files, bind-mounted files and folders), laid out
+	// under the compose folder at a site as in the publisher's folder.
+	Files *FileTree `json:"files,omitempty"`
 
 	Images []Image `json:"images"`
 	// Blobs holds each config and layer once, even when images share it.
@@ -47,8 +60,26 @@ type Chunking struct {
 
 // File is a small file carried inline.
 type File struct {
-	Name    string `json:"name"` // base name, e.g. "docker-compose.yml"
+	// Name is the path relative to the project folder, slash-separated,
+	// e.g. "docker-compose.yml" or "compose/db.yml" (schema 1: a base name).
+	Name    string `json:"name"`
 	Content string `json:"content"`
+}
+
+// FileTree is the project's files that travel as a blob of kind
+// KindFiles: a tar of Entries, in order, made by ferry (owner root, no
+// times), stored as a layer is.
+type FileTree struct {
+	Blob    Digest      `json:"blob"`
+	Entries []FileEntry `json:"entries"`
+}
+
+// FileEntry is one file or folder of a FileTree.
+type FileEntry struct {
+	Path string `json:"path"` // relative to the compose folder, slash-separated
+	Dir  bool   `json:"dir,omitempty"`
+	Mode uint32 `json:"mode"` // permission bits, e.g. 0644
+	Size int64  `json:"size,omitempty"`
 }
 
 // Image is one image of the release, as docker load must recreate it.
@@ -62,6 +93,7 @@ type Image struct {
 const (
 	KindConfig = "config" // image config JSON, chunked as is
 	KindLayer  = "layer"  // uncompressed layer tar, split into Meta and Chunks
+	KindFiles  = "files"  // the project's files as a tar (see FileTree), stored as a layer
 )
 
 // Blob is a config or an uncompressed layer tar, and the chunks that rebuild it.
@@ -193,10 +225,18 @@ func (m *Manifest) Validate() error {
 	if len(m.Compose) == 0 {
 		return bad("no compose file")
 	}
+	names := map[string]bool{}
 	for _, f := range m.Compose {
 		if err := checkComposeName(f.Name); err != nil {
 			return bad("%v", err)
 		}
+		if m.Schema < 2 && strings.Contains(f.Name, "/") {
+			return bad("compose file name %q: want a plain file name", f.Name)
+		}
+		if names[f.Name] {
+			return bad("compose file %s is listed twice", f.Name)
+		}
+		names[f.Name] = true
 	}
 	for k, v := range m.Env {
 		if !validEnvKey(k) {
@@ -206,13 +246,24 @@ func (m *Manifest) Validate() error {
 			return bad(".env value of %s has a line break or NUL", k)
 		}
 	}
+	for k, v := range m.EnvDefaults {
+		if !validEnvKey(k) {
+			return bad(".env key %q: want letters, digits and _, not starting with a digit", k)
+		}
+		if _, dup := m.Env[k]; dup {
+			return bad(".env key %s is both managed and a default", k)
+		}
+		if strings.ContainsRune(v, 0) {
+			return bad(".env value of %s has a NUL", k)
+		}
+	}
 	blobs := make(map[Digest]*Blob, len(m.Blobs))
 	for i := range m.Blobs {
 		b := &m.Blobs[i]
 		if err := b.Digest.Validate(); err != nil {
 			return bad("blob %d: %v", i, err)
 		}
-		if b.Kind != KindConfig && b.Kind != KindLayer {
+		if b.Kind != KindConfig && b.Kind != KindLayer && (b.Kind != KindFiles || m.Schema < 2) {
 			return bad("blob %s: kind %q", b.Digest, b.Kind)
 		}
 		if b.Kind == KindConfig && len(b.Meta) != 0 {
@@ -232,6 +283,19 @@ func (m *Manifest) Validate() error {
 			return fmt.Errorf("invalid manifest: %w", err)
 		}
 		blobs[b.Digest] = b
+	}
+	if m.Files != nil {
+		if b := blobs[m.Files.Blob]; b == nil || b.Kind != KindFiles {
+			return bad("files %s are not among the blobs", m.Files.Blob)
+		}
+		if err := m.Files.validate(names); err != nil {
+			return bad("%v", err)
+		}
+	}
+	for _, b := range m.Blobs {
+		if b.Kind == KindFiles && (m.Files == nil || b.Digest != m.Files.Blob) {
+			return bad("blob %s of kind files is not the release's files", b.Digest)
+		}
 	}
 	for _, img := range m.Images {
 		if b := blobs[img.Config]; b == nil || b.Kind != KindConfig {
@@ -285,17 +349,40 @@ func isAlnum(c byte) bool {
 }
 
 // checkComposeName refuses compose file names a release must not write on a
-// site: paths, hidden files such as .env, and override files, which are the
-// site's own.
+// site: paths that leave the folder, hidden files such as .env, and
+// override files, which are the site's own.
 func checkComposeName(name string) error {
-	lower := strings.ToLower(name)
+	lower := strings.ToLower(path.Base(name))
 	switch {
-	case name == "" || strings.ContainsAny(name, "/\\\x00") || strings.HasPrefix(name, "."):
-		return fmt.Errorf("compose file name %q: want a plain file name", name)
+	case checkRelPath(name) != nil:
+		return fmt.Errorf("compose file name %q: want a path inside the project folder", name)
 	case !strings.HasSuffix(lower, ".yml") && !strings.HasSuffix(lower, ".yaml"):
 		return fmt.Errorf("compose file name %q: want a .yml or .yaml file", name)
 	case strings.Contains(lower, "override"):
 		return fmt.Errorf("compose file name %q: override files belong to the site, not to a release", name)
+	}
+	return nil
+}
+
+// maxPathLen bounds a carried file's path.
+const maxPathLen = 1024
+
+// checkRelPath refuses a path that is not a clean, relative, slash-separated
+// path inside a folder, with no hidden component at its top (.env, .git)
+// and no control characters.
+func checkRelPath(p string) error {
+	switch {
+	case p == "" || len(p) > maxPathLen:
+		return fmt.Errorf("path %q: empty or too long", p)
+	case path.IsAbs(p) || path.Clean(p) != p || p == "." || p == ".." || strings.HasPrefix(p, "../"):
+		return fmt.Errorf("path %q: want a clean path inside the folder", p)
+	case strings.HasPrefix(p, "."):
+		return fmt.Errorf("path %q: a hidden file at the top of the folder is the site's", p)
+	}
+	for _, c := range p {
+		if c < 0x20 || c == 0x7f || c == '\\' {
+			return fmt.Errorf("path %q: control character or backslash", p)
+		}
 	}
 	return nil
 }
@@ -310,4 +397,40 @@ func validEnvKey(k string) bool {
 		}
 	}
 	return true
+}
+
+// maxFileEntries bounds the files and folders a release carries.
+const maxFileEntries = 100_000
+
+// validate checks a FileTree's entries: each a clean path inside the
+// folder, listed once, after the folder that holds it, none a site's own
+// file nor a compose file of the release.
+func (t *FileTree) validate(compose map[string]bool) error {
+	if err := t.Blob.Validate(); err != nil {
+		return fmt.Errorf("files: %v", err)
+	}
+	if len(t.Entries) > maxFileEntries {
+		return fmt.Errorf("files: %d entries, more than %d", len(t.Entries), maxFileEntries)
+	}
+	dirs := map[string]bool{}
+	seen := make(map[string]bool, len(t.Entries))
+	for _, e := range t.Entries {
+		if err := checkRelPath(e.Path); err != nil {
+			return fmt.Errorf("files: %v", err)
+		}
+		if seen[e.Path] || compose[e.Path] {
+			return fmt.Errorf("files: %s is listed twice", e.Path)
+		}
+		seen[e.Path] = true
+		if dir := path.Dir(e.Path); dir != "." && !dirs[dir] {
+			return fmt.Errorf("files: %s comes before its folder", e.Path)
+		}
+		if e.Mode&^0o7777 != 0 || e.Size < 0 || (e.Dir && e.Size != 0) {
+			return fmt.Errorf("files: %s: mode %o size %d", e.Path, e.Mode, e.Size)
+		}
+		if e.Dir {
+			dirs[e.Path] = true
+		}
+	}
+	return nil
 }

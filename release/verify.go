@@ -11,7 +11,8 @@ import (
 
 // Verify checks a stored release end to end: a valid signature by a trusted
 // key, every chunk present and re-hashed, and every blob rebuilt to its
-// digest (layers through their tar metadata, bit-exact).
+// digest (layers and the project's files through their tar metadata,
+// bit-exact).
 func (s *Store) Verify(ctx context.Context, id ID) error {
 	sr, err := s.Get(id)
 	if err != nil {
@@ -33,6 +34,10 @@ func (s *Store) Verify(ctx context.Context, id ID) error {
 	// the release again repairs it (a good copy is not written over a chunk
 	// that is present).
 	err = WriteArchive(ctx, io.Discard, s.Chunks, sr.Manifest, nil)
+	if r := OpenFiles(ctx, s.Chunks, sr.Manifest); err == nil && r != nil {
+		_, err = io.Copy(io.Discard, r)
+		r.Close()
+	}
 	if errors.Is(err, chunkstore.ErrCorrupt) || errors.Is(err, chunkstore.ErrTooLarge) {
 		if damaged, serr := s.scrub(ctx, sr.Manifest); serr != nil {
 			return fmt.Errorf("release %s: %w", sr, serr)

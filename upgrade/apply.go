@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -65,7 +67,7 @@ func (u *Upgrader) Apply(ctx context.Context, ref string) error {
 		return nil
 	}
 	j := &journal{Op: OpUpgrade, Started: time.Now().UTC(), Release: sr.ID.String(), Name: m.Name, Version: m.Version,
-		Files: releaseFileNames(m)}
+		Files: releaseOwnedFiles(m), Dirs: releaseDirs(m)}
 	if cur != nil {
 		j.Previous, j.PreviousVersion = cur.Release, cur.Version
 	}
@@ -151,7 +153,7 @@ func (u *Upgrader) waitAsBefore(ctx context.Context, op string) error {
 	if err != nil {
 		return err
 	}
-	s, err := u.loadSite(nil)
+	s, err := u.loadSite(ctx, nil)
 	if err != nil || s.compose == nil {
 		return err
 	}
@@ -171,7 +173,7 @@ func (u *Upgrader) stopApp(ctx context.Context, d *docker, j *journal) error {
 	}
 	j.Stopped = nil
 	for _, c := range cs {
-		if c.State.Running && c.service() != u.cfg.DBService {
+		if c.State.Running && c.service() != j.DBService {
 			j.Stopped = append(j.Stopped, c.ID)
 		}
 	}
@@ -215,14 +217,14 @@ func (u *Upgrader) forward(ctx context.Context, j *journal, sr *release.Signed) 
 	if err := tagImages(ctx, m.Images); err != nil {
 		return u.startRollback(ctx, j, fmt.Sprintf("the programs of version %s could not be named in Docker: %v", m.Version, err))
 	}
-	if err := u.switchTo(j, sr); err != nil {
+	if err := u.switchTo(ctx, j, sr); err != nil {
 		return u.startRollback(ctx, j, fmt.Sprintf("the new settings could not be written: %v", err))
 	}
 
 	if err := u.setStep(j, StepStart); err != nil {
 		return err
 	}
-	s, err := u.loadSite(m)
+	s, err := u.loadSite(ctx, m)
 	if err != nil {
 		return u.startRollback(ctx, j, err.Error())
 	}
@@ -251,7 +253,7 @@ func (u *Upgrader) commit(j *journal) error {
 		return err
 	}
 	c := &current{Release: j.Release, Name: j.Name, Version: j.Version, Applied: time.Now().UTC(),
-		Backup: j.Backup, Previous: j.Previous, PreviousVersion: j.PreviousVersion, Files: j.Files, ComposeFile: j.ComposeFile}
+		Backup: j.Backup, Previous: j.Previous, PreviousVersion: j.PreviousVersion, Files: j.Files, Dirs: j.Dirs, ComposeFile: j.ComposeFile}
 	if err := u.st.writeJSON("current.json", c); err != nil {
 		return err
 	}
@@ -306,11 +308,17 @@ func (u *Upgrader) preflight(ctx context.Context, j *journal, sr *release.Signed
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := u.loadSite(nil)
+	s, err := u.loadSite(ctx, nil)
 	if err != nil {
 		return nil, nil, bad("the site's current compose files cannot be read: %v", err)
 	}
 	j.FirstInstall = s.compose == nil
+	j.DBService = u.dbService(s)
+	if j.FirstInstall {
+		if j.Before, err = topLevelNames(u.cfg.ComposeDir); err != nil {
+			return nil, nil, err
+		}
+	}
 	if err := u.st.writeJournal(j); err != nil {
 		return nil, nil, err
 	}
@@ -329,13 +337,13 @@ func (u *Upgrader) preflight(ctx context.Context, j *journal, sr *release.Signed
 	if err := u.checkSpace(ctx, d, sr, s); err != nil {
 		return nil, nil, bad("%v", err)
 	}
-	if s.compose != nil && s.compose.Service(u.cfg.DBService) != nil {
-		c, err := d.serviceContainer(ctx, u.cfg.Project, u.cfg.DBService)
+	if j.DBService != "" && s.compose.Service(j.DBService) != nil {
+		c, err := d.serviceContainer(ctx, u.cfg.Project, j.DBService)
 		if err != nil {
 			return nil, nil, err
 		}
 		if c == nil {
-			return nil, nil, bad("the database (service %s) is not running, so no backup can be made; start the site first (docker compose up -d)", u.cfg.DBService)
+			return nil, nil, bad("the database (service %s) is not running, so no backup can be made; start the site first (docker compose up -d)", j.DBService)
 		}
 	}
 	return d, s, nil
@@ -380,47 +388,39 @@ func (u *Upgrader) checkFirstInstall(ctx context.Context, d *docker) error {
 	return nil
 }
 
-// checkNewConfig writes the release's files and the merged .env to a staging
-// directory and has both ferry and docker compose read them. It returns the
-// site as it will be after the switch.
+// checkNewConfig lays the compose directory out in a staging directory as
+// the switch will leave it (the release's files, checked against their
+// digest on the way out of the store; the site's own files linked in; the
+// merged .env) and has both ferry and docker compose read it. It returns
+// the site as it will be after the switch.
 func (u *Upgrader) checkNewConfig(ctx context.Context, d *docker, sr *release.Signed, cur *site, c *current) (*site, error) {
 	m := sr.Manifest
 	stage := filepath.Join(u.st.dir, "staging")
-	os.RemoveAll(stage)
-	if err := os.MkdirAll(stage, 0o700); err != nil {
+	defer os.RemoveAll(stage)
+	if err := u.extractRelease(ctx, m, stage); err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(stage)
 	env, _, err := u.newDotenv(cur.dotenv, m, c)
 	if err != nil {
 		return nil, err
 	}
-	for _, f := range m.Compose {
-		if err := os.WriteFile(filepath.Join(stage, f.Name), []byte(f.Content), 0o600); err != nil {
-			return nil, err
+	dropped := map[string]bool{}
+	if c != nil {
+		for _, f := range c.Files {
+			dropped[f] = true
+		}
+		for _, f := range releaseOwnedFiles(m) {
+			delete(dropped, f)
 		}
 	}
-	// The site's files that stay: override files, and any other file its own
-	// COMPOSE_FILE names.
-	own := append([]string{}, overrideNames...)
-	if cf, ok := env.Get("COMPOSE_FILE"); ok {
-		own = append(own, splitComposeFile(cf, env.Map())...)
-	}
-	for _, n := range own {
-		p := filepath.Join(u.cfg.ComposeDir, n)
-		if filepath.IsAbs(n) || strings.Contains(n, "..") || !exists(p) || exists(filepath.Join(stage, n)) {
-			continue
-		}
-		os.MkdirAll(filepath.Dir(filepath.Join(stage, n)), 0o700)
-		if err := copyFile(p, filepath.Join(stage, n), compose.WriteFileAtomic); err != nil {
-			return nil, err
-		}
+	if err := mirrorSite(u.cfg.ComposeDir, stage, dropped); err != nil {
+		return nil, fmt.Errorf("stage the new version's files: %w", err)
 	}
 	envPath := filepath.Join(stage, ".env")
 	if err := os.WriteFile(envPath, env.Bytes(), 0o600); err != nil {
 		return nil, err
 	}
-	s, err := u.siteFrom(stage, env, m, envPath)
+	s, err := u.siteFrom(ctx, stage, env, m, envPath)
 	if err != nil {
 		return nil, fmt.Errorf("the new version's compose file cannot be read with this site's settings: %v", err)
 	}
@@ -491,8 +491,8 @@ func (u *Upgrader) newDotenv(site *compose.EnvFile, m *release.Manifest, c *curr
 	if _, ok := e.Get("COMPOSE_PROJECT_NAME"); !ok && u.cfg.Project != "" {
 		name := ""
 		for _, f := range m.Compose {
-			if p, err := compose.Parse(f.Name, []byte(f.Content), mergedEnv(e.Map())); err == nil && p.Name != "" {
-				name = p.Name
+			if n := compose.TopLevelName([]byte(f.Content), mergedEnv(e.Map())); n != "" {
+				name = n
 			}
 		}
 		if name != "" && compose.NormalizeProjectName(name) != u.cfg.Project {
@@ -518,9 +518,16 @@ func (u *Upgrader) composeFileValue(m *release.Manifest, env map[string]string) 
 	return strings.Join(names, composePathSeparator(env))
 }
 
-// newEnv returns the site's .env with the keys the release manages set.
+// newEnv returns the site's .env with the keys the release manages set, and
+// the defaults it proposes added where the site lacks them: a site's own
+// value is never overwritten by a default.
 func newEnv(site *compose.EnvFile, m *release.Manifest) *compose.EnvFile {
 	e, _ := compose.ParseEnv(site.Bytes())
+	for _, k := range slices.Sorted(maps.Keys(m.EnvDefaults)) {
+		if _, ok := e.Get(k); !ok {
+			e.Set(k, m.EnvDefaults[k])
+		}
+	}
 	keys := make([]string, 0, len(m.Env))
 	for k := range m.Env {
 		keys = append(keys, k)
@@ -540,24 +547,33 @@ func (u *Upgrader) checkSpace(ctx context.Context, d *docker, sr *release.Signed
 			return fmt.Errorf("the disk holding Docker's data (%s) has %s free; version %s needs about %s", root, humanBytes(free), sr.Manifest.Version, humanBytes(need))
 		}
 	}
-	if s.compose == nil || s.compose.Service(u.cfg.DBService) == nil {
+	if s.compose == nil {
 		return nil
 	}
-	c, err := d.serviceContainer(ctx, u.cfg.Project, u.cfg.DBService)
-	if err != nil || c == nil {
-		return err
+	var size, dataSize int64
+	if loc, err := u.dataLocation(s); err == nil && loc != nil {
+		if ddir, err := loc.dir(ctx); err == nil && ddir != "" {
+			dataSize = dirSize(ddir)
+		}
 	}
-	conn, err := dbConnection(c, s.compose.Service(u.cfg.ChecksumsService))
-	if err != nil {
-		return err
-	}
-	size, err := conn.size(ctx)
-	if err != nil {
-		return fmt.Errorf("the database cannot be queried, so no backup can be made: %v", err)
+	if svc := u.dbService(s); svc != "" && s.compose.Service(svc) != nil {
+		c, err := d.serviceContainer(ctx, u.cfg.Project, svc)
+		if err != nil {
+			return err
+		}
+		if c != nil {
+			conn, err := dbConnection(c, s.compose.Service(u.cfg.ChecksumsService))
+			if err != nil {
+				return err
+			}
+			if size, err = conn.size(ctx); err != nil {
+				return fmt.Errorf("the database cannot be queried, so no backup can be made: %v", err)
+			}
+		}
 	}
 	os.MkdirAll(u.st.dir, 0o700)
 	// A gzip'd dump is much smaller than the tables; count half to be safe.
-	needBackup := size/2 + 64<<20
+	needBackup := size/2 + dataSize + 64<<20
 	if free := freeBytes(u.st.dir); free >= 0 && free < needBackup {
 		return fmt.Errorf("the disk holding ferry's data (%s) has %s free; the backup needs about %s", u.st.dir, humanBytes(free), humanBytes(needBackup))
 	}
@@ -572,25 +588,33 @@ func freeBytes(path string) int64 {
 	return int64(st.Bavail) * st.Bsize
 }
 
-// switchTo writes the release's compose files and the .env (see newDotenv);
-// everything else in the compose directory is the site's. Files keep their
-// owner and mode, and a symbolic link keeps pointing where it did.
-func (u *Upgrader) switchTo(j *journal, sr *release.Signed) error {
+// switchTo writes the release's files (see layOut) and the .env (see
+// newDotenv); everything else in the compose directory is the site's.
+// Compose files keep their owner and mode, and a symbolic link keeps
+// pointing where it did. It can be done again after a crash.
+func (u *Upgrader) switchTo(ctx context.Context, j *journal, sr *release.Signed) error {
 	m := sr.Manifest
 	if err := os.MkdirAll(u.cfg.ComposeDir, 0o755); err != nil {
 		return err
 	}
-	for _, f := range m.Compose {
-		if err := compose.ReplaceFile(filepath.Join(u.cfg.ComposeDir, f.Name), []byte(f.Content), 0o644); err != nil {
-			return err
-		}
-	}
-	crashPoint("switch-files")
-	site, err := u.readDotenv()
+	c, err := u.st.current()
 	if err != nil {
 		return err
 	}
-	c, err := u.st.current()
+	incoming := filepath.Join(u.st.dir, "incoming")
+	defer os.RemoveAll(incoming)
+	if err := u.extractRelease(ctx, m, incoming); err != nil {
+		return err
+	}
+	var prevFiles, prevDirs []string
+	if c != nil {
+		prevFiles, prevDirs = c.Files, c.Dirs
+	}
+	if err := u.layOut(m, incoming, prevFiles, prevDirs); err != nil {
+		return err
+	}
+	crashPoint("switch-files")
+	site, err := u.readDotenv()
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,13 +34,21 @@ type backupInfo struct {
 	// Files are the site files saved under files/: compose files, override
 	// files and .env, by name relative to the compose directory.
 	Files []string `json:"files"`
-	// Database is the dumped database ("" when the site had none running).
-	Database string `json:"database,omitempty"`
-	DBSize   int64  `json:"db_size,omitempty"` // compressed dump bytes
+	// Database is the dumped database ("" when the site had none running),
+	// DBService its service, DBKind dbMySQL (or "", before ferry knew
+	// other kinds) or dbPostgres.
+	Database  string `json:"database,omitempty"`
+	DBService string `json:"db_service,omitempty"`
+	DBKind    string `json:"db_kind,omitempty"`
+	DBSize    int64  `json:"db_size,omitempty"` // compressed dump bytes
 	// Checksums says where the Initializer's configuration_checksums live
 	// and whether they existed.
 	Checksums checksumsLoc `json:"checksums"`
-	Seconds   float64      `json:"seconds"`
+	// Data says where the backend's data folder lives and whether it was
+	// saved (data.tar): attachments, the search index.
+	Data     *checksumsLoc `json:"data,omitempty"`
+	DataSize int64         `json:"data_size,omitempty"`
+	Seconds  float64       `json:"seconds"`
 	// Images is the image each service's container ran, by service: a
 	// restore names them again, since loading a release may have moved a
 	// tag such as "latest" or ${TAG:-qa} to another image.
@@ -78,11 +87,16 @@ func (l checksumsLoc) dir(ctx context.Context) (string, error) {
 	return filepath.Join(mp, l.Sub), nil
 }
 
-const dumpTrailer = "-- Dump completed"
+// The last line a complete dump holds.
+const (
+	dumpTrailer   = "-- Dump completed"
+	pgDumpTrailer = "-- PostgreSQL database dump complete"
+)
 
 // dbConn is how to reach the database inside the db container.
 type dbConn struct {
 	container string
+	kind      string // dbMySQL or dbPostgres
 	user      string
 	password  string
 	database  string
@@ -100,7 +114,21 @@ func dbConnection(c *container, backend *compose.Service) (*dbConn, error) {
 		}
 		return ""
 	}
-	conn := &dbConn{container: c.ID}
+	conn := &dbConn{container: c.ID, kind: dbKindOf(c.Config.Image)}
+	if conn.kind == dbPostgres {
+		// As the official image: POSTGRES_USER (default postgres),
+		// POSTGRES_PASSWORD, POSTGRES_DB (default the user's name).
+		conn.user = first("POSTGRES_USER")
+		if conn.user == "" {
+			conn.user = "postgres"
+		}
+		conn.password = first("POSTGRES_PASSWORD")
+		if conn.database = first("POSTGRES_DB"); conn.database == "" {
+			conn.database = conn.user
+		}
+		return conn, nil
+	}
+	conn.kind = dbMySQL
 	if pw := first("MYSQL_ROOT_PASSWORD", "MARIADB_ROOT_PASSWORD"); pw != "" {
 		conn.user, conn.password = "root", pw
 	} else if u := first("MYSQL_USER", "MARIADB_USER"); u != "" {
@@ -121,14 +149,45 @@ func dbConnection(c *container, backend *compose.Service) (*dbConn, error) {
 	return conn, nil
 }
 
-// exec runs a MariaDB/MySQL client program in the db container; the
-// password travels in the environment, never on a command line.
+// exec runs a database client program in the db container (for
+// MariaDB/MySQL prog, or fallback when the image lacks it); the password
+// travels in the environment, never on a command line.
 func (c *dbConn) exec(ctx context.Context, prog, fallback string, args ...string) *exec.Cmd {
+	if c.kind == dbPostgres {
+		full := append([]string{"exec", "-i", "-e", "PGPASSWORD", c.container, prog, "-U", c.user}, args...)
+		cmd := exec.CommandContext(ctx, "docker", full...)
+		cmd.Env = append(os.Environ(), "PGPASSWORD="+c.password)
+		return cmd
+	}
 	script := fmt.Sprintf(`if command -v %s >/dev/null 2>&1; then exec %s "$@"; else exec %s "$@"; fi`, prog, prog, fallback)
 	full := append([]string{"exec", "-i", "-e", "MYSQL_PWD", c.container, "sh", "-c", script, prog, "-u" + c.user}, args...)
 	cmd := exec.CommandContext(ctx, "docker", full...)
 	cmd.Env = append(os.Environ(), "MYSQL_PWD="+c.password)
 	return cmd
+}
+
+// dumpCmd, restoreCmd, pingCmd and sizeCmd are the client commands of
+// the database's kind.
+func (c *dbConn) dumpCmd(ctx context.Context) (*exec.Cmd, string) {
+	if c.kind == dbPostgres {
+		return c.exec(ctx, "pg_dump", "", "-d", c.database, "--clean", "--if-exists", "--no-owner"), pgDumpTrailer
+	}
+	return c.exec(ctx, "mariadb-dump", "mysqldump", "--single-transaction", "--routines", "--triggers",
+		"--events", "--add-drop-database", "--hex-blob", "--databases", c.database), dumpTrailer
+}
+
+func (c *dbConn) restoreCmd(ctx context.Context) *exec.Cmd {
+	if c.kind == dbPostgres {
+		return c.exec(ctx, "psql", "", "-d", c.database, "-v", "ON_ERROR_STOP=1", "-q")
+	}
+	return c.exec(ctx, "mariadb", "mysql")
+}
+
+func (c *dbConn) queryCmd(ctx context.Context, query string) *exec.Cmd {
+	if c.kind == dbPostgres {
+		return c.exec(ctx, "psql", "", "-d", c.database, "-tAc", query)
+	}
+	return c.exec(ctx, "mariadb", "mysql", "-N", "-B", "-e", query)
 }
 
 // dump streams a consistent dump of the database into path (gzip), and
@@ -141,16 +200,15 @@ func (c *dbConn) dump(ctx context.Context, path string) (int64, error) {
 	defer f.Close()
 	zw, _ := gzip.NewWriterLevel(f, gzip.BestSpeed)
 	tail := &tailWriter{max: 256}
-	cmd := c.exec(ctx, "mariadb-dump", "mysqldump", "--single-transaction", "--routines", "--triggers",
-		"--events", "--add-drop-database", "--hex-blob", "--databases", c.database)
+	cmd, trailer := c.dumpCmd(ctx)
 	cmd.Stdout = io.MultiWriter(zw, tail)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		return 0, fmt.Errorf("dump database %s: %w: %s", c.database, err, strings.TrimSpace(stderr.String()))
 	}
-	if !bytes.Contains(tail.buf, []byte(dumpTrailer)) {
-		return 0, fmt.Errorf("dump database %s: %w: the dump does not end with %q", c.database, ErrBackupIncomplete, dumpTrailer)
+	if !bytes.Contains(tail.buf, []byte(trailer)) {
+		return 0, fmt.Errorf("dump database %s: %w: the dump does not end with %q", c.database, ErrBackupIncomplete, trailer)
 	}
 	if err := zw.Close(); err != nil {
 		return 0, fmt.Errorf("dump database: %w", err)
@@ -176,7 +234,7 @@ func (c *dbConn) restore(ctx context.Context, path string) error {
 	if err != nil {
 		return fmt.Errorf("restore database from %s: %w", path, err)
 	}
-	cmd := c.exec(ctx, "mariadb", "mysql")
+	cmd := c.restoreCmd(ctx)
 	cmd.Stdin = zr
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -188,16 +246,17 @@ func (c *dbConn) restore(ctx context.Context, path string) error {
 
 // ping says whether the server accepts queries.
 func (c *dbConn) ping(ctx context.Context) error {
-	cmd := c.exec(ctx, "mariadb", "mysql", "-e", "SELECT 1")
-	_, err := runCmd(cmd, "database ping", nil)
+	_, err := runCmd(c.queryCmd(ctx, "SELECT 1"), "database ping", nil)
 	return err
 }
 
 // size estimates the database's size on disk, for the space check.
 func (c *dbConn) size(ctx context.Context) (int64, error) {
-	cmd := c.exec(ctx, "mariadb", "mysql", "-N", "-B", "-e",
-		"SELECT COALESCE(SUM(data_length+index_length),0) FROM information_schema.tables WHERE table_schema='"+strings.ReplaceAll(c.database, "'", "")+"'")
-	out, err := runCmd(cmd, "database size", nil)
+	query := "SELECT COALESCE(SUM(data_length+index_length),0) FROM information_schema.tables WHERE table_schema='" + strings.ReplaceAll(c.database, "'", "") + "'"
+	if c.kind == dbPostgres {
+		query = "SELECT pg_database_size(current_database())"
+	}
+	out, err := runCmd(c.queryCmd(ctx, query), "database size", nil)
 	if err != nil {
 		return 0, err
 	}
@@ -232,13 +291,13 @@ func (u *Upgrader) backup(ctx context.Context, d *docker, s *site, j *journal, c
 	if info.Volumes, err = projectVolumes(ctx, u.cfg.Project); err != nil {
 		return nil, err
 	}
-	if s.compose != nil && s.compose.Service(u.cfg.DBService) != nil {
-		c, err := d.serviceContainer(ctx, u.cfg.Project, u.cfg.DBService)
+	if s.compose != nil && j.DBService != "" && s.compose.Service(j.DBService) != nil {
+		c, err := d.serviceContainer(ctx, u.cfg.Project, j.DBService)
 		if err != nil {
 			return nil, err
 		}
 		if c == nil {
-			return nil, fmt.Errorf("the database (service %s) is not running, so no backup can be made", u.cfg.DBService)
+			return nil, fmt.Errorf("the database (service %s) is not running, so no backup can be made", j.DBService)
 		}
 		conn, err := dbConnection(c, s.compose.Service(u.cfg.ChecksumsService))
 		if err != nil {
@@ -249,7 +308,7 @@ func (u *Upgrader) backup(ctx context.Context, d *docker, s *site, j *journal, c
 		if err != nil {
 			return nil, fmt.Errorf("back up the database: %w", err)
 		}
-		info.Database, info.DBSize = conn.database, n
+		info.Database, info.DBSize, info.DBService, info.DBKind = conn.database, n, j.DBService, conn.kind
 	}
 	if s.compose != nil {
 		loc, err := u.checksumsLocation(s)
@@ -271,10 +330,24 @@ func (u *Upgrader) backup(ctx context.Context, d *docker, s *site, j *journal, c
 			info.Checksums = *loc
 		}
 	}
-	for _, name := range u.siteFiles(s) {
-		dst := filepath.Join(dir, "files", name)
+	names := u.siteFiles(s)
+	if cur != nil {
+		// The files of the release the site runs, as the site has them.
+		for _, f := range cur.Files {
+			if !slices.Contains(names, f) && checkNoLinkAbove(u.cfg.ComposeDir, f) == nil && exists(filepath.Join(u.cfg.ComposeDir, filepath.FromSlash(f))) {
+				names = append(names, f)
+			}
+		}
+	}
+	if s.compose != nil {
+		if err := u.backupData(ctx, s, j, dir, info); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range names {
+		dst := filepath.Join(dir, "files", filepath.FromSlash(name))
 		os.MkdirAll(filepath.Dir(dst), 0o700)
-		if err := copyFile(filepath.Join(u.cfg.ComposeDir, name), dst, compose.WriteFileAtomic); err != nil {
+		if err := writeInPlace(filepath.Join(u.cfg.ComposeDir, filepath.FromSlash(name)), dst); err != nil {
 			return nil, fmt.Errorf("back up %s: %w", name, err)
 		}
 		info.Files = append(info.Files, name)
@@ -303,7 +376,7 @@ func (u *Upgrader) backup(ctx context.Context, d *docker, s *site, j *journal, c
 	case s.compose == nil:
 		u.emit(j.Op, StepBackup, "Nothing to back up: this is the site's first install.")
 	case info.Database == "":
-		u.emit(j.Op, StepBackup, "Backup of the site's settings saved (the site has no database service %q).", u.cfg.DBService)
+		u.emit(j.Op, StepBackup, "Backup of the site's settings saved (the site has no database service).")
 	default:
 		u.emit(j.Op, StepBackup, "Backup saved (database: %s, in %s).", humanBytes(info.DBSize), humanDuration(time.Since(start)))
 	}
@@ -318,6 +391,9 @@ func (u *Upgrader) checkBackup(dir string, info *backupInfo) error {
 	}
 	if info.Checksums.Present {
 		need = append(need, "checksums.tar")
+	}
+	if info.Data != nil && info.Data.Present {
+		need = append(need, "data.tar")
 	}
 	for _, f := range info.Files {
 		need = append(need, filepath.Join("files", f))
@@ -352,6 +428,26 @@ func (u *Upgrader) readBackupInfo(name string) (*backupInfo, error) {
 // checksumsLocation finds where the checksums service keeps ChecksumsPath:
 // a named volume or a bind mount. nil when the service has no such mount.
 func (u *Upgrader) checksumsLocation(s *site) (*checksumsLoc, error) {
+	return u.mountLocation(s, u.cfg.ChecksumsPath)
+}
+
+// dataLocation finds the backend's data folder (DataPath, e.g.
+// /openmrs/data: attachments, the search index, the checksums) when the
+// data backup is on: BackupData "yes", or "auto" for an OpenMRS backend.
+func (u *Upgrader) dataLocation(s *site) (*checksumsLoc, error) {
+	svc := s.compose.Service(u.cfg.ChecksumsService)
+	switch {
+	case u.cfg.BackupData == "no" || svc == nil:
+		return nil, nil
+	case u.cfg.BackupData != "yes" && !strings.Contains(svc.Image, "openmrs"):
+		return nil, nil
+	}
+	return u.mountLocation(s, u.cfg.DataPath)
+}
+
+// mountLocation finds where the checksums service keeps a path: in a named
+// volume or a bind mount. nil when the service has no such mount.
+func (u *Upgrader) mountLocation(s *site, target string) (*checksumsLoc, error) {
 	svc := s.compose.Service(u.cfg.ChecksumsService)
 	if svc == nil {
 		return nil, nil
@@ -360,14 +456,14 @@ func (u *Upgrader) checksumsLocation(s *site) (*checksumsLoc, error) {
 	for i := range svc.Volumes {
 		m := &svc.Volumes[i]
 		t := strings.TrimSuffix(m.Target, "/")
-		if (u.cfg.ChecksumsPath == t || strings.HasPrefix(u.cfg.ChecksumsPath, t+"/")) && (best == nil || len(t) > len(best.Target)) {
+		if (target == t || strings.HasPrefix(target, t+"/")) && (best == nil || len(t) > len(best.Target)) {
 			best = m
 		}
 	}
 	if best == nil || best.Source == "" {
 		return nil, nil
 	}
-	sub, _ := filepath.Rel(strings.TrimSuffix(best.Target, "/"), u.cfg.ChecksumsPath)
+	sub, _ := filepath.Rel(strings.TrimSuffix(best.Target, "/"), target)
 	if sub == "." {
 		sub = ""
 	}
@@ -563,4 +659,43 @@ func copyFile(src, dst string, write func(string, []byte, fs.FileMode) error) er
 		return err
 	}
 	return write(dst, b, st.Mode().Perm())
+}
+
+// backupData saves the backend's data folder (see dataLocation) into
+// data.tar, saying first how big it is.
+func (u *Upgrader) backupData(ctx context.Context, s *site, j *journal, dir string, info *backupInfo) error {
+	loc, err := u.dataLocation(s)
+	if err != nil || loc == nil {
+		return err
+	}
+	ddir, err := loc.dir(ctx)
+	if err != nil {
+		return err
+	}
+	if ddir == "" || !exists(ddir) {
+		info.Data = loc
+		return nil
+	}
+	size := dirSize(ddir)
+	u.emit(j.Op, StepBackup, "Saving the application's data folder (attachments, search index: %s)…", humanBytes(size))
+	if err := tarDir(ddir, filepath.Join(dir, "data.tar")); err != nil {
+		return fmt.Errorf("back up the application's data folder: %w", err)
+	}
+	loc.Present = true
+	info.Data, info.DataSize = loc, size
+	return nil
+}
+
+// dirSize adds up the sizes of the regular files under dir.
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }

@@ -13,31 +13,37 @@
 //	           every blob re-hashed on the way (a bad chunk stops the upgrade
 //	           here); the tags docker load moves are put back at once, so the
 //	           site still runs, and would restart, exactly what it ran
-//	stop       the site's application services stopped (the database stays
-//	           up), so that nothing is entered that a rollback would lose
-//	backup     database dump through the db service, the Initializer
-//	           configuration_checksums, compose files and .env, and the image
-//	           each service ran; checked for completeness; the last KeepBackups
-//	           kept
+//	stop       the site's application services stopped (the database, the
+//	           service whose image is mariadb, mysql or postgres, stays up), so
+//	           that nothing is entered that a rollback would lose
+//	backup     database dump through its service (mariadb-dump or pg_dump), the
+//	           Initializer configuration_checksums, the backend's data folder
+//	           (BackupData), compose files, the current release's files and
+//	           .env, and the image each service ran; checked for completeness;
+//	           the last KeepBackups kept
 //	switch     the release's images named by their tags; its compose files and
-//	           the .env keys it manages (and COMPOSE_FILE for a release with
-//	           several files); every other .env key and every override file is
-//	           the site's and kept
+//	           other files laid out under the compose folder (files.go), the
+//	           .env keys it manages and the defaults the site lacks (and
+//	           COMPOSE_FILE for a release with several files); every other .env
+//	           key and every override file is the site's and kept
 //	start      docker compose up -d --remove-orphans --no-build (and --pull never
 //	           where compose has it)
 //	health     every service that runs (profiles honoured; a one-shot task that
 //	           exited 0 is done) up, those with a healthcheck healthy, and the
-//	           HTTP probe
+//	           HTTP probe; a service that stopped with an error for good or
+//	           restarts in a loop ends it at once, with its last log lines
 //	commit     the release becomes current
 //
-// or, when start or health fail, rollback: the previous compose files and
-// .env, the tags and each service's image as they were, the database and
-// the checksums restored from the backup, the previous version started, the
-// health gate again; the release is marked failed for this site so that it
-// is not tried again on its own. Undoing a first install also removes the
-// volumes it made. A rollback on request (Rollback) first checks that Docker
-// still has the previous version's images (else loads them from that
-// release in the store), stops the application and backs up today's state.
+// or, when start or health fail, rollback: the previous compose files, the
+// previous release's files and .env, the tags and each service's image as
+// they were, the database, the checksums and the data folder restored from
+// the backup, the previous version started, the health gate again; the
+// release is marked failed for this site so that it is not tried again on
+// its own. Undoing a first install also removes the volumes it made and
+// everything it made in the compose folder. A rollback on request
+// (Rollback) first checks that Docker still has the previous version's
+// images (else loads them from that release in the store), stops the
+// application and backs up today's state.
 //
 // What always holds:
 //
@@ -72,7 +78,9 @@
 //	failed.json       releases that failed on this site
 //	attention.json    why the site needs someone to look (after a failed rollback)
 //	audit.jsonl       one JSON line per outcome
-//	backups/<time>/   db.sql.gz, checksums.tar, files/, info.json, complete
+//	backups/<time>/   db.sql.gz, checksums.tar, data.tar, files/, info.json, complete
+//	staging/          the compose folder as a switch would leave it (preflight only)
+//	incoming/         the release's files on their way in (switch only)
 //
 // InUse lists the releases this state names, so that the store keeps them.
 package upgrade

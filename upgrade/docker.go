@@ -23,24 +23,35 @@ type docker struct {
 }
 
 // detectCompose prefers the docker compose plugin, as docker's own docs do,
-// and falls back to the standalone docker-compose.
+// and falls back to the standalone docker-compose. FERRY_COMPOSE chooses:
+// "docker compose" (the plugin only) or "docker-compose" (the standalone
+// program only, v1 or v2).
 func detectCompose(ctx context.Context) (*docker, error) {
 	if err := exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.Version}}").Run(); err != nil {
 		return nil, fmt.Errorf("%w: the docker command cannot reach the Docker Engine (is it running?)", ErrDocker)
 	}
-	if exec.CommandContext(ctx, "docker", "compose", "version").Run() == nil {
+	choice := strings.TrimSpace(os.Getenv("FERRY_COMPOSE"))
+	switch choice {
+	case "", "docker compose", "docker-compose":
+	default:
+		return nil, fmt.Errorf("%w: FERRY_COMPOSE=%q: want \"docker compose\" or \"docker-compose\"", ErrDocker, choice)
+	}
+	if choice != "docker-compose" && exec.CommandContext(ctx, "docker", "compose", "version").Run() == nil {
 		d := &docker{compose: []string{"docker", "compose"}}
 		d.pullNever = upHasPull(ctx, d)
 		return d, nil
 	}
 	// Not "docker-compose version": v1 takes seconds to answer it. A
 	// standalone v2 is a Go program, v1 a Python one.
-	if p, err := exec.LookPath("docker-compose"); err == nil {
+	if p, err := exec.LookPath("docker-compose"); err == nil && choice != "docker compose" {
 		d := &docker{compose: []string{p}}
 		if _, err := buildinfo.ReadFile(p); err == nil {
 			d.pullNever = upHasPull(ctx, d)
 		}
 		return d, nil
+	}
+	if choice != "" {
+		return nil, fmt.Errorf("%w: FERRY_COMPOSE asks for %s, which is not installed", ErrDocker, choice)
 	}
 	return nil, fmt.Errorf("%w: neither docker compose nor docker-compose is installed", ErrDocker)
 }
@@ -138,10 +149,12 @@ func composeEnv(dotenv map[string]string) []string {
 
 // container is what ferry reads from docker inspect.
 type container struct {
-	ID     string `json:"Id"`
-	Name   string
-	Image  string // image ID
-	Config struct {
+	ID    string `json:"Id"`
+	Name  string
+	Image string // image ID
+	// RestartCount is how many times docker restarted it on its own.
+	RestartCount int
+	Config       struct {
 		Image  string
 		Env    []string
 		Labels map[string]string
@@ -278,4 +291,23 @@ func dockerRootDir(ctx context.Context) string {
 		return ""
 	}
 	return strings.TrimSpace(out)
+}
+
+// lastLogLines returns the last n lines a container wrote (stdout and
+// stderr), each cut to 200 characters; "" when there are none.
+func lastLogLines(ctx context.Context, id string, n int) string {
+	out, err := exec.CommandContext(ctx, "docker", "logs", "--tail", fmt.Sprint(n), id).CombinedOutput()
+	if err != nil {
+		return ""
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			if r := []rune(l); len(r) > 200 {
+				l = string(r[:199]) + "…"
+			}
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, " | ")
 }

@@ -21,8 +21,9 @@ func (u *Upgrader) healthGate(ctx context.Context, d *docker, s *site, op, versi
 	client := &http.Client{Timeout: 5 * time.Second}
 	var lastSummary string
 	var lastReport time.Time
+	restarts := map[string]int{} // container ID → restart count when first seen
 	for {
-		waiting, err := u.checkHealth(ctx, d, s, client)
+		waiting, err := u.checkHealth(ctx, d, s, client, restarts)
 		if err != nil {
 			return err
 		}
@@ -60,9 +61,16 @@ func upperFirst(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
+// maxRestarts is how many times docker may restart a service on its own
+// during the health gate before the gate gives up on it.
+const maxRestarts = 3
+
 // checkHealth returns what is still not ready, in plain words; empty when
-// all is well.
-func (u *Upgrader) checkHealth(ctx context.Context, d *docker, s *site, client *http.Client) ([]string, error) {
+// all is well. A service that has stopped for good (exited with an error
+// and no restart policy) or restarts in a loop ends the gate at once: the
+// error says so, with the service's last log lines. restarts holds each
+// container's restart count when the gate first saw it.
+func (u *Upgrader) checkHealth(ctx context.Context, d *docker, s *site, client *http.Client, restarts map[string]int) ([]string, error) {
 	cs, err := d.containers(ctx, u.cfg.Project)
 	if err != nil {
 		return nil, err
@@ -76,6 +84,14 @@ func (u *Upgrader) checkHealth(ctx context.Context, d *docker, s *site, client *
 	var waiting []string
 	for _, name := range s.compose.EnabledServices(s.profiles()) {
 		c := bySvc[name]
+		if c != nil {
+			if _, ok := restarts[c.ID]; !ok {
+				restarts[c.ID] = c.RestartCount
+			}
+			if err := serviceFailed(ctx, name, c, c.RestartCount-restarts[c.ID]); err != nil {
+				return nil, err
+			}
+		}
 		switch {
 		case c == nil:
 			waiting = append(waiting, name+" has not been created")
@@ -179,3 +195,25 @@ type unhealthyError struct{ msg string }
 
 func (e *unhealthyError) Error() string { return e.msg }
 func (e *unhealthyError) Unwrap() error { return ErrUnhealthy }
+
+// serviceFailed says, in plain words, why a service will not come up on
+// its own: it exited with an error and docker will not restart it, or
+// docker restarted it maxRestarts times during the gate.
+func serviceFailed(ctx context.Context, name string, c *container, restartsSeen int) error {
+	policy := c.HostConfig.RestartPolicy.Name
+	var why string
+	switch {
+	case restartsSeen >= maxRestarts:
+		why = fmt.Sprintf("%s keeps stopping and being restarted (%d times, last exit code %d)", name, restartsSeen, c.State.ExitCode)
+	case c.State.Status == "exited" && c.State.ExitCode != 0 && (policy == "" || policy == "no"):
+		why = fmt.Sprintf("%s stopped with an error (exit code %d)", name, c.State.ExitCode)
+	case c.State.Status == "dead":
+		why = fmt.Sprintf("%s is dead: docker could not run it", name)
+	default:
+		return nil
+	}
+	if logs := lastLogLines(ctx, c.ID, 5); logs != "" {
+		why += "; its last lines: " + logs
+	}
+	return &unhealthyError{why}
+}

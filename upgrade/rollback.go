@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -137,7 +138,7 @@ func (u *Upgrader) Rollback(ctx context.Context) error {
 		prevVersion = "the version the site ran before ferry's first upgrade"
 	}
 	j := &journal{Op: OpRollback, Started: time.Now().UTC(), Release: cur.Previous, Version: prevVersion,
-		Previous: cur.Release, PreviousVersion: cur.Version, RestoreFrom: cur.Backup, Files: cur.Files,
+		Previous: cur.Release, PreviousVersion: cur.Version, RestoreFrom: cur.Backup, Files: cur.Files, Dirs: cur.Dirs,
 		Reason: "returning on request to " + prevVersion}
 	if len(j.Files) == 0 { // current.json written before it kept them
 		if sr, err := u.cfg.Store.Get(mustID(cur.Release)); err == nil {
@@ -153,10 +154,11 @@ func (u *Upgrader) Rollback(ctx context.Context) error {
 	if err != nil {
 		return fail(err)
 	}
-	s, err := u.loadSite(nil)
+	s, err := u.loadSite(ctx, nil)
 	if err != nil {
 		return fail(err)
 	}
+	j.DBService = u.dbService(s)
 	from, err := u.previousImages(ctx, cur, prevInfo, prevVersion)
 	if err != nil {
 		return fail(err)
@@ -289,9 +291,16 @@ func (u *Upgrader) restore(ctx context.Context, j *journal) error {
 	if err != nil {
 		return err
 	}
+	dbSvc := info.DBService
+	if dbSvc == "" && info.Database != "" {
+		dbSvc = u.cfg.DBService
+		if dbSvc == "" {
+			dbSvc = "db" // a backup from before ferry recorded the service
+		}
+	}
 	var stop []string
 	for _, c := range cs {
-		if c.State.Running && c.service() != u.cfg.DBService {
+		if c.State.Running && c.service() != dbSvc {
 			stop = append(stop, c.ID)
 		}
 	}
@@ -307,9 +316,24 @@ func (u *Upgrader) restore(ctx context.Context, j *journal) error {
 	keep := map[string]bool{}
 	for _, f := range info.Files {
 		keep[f] = true
-		// Into the compose directory: the file there keeps its owner and
-		// mode, and a symbolic link keeps pointing where it did.
-		if err := copyFile(filepath.Join(dir, "files", f), filepath.Join(u.cfg.ComposeDir, f), compose.ReplaceFile); err != nil {
+		src, dst := filepath.Join(dir, "files", filepath.FromSlash(f)), filepath.Join(u.cfg.ComposeDir, filepath.FromSlash(f))
+		if err := checkNoLinkAbove(u.cfg.ComposeDir, f); err != nil {
+			return fmt.Errorf("restore %s: %w", f, err)
+		}
+		if !strings.Contains(f, "/") && (f == ".env" || strings.HasSuffix(f, ".yml") || strings.HasSuffix(f, ".yaml")) {
+			// .env and compose files keep their owner and mode, and a
+			// symbolic link keeps pointing where it did.
+			if err := copyFile(src, dst, compose.ReplaceFile); err != nil {
+				return fmt.Errorf("restore %s: %w", f, err)
+			}
+			continue
+		}
+		// Other files are rewritten in place, for the containers that
+		// mount them.
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := writeInPlace(src, dst); err != nil {
 			return fmt.Errorf("restore %s: %w", f, err)
 		}
 	}
@@ -326,37 +350,48 @@ func (u *Upgrader) restore(ctx context.Context, j *journal) error {
 	if len(info.Files) == 0 {
 		added = append(added, ".env")
 	}
-	for _, f := range added {
-		if !keep[f] {
-			os.Remove(filepath.Join(u.cfg.ComposeDir, f))
-		}
+	if err := removeOwned(u.cfg.ComposeDir, added, j.Dirs, keep); err != nil {
+		return fmt.Errorf("remove the files of the version left: %w", err)
 	}
 	// Programs: the tags the switch moved, then each service's image as
 	// the backup recorded it.
 	if err := putBackTags(ctx, j.SwitchTags); err != nil {
 		return err
 	}
-	s, err := u.loadSite(nil)
+	s, err := u.loadSite(ctx, nil)
 	if err != nil {
 		return err
 	}
 	if s.compose == nil {
-		return u.undoFirstInstall(ctx, info)
+		return u.undoFirstInstall(ctx, info, j)
 	}
 	if err := retagImages(ctx, info.Images); err != nil {
 		return err
 	}
 	if info.Database != "" {
 		u.emit(j.Op, StepRollback, "Putting back the database as it was before the upgrade (this can take a few minutes)…")
-		if _, err := d.runCompose(ctx, s.proj, d.upArgs(u.cfg.DBService)...); err != nil {
+		if _, err := d.runCompose(ctx, s.proj, d.upArgs(dbSvc)...); err != nil {
 			return err
 		}
-		conn, err := u.waitDB(ctx, d, s)
+		conn, err := u.waitDB(ctx, d, s, dbSvc)
 		if err != nil {
 			return err
 		}
 		if err := conn.restore(ctx, filepath.Join(dir, "db.sql.gz")); err != nil {
 			return err
+		}
+	}
+	if loc := info.Data; loc != nil && loc.Present {
+		ddir, err := loc.dir(ctx)
+		if err != nil {
+			return err
+		}
+		if ddir == "" {
+			return fmt.Errorf("restore the application's data folder: volume %s no longer exists", loc.Volume)
+		}
+		u.emit(j.Op, StepRollback, "Putting back the application's data folder (%s)…", humanBytes(info.DataSize))
+		if err := untarDir(filepath.Join(dir, "data.tar"), ddir); err != nil {
+			return fmt.Errorf("restore the application's data folder: %w", err)
 		}
 	}
 	if loc := info.Checksums; loc.Volume != "" || loc.HostDir != "" {
@@ -391,7 +426,7 @@ func (u *Upgrader) restore(ctx context.Context, j *journal) error {
 // undoFirstInstall removes what a first install started: its containers and
 // networks, and the volumes that were not there before (so that no
 // half-migrated database remains for the next attempt).
-func (u *Upgrader) undoFirstInstall(ctx context.Context, info *backupInfo) error {
+func (u *Upgrader) undoFirstInstall(ctx context.Context, info *backupInfo, j *journal) error {
 	label := "label=com.docker.compose.project=" + u.cfg.Project
 	out, err := dockerCmd(ctx, "ps", "-aq", "--no-trunc", "--filter", label)
 	if err != nil {
@@ -430,15 +465,30 @@ func (u *Upgrader) undoFirstInstall(ctx context.Context, info *backupInfo) error
 			return err
 		}
 	}
+	// The folder as it was found: what docker made for bind mounts
+	// (./openmrs_backup) would block the next attempt.
+	if j.FirstInstall {
+		names, err := topLevelNames(u.cfg.ComposeDir)
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			if !slices.Contains(j.Before, n) {
+				if err := os.RemoveAll(filepath.Join(u.cfg.ComposeDir, n)); err != nil {
+					return fmt.Errorf("remove %s, made by the install that was undone: %w", n, err)
+				}
+			}
+		}
+	}
 	return nil
 }
 
 // waitDB waits until the db service accepts queries.
-func (u *Upgrader) waitDB(ctx context.Context, d *docker, s *site) (*dbConn, error) {
+func (u *Upgrader) waitDB(ctx context.Context, d *docker, s *site, svc string) (*dbConn, error) {
 	deadline := time.Now().Add(u.cfg.HealthTimeout)
 	var last error
 	for {
-		c, err := d.serviceContainer(ctx, u.cfg.Project, u.cfg.DBService)
+		c, err := d.serviceContainer(ctx, u.cfg.Project, svc)
 		if err == nil && c != nil {
 			conn, err := dbConnection(c, s.compose.Service(u.cfg.ChecksumsService))
 			if err != nil {

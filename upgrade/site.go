@@ -1,6 +1,7 @@
 package upgrade
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -97,18 +98,18 @@ func releaseFileNames(m *release.Manifest) []string {
 // loadSite reads the project in the compose directory. m, if set, names the
 // compose files (a release's); otherwise docker compose's defaults are used.
 // A directory without compose files gives a site with compose == nil.
-func (u *Upgrader) loadSite(m *release.Manifest) (*site, error) {
+func (u *Upgrader) loadSite(ctx context.Context, m *release.Manifest) (*site, error) {
 	dotenv, err := u.readDotenv()
 	if err != nil {
 		return nil, err
 	}
-	return u.siteFrom(u.cfg.ComposeDir, dotenv, m, "")
+	return u.siteFrom(ctx, u.cfg.ComposeDir, dotenv, m, "")
 }
 
-// siteFrom builds a site whose compose files are read from fileDir (the
-// compose directory, or a staging directory holding a release's files)
-// while the project directory stays the compose directory.
-func (u *Upgrader) siteFrom(fileDir string, dotenv *compose.EnvFile, m *release.Manifest, envFile string) (*site, error) {
+// siteFrom builds a site whose project directory is fileDir: the compose
+// directory, or a staging directory laid out as the compose directory will
+// be after a switch (see checkNewConfig).
+func (u *Upgrader) siteFrom(ctx context.Context, fileDir string, dotenv *compose.EnvFile, m *release.Manifest, envFile string) (*site, error) {
 	env := dotenv.Map()
 	var names []string
 	if m != nil {
@@ -127,12 +128,16 @@ func (u *Upgrader) siteFrom(fileDir string, dotenv *compose.EnvFile, m *release.
 			return nil, fmt.Errorf("compose file %s (named in COMPOSE_FILE) does not exist", p)
 		}
 	}
-	s := &site{dotenv: dotenv, proj: &project{dir: u.cfg.ComposeDir, name: u.cfg.Project, files: paths, envFile: envFile}}
+	s := &site{dotenv: dotenv, proj: &project{dir: fileDir, name: u.cfg.Project, files: paths, envFile: envFile}}
 	if len(paths) == 0 {
 		return s, nil
 	}
 	s.proj.env = composeEnv(env)
-	cp, err := compose.Load(paths, mergedEnv(env))
+	opt := compose.LoadOptions{Files: paths, Dir: fileDir, Name: u.cfg.Project, Environ: s.proj.env}
+	if envFile != "" {
+		opt.EnvFiles = []string{envFile}
+	}
+	cp, err := compose.Load(ctx, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -145,23 +150,19 @@ func (u *Upgrader) siteFrom(fileDir string, dotenv *compose.EnvFile, m *release.
 // win, but ferry runs compose with .env's keys taken out of the shell
 // environment (composeEnv), so .env decides for those.
 func mergedEnv(dotenv map[string]string) map[string]string {
-	full := map[string]string{}
-	for _, kv := range os.Environ() {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			full[k] = v
-		}
-	}
+	full := environMap()
 	for k, v := range dotenv {
 		full[k] = v
 	}
 	return full
 }
 
-// profiles returns the active compose profiles: COMPOSE_PROFILES from .env,
-// else from ferry's environment.
+// profiles returns the active compose profiles: COMPOSE_PROFILES as
+// docker compose sees it when ferry runs it (from .env, else from ferry's
+// environment).
 func (s *site) profiles() []string {
-	if v, ok := s.dotenv.Get("COMPOSE_PROFILES"); ok {
-		return compose.ParseProfiles(v)
+	if s.compose != nil {
+		return s.compose.ActiveProfiles()
 	}
 	return compose.ParseProfiles(os.Getenv("COMPOSE_PROFILES"))
 }
@@ -188,4 +189,15 @@ func (u *Upgrader) siteFiles(s *site) []string {
 	}
 	add(u.envPath())
 	return names
+}
+
+// environMap returns ferry's process environment as a map.
+func environMap() map[string]string {
+	m := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
 }

@@ -67,10 +67,15 @@ type journal struct {
 	Reason string `json:"reason,omitempty"`
 	// FirstInstall: the compose directory had no compose file.
 	FirstInstall bool `json:"first_install,omitempty"`
-	// Files are the compose file names of the release being applied (for
-	// OpRollback: of the release being left): what a rollback removes that
-	// the backup does not hold, known without the release store.
+	// Files are the paths of the files of the release being applied (for
+	// OpRollback: of the release being left), compose files first: what a
+	// rollback removes that the backup does not hold, known without the
+	// release store. Dirs are the folders they make.
 	Files []string `json:"files,omitempty"`
+	Dirs  []string `json:"dirs,omitempty"`
+	// Before, for a first install, names what the compose directory held
+	// at its start: undoing the install removes everything else.
+	Before []string `json:"before,omitempty"`
 	// Tags maps each tag of the release's images to the image ID it named
 	// before the load (absent: none); the load puts them back, so that the
 	// site's images change only at the switch.
@@ -79,6 +84,9 @@ type journal struct {
 	// named just before the switch moved it (absent: none): a rollback puts
 	// them back.
 	SwitchTags map[string]string `json:"switch_tags,omitempty"`
+	// DBService is the site's database service ("" for none): it stays up
+	// while the rest stops, and is dumped.
+	DBService string `json:"db_service,omitempty"`
 	// Stopped are the containers this operation stopped before its backup:
 	// undoing it before the switch starts them again.
 	Stopped []string `json:"stopped,omitempty"`
@@ -101,8 +109,10 @@ type current struct {
 	Backup          string `json:"backup,omitempty"`
 	Previous        string `json:"previous,omitempty"`
 	PreviousVersion string `json:"previous_version,omitempty"`
-	// Files are the release's compose file names.
+	// Files are the paths of the release's files, compose files first,
+	// and Dirs the folders they make.
 	Files []string `json:"files,omitempty"`
+	Dirs  []string `json:"dirs,omitempty"`
 	// ComposeFile is the COMPOSE_FILE ferry wrote into .env, if any: ferry
 	// may change it; a different value is the site's own.
 	ComposeFile string `json:"compose_file,omitempty"`

@@ -37,7 +37,7 @@ func TestNewDefaults(t *testing.T) {
 	if want := filepath.Join("upgrade", stateName("myclinic", u.cfg.ComposeDir)); !strings.HasSuffix(u.StateDir(), want) || len(filepath.Base(want)) != len("myclinic-")+8 {
 		t.Errorf("state dir = %s, want …/%s", u.StateDir(), want)
 	}
-	if u.cfg.HealthTimeout != 30*time.Minute || u.cfg.KeepBackups != 3 || u.cfg.DBService != "db" {
+	if u.cfg.HealthTimeout != 30*time.Minute || u.cfg.KeepBackups != 3 || u.cfg.DBService != "" || u.cfg.BackupData != "auto" || u.cfg.DataPath != "/openmrs/data" {
 		t.Errorf("defaults not filled: %+v", u.cfg)
 	}
 	if _, err := New(Config{ComposeDir: "x"}); err == nil {

@@ -65,13 +65,20 @@ type Config struct {
 	KeepBackups int
 	// AllowDowngrade lets Apply install a version lower than the current one.
 	AllowDowngrade bool
-	// DBService is the compose service of the database. Default "db".
+	// DBService is the compose service of the database. Default: found by
+	// its image (mariadb, mysql, postgres; see dbService).
 	DBService string
 	// ChecksumsService and ChecksumsPath say where the Initializer keeps its
 	// configuration_checksums. Default "backend" and
 	// "/openmrs/data/configuration_checksums".
 	ChecksumsService string
 	ChecksumsPath    string
+	// BackupData says whether a backup saves the backend's data folder
+	// (DataPath in ChecksumsService: attachments, the search index):
+	// "auto" (default) for an OpenMRS backend, "yes", or "no".
+	BackupData string
+	// DataPath is the backend's data folder. Default /openmrs/data.
+	DataPath string
 	// OnEvent receives progress. It is called from the goroutine running the
 	// operation (the one that called Apply, Rollback or Recover), one event
 	// at a time, and should return quickly: the operation waits for it.
@@ -136,14 +143,21 @@ func New(cfg Config) (*Upgrader, error) {
 	if cfg.KeepBackups <= 0 {
 		cfg.KeepBackups = 3
 	}
-	if cfg.DBService == "" {
-		cfg.DBService = "db"
-	}
 	if cfg.ChecksumsService == "" {
 		cfg.ChecksumsService = "backend"
 	}
 	if cfg.ChecksumsPath == "" {
 		cfg.ChecksumsPath = "/openmrs/data/configuration_checksums"
+	}
+	if cfg.DataPath == "" {
+		cfg.DataPath = "/openmrs/data"
+	}
+	switch cfg.BackupData {
+	case "":
+		cfg.BackupData = "auto"
+	case "auto", "yes", "no":
+	default:
+		return nil, fmt.Errorf("upgrade: backup of the data folder %q: want auto, yes or no", cfg.BackupData)
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
@@ -159,7 +173,9 @@ func New(cfg Config) (*Upgrader, error) {
 func defaultProject(dir string) string {
 	env := map[string]string{}
 	if e, err := compose.ReadEnvFile(filepath.Join(dir, ".env")); err == nil {
-		env = e.Map()
+		if env, err = e.Resolved(environMap()); err != nil {
+			env = e.Map()
+		}
 	}
 	if n := env["COMPOSE_PROJECT_NAME"]; n != "" {
 		return n
@@ -172,8 +188,9 @@ func defaultProject(dir string) string {
 		paths = append(paths, f)
 	}
 	if len(paths) > 0 {
-		if p, err := compose.Load(paths, mergedEnv(env)); err == nil && compose.NormalizeProjectName(p.Name) != "" {
-			return p.Name
+		p, err := compose.Load(context.Background(), compose.LoadOptions{Files: paths, Dir: dir, Environ: composeEnv(env)})
+		if err == nil && compose.NormalizeProjectName(p.NameInFiles) != "" {
+			return p.NameInFiles
 		}
 	}
 	return filepath.Base(dir)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -17,8 +19,8 @@ import (
 
 func init() {
 	for _, c := range []*command{
-		{name: "release create", usage: "--key FILE --name NAME --version V [--channel C] --compose FILE [--env FILE] [--images PATH]... [--json]",
-			summary: "pack a compose file and its images into a signed release", run: runReleaseCreate},
+		{name: "release create", usage: "--key FILE --name NAME --version V [--channel C] (--compose FILE... | --dir FOLDER) [--env FILE] [--profile P]... [--manage KEY]... [--default KEY]... [--include PATH]... [--exclude PATH]... [--images PATH]... [--json]",
+			summary: "pack a compose project, its files and its images into a signed release", run: runReleaseCreate},
 		{name: "release list", usage: "[--json]", summary: "list the releases in the store", run: runReleaseList},
 		{name: "release show", usage: "REF [--json]", summary: "show a release's manifest: images, compose files, managed .env keys", run: runReleaseShow},
 		{name: "release verify", usage: "REF [--json]", summary: "check a release's signature and rebuild every blob from its chunks", run: runReleaseVerify},
@@ -88,9 +90,15 @@ func runReleaseCreate(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&opt.Name, "name", "", "distribution name, e.g. openmrs")
 	fs.StringVar(&opt.Version, "version", "", "release version, e.g. 3.2.0")
 	fs.StringVar(&opt.Channel, "channel", "stable", "release channel")
-	var composeFiles, images stringList
-	fs.Var(&composeFiles, "compose", "compose file (repeatable, in -f order)")
-	fs.StringVar(&opt.EnvFile, "env", "", ".env file whose keys the release manages (e.g. TAG)")
+	var composeFiles, images, profiles, manage, defaults, include, exclude stringList
+	fs.Var(&composeFiles, "compose", "compose file (repeatable, in -f order); without it, --dir's COMPOSE_FILE or default compose file")
+	fs.StringVar(&opt.Dir, "dir", "", "the project folder (default: the folder of the first compose file)")
+	fs.StringVar(&opt.EnvFile, "env", "", "the release's .env (default: the project folder's .env); its keys travel with the release")
+	fs.Var(&profiles, "profile", "compose profile to turn on besides the .env's COMPOSE_PROFILES (repeatable)")
+	fs.Var(&manage, "manage", ".env key the release sets at every site on every upgrade (repeatable or comma-separated)")
+	fs.Var(&defaults, "default", ".env key the release only proposes, for sites that lack it (repeatable or comma-separated)")
+	fs.Var(&include, "include", "file or folder of the project folder to carry besides what compose reads (repeatable)")
+	fs.Var(&exclude, "exclude", "file, folder or pattern of the project folder not to carry (repeatable)")
 	fs.Var(&images, "images", "image input: docker save tar (.tar/.tar.gz/.tgz), images bundle .tgz, or OCI layout dir (repeatable); without it, images come from the local Docker Engine")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
 	if err := parseNoArgs(fs, args); err != nil {
@@ -101,10 +109,19 @@ func runReleaseCreate(ctx context.Context, e *env, args []string) error {
 		return usagef("--key FILE is required")
 	case opt.Name == "" || opt.Version == "":
 		return usagef("--name and --version are required")
-	case len(composeFiles) == 0:
-		return usagef("--compose FILE is required")
+	case len(composeFiles) == 0 && opt.Dir == "":
+		return usagef("--compose FILE or --dir FOLDER is required")
 	}
-	opt.ComposeFiles, opt.Images = composeFiles, images
+	opt.ComposeFiles, opt.Images, opt.Profiles = composeFiles, images, profiles
+	opt.Manage, opt.Default = splitCommas(manage), splitCommas(defaults)
+	opt.Include, opt.Exclude = include, exclude
+	var notes []string
+	opt.Notes = func(n string) {
+		notes = append(notes, n)
+		if !*jsonOut {
+			fmt.Fprintf(e.stderr, "note: %s\n", sentence(errors.New(n)))
+		}
+	}
 	key, err := release.LoadPrivateKey(*keyFile)
 	if err != nil {
 		return err
@@ -129,7 +146,7 @@ func runReleaseCreate(ctx context.Context, e *env, args []string) error {
 			"id": cr.ID.String(), "name": cr.Manifest.Name, "version": cr.Manifest.Version,
 			"channel": cr.Manifest.Channel, "images": len(cr.Manifest.Images), "chunks": u.TotalChunks,
 			"content_bytes": u.TotalBytes, "stored_bytes": u.StoredBytes, "seconds": time.Since(start).Seconds(),
-			"trusted_key_added": cr.TrustedKey,
+			"trusted_key_added": cr.TrustedKey, "files": fileCount(cr.Manifest), "notes": notes,
 		})
 	}
 	if cr.TrustedKey {
@@ -221,7 +238,7 @@ func runReleaseShow(ctx context.Context, e *env, args []string) error {
 	defer st.Close()
 	if *jsonOut {
 		return e.printJSON(map[string]any{
-			"id": sr.ID.String(), "summary": summarize(st, sr), "signatures": sr.Signatures, "manifest": sr.Manifest,
+			"id": sr.ID.String(), "summary": summarize(st, sr), "signatures": sr.Signatures, "manifest": hideSecrets(sr.Manifest),
 		})
 	}
 	m := sr.Manifest
@@ -241,14 +258,24 @@ func runReleaseShow(ctx context.Context, e *env, args []string) error {
 		names = append(names, f.Name)
 	}
 	fmt.Fprintf(w, "Compose   %s\n", strings.Join(names, ", "))
-	var env []string
-	for k, v := range m.Env {
-		env = append(env, k+"="+v)
+	if m.Files != nil {
+		var size int64
+		var top []string
+		for _, f := range m.Files.Entries {
+			size += f.Size
+			if !strings.Contains(f.Path, "/") {
+				if f.Dir {
+					top = append(top, f.Path+"/")
+				} else {
+					top = append(top, f.Path)
+				}
+			}
+		}
+		fmt.Fprintf(w, "Files     %d files and folders, %s:\n", len(m.Files.Entries), humanBytes(size))
+		printWrapped(w, "            ", top)
 	}
-	slices.Sort(env)
-	if len(env) > 0 {
-		fmt.Fprintf(w, "Manages   %s\n", strings.Join(env, " "))
-	}
+	printEnv(w, "Manages   ", m.Env)
+	printEnv(w, "Proposes  ", m.EnvDefaults)
 	sizes := map[release.Digest]int64{}
 	for _, b := range m.Blobs {
 		sizes[b.Digest] = b.Size
@@ -468,5 +495,87 @@ func needTo(to *string) func() error {
 			return usagef("--to DIR is required")
 		}
 		return nil
+	}
+}
+
+// splitCommas splits repeatable flag values that may be comma-separated.
+func splitCommas(l []string) []string {
+	var out []string
+	for _, v := range l {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func fileCount(m *release.Manifest) int {
+	if m.Files == nil {
+		return 0
+	}
+	return len(m.Files.Entries)
+}
+
+// hiddenValue stands for a secret's value in everything release show prints.
+const hiddenValue = "(secret, not shown)"
+
+// hideSecrets returns a copy of m whose .env values of secret keys
+// (passwords, tokens) are replaced by hiddenValue.
+func hideSecrets(m *release.Manifest) *release.Manifest {
+	c := *m
+	hide := func(env map[string]string) map[string]string {
+		if env == nil {
+			return nil
+		}
+		out := make(map[string]string, len(env))
+		for k, v := range env {
+			if release.IsSecretKey(k) {
+				v = hiddenValue
+			}
+			out[k] = v
+		}
+		return out
+	}
+	c.Env, c.EnvDefaults = hide(m.Env), hide(m.EnvDefaults)
+	return &c
+}
+
+// printEnv prints .env keys one per line under a label, secrets hidden and
+// long values cut.
+func printEnv(w io.Writer, label string, env map[string]string) {
+	for i, k := range slices.Sorted(maps.Keys(env)) {
+		v := env[k]
+		if release.IsSecretKey(k) {
+			v = hiddenValue
+		} else if r := []rune(v); len(r) > 60 {
+			v = string(r[:59]) + "…"
+		}
+		if i > 0 {
+			label = strings.Repeat(" ", len(label))
+		}
+		fmt.Fprintf(w, "%s%s=%s\n", label, k, v)
+	}
+}
+
+// printWrapped prints words after indent, wrapped at 80 columns.
+func printWrapped(w io.Writer, indent string, words []string) {
+	line := indent
+	for i, word := range words {
+		if i < len(words)-1 {
+			word += ","
+		}
+		if len(line) > len(indent) && len(line)+1+len(word) > 80 {
+			fmt.Fprintln(w, line)
+			line = indent
+		}
+		if len(line) > len(indent) {
+			line += " "
+		}
+		line += word
+	}
+	if len(line) > len(indent) {
+		fmt.Fprintln(w, line)
 	}
 }

@@ -44,6 +44,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.Upgrade.Project, "project", "", "compose project name (default: COMPOSE_PROJECT_NAME in .env, else the directory's name)")
 	policy := fs.String("upgrade-policy", "manual", "when a complete wanted release is applied: manual ('ferry upgrade'), now, or window:DAYS HH:MM-HH:MM (e.g. window:Sun 01:00-05:00)")
 	fs.DurationVar(&cfg.Upgrade.HealthTimeout, "health-timeout", 30*time.Minute, "how long a new version may take to become healthy before it is rolled back")
+	fs.StringVar(&cfg.Upgrade.DBService, "db-service", "", "the compose service of the site's database (default: the one whose image is mariadb, mysql or postgres)")
+	fs.StringVar(&cfg.Upgrade.BackupData, "backup-data", "auto", "save the application's data folder in each backup: auto (for OpenMRS), yes or no")
 	fs.StringVar(&cfg.Upgrade.HealthURL, "health-url", "", "address that must answer 200 after an upgrade (default for OpenMRS: /openmrs/health/started; 'none' to skip)")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err

@@ -52,6 +52,8 @@ func (f *upgradeFlags) register(fs *flag.FlagSet, apply bool) {
 	fs.DurationVar(&f.healthTimeout, "health-timeout", 30*time.Minute, "how long the new version may take to become healthy before it is rolled back")
 	fs.StringVar(&f.cfg.HealthURL, "health-url", "", "address that must answer 200 (default for OpenMRS: /openmrs/health/started on the gateway's port; 'none' to skip)")
 	fs.IntVar(&f.cfg.KeepBackups, "keep-backups", 3, "how many backups to keep")
+	fs.StringVar(&f.cfg.DBService, "db-service", "", "the compose service of the site's database (default: the one whose image is mariadb, mysql or postgres)")
+	fs.StringVar(&f.cfg.BackupData, "backup-data", "auto", "save the application's data folder (attachments, search index) in each backup: auto (for OpenMRS), yes or no")
 	fs.BoolVar(&f.yes, "yes", false, "do not ask for confirmation")
 }
 

@@ -1,6 +1,7 @@
 package site
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -328,3 +329,90 @@ SITE_NAME="Clinic of the fixture"
 // ReleaseEnv is the .env a release of the fixture distribution carries: the
 // keys the release manages.
 func ReleaseEnv(tag string) []byte { return []byte("TAG=" + tag + "\n") }
+
+// StandInImage is the stand-in image: one static binary (./app, as
+// /standin) with the programs healthchecks run (sh, curl, wget, ...)
+// linked to it, so that a service of any distribution starts and reports
+// healthy when its entry point is not replaced (see app's standIn).
+const StandInImage = "ferry-fixture/standin:1"
+
+// standInLinks are the paths linked to /standin in the stand-in image.
+var standInLinks = []string{"/bin/sh", "/bin/bash", "/usr/bin/curl", "/usr/bin/wget", "/bin/nc", "/usr/bin/mysqladmin",
+	"/usr/bin/mysql", "/usr/bin/mariadb", "/usr/bin/pg_isready", "/usr/local/bin/healthcheck.sh"}
+
+// EnsureStandIn makes the stand-in image (unless the engine has it from
+// the same binary) and names it by every ref, as docker tag does: each
+// image a distribution's compose files name then exists, as one image.
+func EnsureStandIn(ctx context.Context, refs []string, log Log) error {
+	bin, err := buildApp(ctx)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(filepath.Dir(bin))
+	sum, err := fileSum(bin)
+	if err != nil {
+		return err
+	}
+	if want := "standin-" + sum[:16]; imageLabel(ctx, StandInImage) != want {
+		log.printf("building %s", StandInImage)
+		var root bytes.Buffer
+		if err := standInRoot(&root, bin); err != nil {
+			return err
+		}
+		if err := run(ctx, &root, "docker", "import", "--change", `ENTRYPOINT ["/standin"]`,
+			"--change", "LABEL "+fixtureLabel+"="+want, "-", StandInImage); err != nil {
+			return fmt.Errorf("import %s: %w", StandInImage, err)
+		}
+	}
+	for _, ref := range refs {
+		if err := run(ctx, nil, "docker", "tag", StandInImage, ref); err != nil {
+			return fmt.Errorf("name the stand-in image %s: %w", ref, err)
+		}
+	}
+	return nil
+}
+
+// standInRoot writes the stand-in image's root filesystem as a tar.
+func standInRoot(w io.Writer, bin string) error {
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		return err
+	}
+	tw := tar.NewWriter(w)
+	dirs := map[string]bool{}
+	mkdirs := func(p string) error {
+		var parents []string
+		for d := filepath.Dir(p); d != "/"; d = filepath.Dir(d) {
+			parents = append([]string{d}, parents...)
+		}
+		for _, d := range parents {
+			if !dirs[d] {
+				dirs[d] = true
+				if err := tw.WriteHeader(&tar.Header{Name: strings.TrimPrefix(d, "/") + "/", Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for _, d := range []string{"/tmp/", "/etc/"} {
+		if err := mkdirs(d + "x"); err != nil {
+			return err
+		}
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: "standin", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(b))}); err != nil {
+		return err
+	}
+	if _, err := tw.Write(b); err != nil {
+		return err
+	}
+	for _, l := range standInLinks {
+		if err := mkdirs(l); err != nil {
+			return err
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: strings.TrimPrefix(l, "/"), Typeflag: tar.TypeSymlink, Linkname: "/standin", Mode: 0o777}); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}

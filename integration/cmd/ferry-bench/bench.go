@@ -85,8 +85,13 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 	b.base = fixture.New(fixture.Options{Size: b.size, Seed: b.seed})
-	if b.parts["pack"] || b.parts["update"] {
+	if b.parts["pack"] || b.parts["update"] || b.parts["refuse"] {
 		if err := b.pack(ctx); err != nil {
+			return err
+		}
+	}
+	if b.parts["refuse"] {
+		if err := b.refuse(ctx); err != nil {
 			return err
 		}
 	}
@@ -457,4 +462,77 @@ func dirBytes(dir string) (int64, error) {
 		return nil
 	})
 	return n, err
+}
+
+// refuse times `release create` of the base distribution made unshippable
+// two ways, against the time its create took.
+func (b *bench) refuse(ctx context.Context) error {
+	g := b.packA.gen
+	compose, err := os.ReadFile(g.compose)
+	if err != nil {
+		return err
+	}
+	env, err := os.ReadFile(g.env)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(b.work, "refuse")
+	defer os.RemoveAll(dir)
+	cases := []struct {
+		name  string
+		files map[string]string
+		args  []string
+		want  string
+	}{
+		{"a build-only service", map[string]string{"docker-compose.yml": strings.Replace(string(compose), "services:\n", "services:\n  tools:\n    build: ./tools\n", 1)}, nil, "only a build: section"},
+		{"an override file given", map[string]string{"docker-compose.yml": string(compose), "docker-compose.override.yml": "services: {}\n"},
+			[]string{"--compose", "docker-compose.override.yml"}, "is an override file"},
+	}
+	for _, c := range cases {
+		if !strings.HasPrefix(string(compose), "services:\n") {
+			return fmt.Errorf("the fixture's compose file is not what refuse expects")
+		}
+		os.RemoveAll(dir)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		c.files[".env"] = string(env)
+		for name, content := range c.files {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+				return err
+			}
+		}
+		f := ferry{bin: b.bin, data: filepath.Join(b.work, "refuse-store")}
+		var walls []time.Duration
+		for i := 0; i < 3; i++ {
+			args := append([]string{"release", "create", "--key", b.key, "--name", "openmrs", "--version", "9.9.9",
+				"--compose", filepath.Join(dir, "docker-compose.yml")}, prefixDir(dir, c.args)...)
+			r, err := f.exec(ctx, false, append(args, "--images", g.archive)...)
+			if err == nil {
+				return fmt.Errorf("release create of %s was not refused", c.name)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				return fmt.Errorf("release create of %s: %v, want a refusal saying %q", c.name, err, c.want)
+			}
+			walls = append(walls, r.wall)
+		}
+		slices.Sort(walls)
+		w := walls[1]
+		ratio := w.Seconds() / b.packA.create.wall.Seconds()
+		b.add(row{part: "refuse", figure: "release create with " + c.name, value: w.Round(time.Millisecond).String(),
+			baseline: b.packA.create.wall.Round(time.Millisecond).String() + " (pack)", ratio: fmt.Sprintf("%.2f%%", 100*ratio),
+			goal: "< 2%", met: verdict(ratio < 0.02)})
+	}
+	return nil
+}
+
+// prefixDir makes the values of --compose flags paths in dir.
+func prefixDir(dir string, args []string) []string {
+	out := append([]string{}, args...)
+	for i := 0; i+1 < len(out); i++ {
+		if out[i] == "--compose" {
+			out[i+1] = filepath.Join(dir, out[i+1])
+		}
+	}
+	return out
 }

@@ -8,6 +8,11 @@
 //     (no goal) compares it per CPU-second with that single pass plus a
 //     SHA-256 of every byte, the layer diffID check create cannot skip (it
 //     computes that digest in one interleaved pass with the chunk IDs).
+//   - refuse: the time from `ferry release create` start to its refusal of
+//     the same distribution with a service that has only build:, and with
+//     an override file given as a release file, against the time to pack
+//     it (goal < 2%: everything a site would refuse is refused before any
+//     image is packed).
 //   - update: for three kinds of update (config CSVs, app rebuild, module
 //     bump), the bytes `release diff` says must travel, against the zstd
 //     size of the changed files (goal ≤ 1.5× + manifest), the gzip size of the
@@ -68,7 +73,7 @@ type config struct {
 
 func run(ctx context.Context) error {
 	var (
-		only     = flag.String("only", "pack,update,memory,hostile", "parts to run, comma-separated: pack, update, memory, hostile")
+		only     = flag.String("only", "pack,refuse,update,memory,hostile", "parts to run, comma-separated: pack, refuse, update, memory, hostile")
 		size     = flag.String("size", "1GiB", "layer bytes of the distribution for pack and update")
 		memSizes = flag.String("memory-sizes", "1GiB,4GiB", "layer bytes of the distributions for memory, comma-separated")
 		seed     = flag.Uint64("seed", 1, "fixture seed")
@@ -84,8 +89,8 @@ func run(ctx context.Context) error {
 	cfg := config{parts: map[string]bool{}, seed: *seed, bin: *bin, cache: *cache, keep: *keep, packRounds: max(*rounds, 1), memRuns: max(*memRuns, 1)}
 	for _, p := range strings.Split(*only, ",") {
 		p = strings.TrimSpace(p)
-		if p != "pack" && p != "update" && p != "memory" && p != "hostile" {
-			return fmt.Errorf("-only %q: parts are pack, update, memory and hostile", *only)
+		if p != "pack" && p != "refuse" && p != "update" && p != "memory" && p != "hostile" {
+			return fmt.Errorf("-only %q: parts are pack, refuse, update, memory and hostile", *only)
 		}
 		cfg.parts[p] = true
 	}

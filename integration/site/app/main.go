@@ -8,6 +8,13 @@
 // It is also the distribution's one-shot setup task (app setup), which
 // does its work and exits 0, as an init container does.
 //
+// It is also every program of the stand-in image (see site.EnsureStandIn),
+// which takes the place of images no registry can give here, by the name it
+// is run under: as /standin (the entry point) it ignores its arguments and
+// answers 200 to any HTTP request on ports 80 and 8080 until stopped; as sh,
+// bash, curl, wget, nc, mysqladmin, mysql, pg_isready (what healthchecks
+// run) it succeeds at once.
+//
 // Usage: app backend | frontend | gateway | setup | probe URL
 package main
 
@@ -34,6 +41,12 @@ import (
 
 func main() {
 	log.SetFlags(0)
+	switch filepath.Base(os.Args[0]) {
+	case "standin":
+		log.Fatal(standIn())
+	case "sh", "bash", "curl", "wget", "nc", "mysqladmin", "mysql", "mariadb", "pg_isready", "healthcheck.sh":
+		return // a stand-in healthcheck: well
+	}
 	if len(os.Args) < 2 {
 		log.Fatal("usage: app backend | frontend | gateway | setup | probe URL")
 	}
@@ -233,4 +246,17 @@ func compareVersions(a, b string) int {
 		}
 	}
 	return 0
+}
+
+// standIn is the stand-in image's entry point: a server on ports 80 and
+// 8080 that answers 200, whatever its arguments.
+func standIn() error {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "stand-in for %s\n", os.Getenv("HOSTNAME"))
+	})
+	errs := make(chan error, 2)
+	for _, addr := range []string{":80", ":8080"} {
+		go func() { errs <- serve(addr, h) }()
+	}
+	return <-errs
 }
