@@ -36,12 +36,21 @@ func ParseID(s string) (ID, error) { return parseID([]byte(s)) }
 func parseID(b []byte) (ID, error) {
 	var id ID
 	if len(b) != 2*len(id) {
-		return id, fmt.Errorf("chunk ID %q: want 64 hex digits", b)
+		return id, fmt.Errorf("chunk ID %q: want 64 hex digits", clip(b))
 	}
 	if _, err := hex.Decode(id[:], b); err != nil {
-		return ID{}, fmt.Errorf("chunk ID %q: %w", b, err)
+		return ID{}, fmt.Errorf("chunk ID %q: %w", clip(b), err)
 	}
 	return id, nil
+}
+
+// clip shortens what a message quotes: an ID read from a crafted manifest
+// can be megabytes long, and each message would copy it.
+func clip(b []byte) []byte {
+	if len(b) > 80 {
+		return append(b[:77:77], "..."...)
+	}
+	return b
 }
 
 // MarshalText encodes the ID as hex, so IDs read naturally in JSON.

@@ -15,7 +15,8 @@
 //     mesh key (AES-256-GCM, memberlist's keyring, incoming and outgoing
 //     verification on). A node without the key cannot join, and nothing it
 //     says is believed: no peer it claims to be appears in Peers. A mesh
-//     cannot be started without a key.
+//     cannot be started without a key. Key files are written 0600, and
+//     LoadKey refuses one other users can read or change.
 //   - mDNS says only where to knock: the TXT record carries the node ID and
 //     a format version, never a secret. Joining needs the key.
 //   - A node is a member once per network it sits on: one memberlist per

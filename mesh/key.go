@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+
+	"github.com/ferry-mesh/ferry/internal/safefile"
 )
 
 // KeySize is the size of a mesh key: AES-256.
@@ -56,9 +58,14 @@ func WriteKeyFile(path string, key []byte) error {
 	return nil
 }
 
-// LoadKey reads a key file written by WriteKeyFile.
+// LoadKey reads a key file written by WriteKeyFile. It refuses a file
+// other users can read or change (safefile.ErrLoosePermissions; the error
+// says the chmod to run): whoever reads the key can join the mesh.
 func LoadKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadSecret(path, "mesh key")
+	if errors.Is(err, safefile.ErrLoosePermissions) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read mesh key: %w", err)
 	}

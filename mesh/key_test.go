@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -71,5 +72,19 @@ func TestKeyID(t *testing.T) {
 	}
 	if bytes.Contains([]byte(KeyID(k1)), []byte(fmt.Sprintf("%x", k1[:8]))) {
 		t.Fatal("KeyID shows the key")
+	}
+}
+
+// A key file other users can read is refused, with the chmod to run.
+func TestLoadKeyRefusesLoosePermissions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mesh.key")
+	k, _ := GenerateKey()
+	if err := WriteKeyFile(path, k); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path, 0o644)
+	_, err := LoadKey(path)
+	if err == nil || !strings.Contains(err.Error(), "chmod 600 "+path) {
+		t.Fatalf("LoadKey of a 0644 key: %v, want an error saying to chmod 600 it", err)
 	}
 }

@@ -258,7 +258,7 @@ func (n *Node) apiHandler() http.Handler {
 		}
 		writeJSON(w, http.StatusAccepted, map[string]release.ID{"release": sr.ID})
 	})
-	return mux
+	return n.guard.wrap(mux)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -318,6 +318,14 @@ func call(ctx context.Context, dataDir, method, path string, body []byte, out an
 	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, bytes.NewReader(body))
 	if err != nil {
 		return err
+	}
+	if method != http.MethodGet {
+		token, err := readAPIToken(dataDir)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -53,6 +53,7 @@
 //	cert.pem, key.pem   the node's TLS identity (its fingerprint is the node ID)
 //	known_peers         peers trusted on first use (upstreams given without fingerprint)
 //	api.addr            where the local API listens, while the node runs
+//	api.token           the local API's token (mode 0600; made at start if missing or open to others)
 //	fetch-<id>.lock     held while a release is being fetched (any process)
 //
 // # Local API
@@ -63,6 +64,16 @@
 //	GET  /api/v1/peers    Peers
 //	POST /api/v1/fetch    {"ref":"NAME:VERSION","from":["HOST:PORT#FP",...]}: start a fetch;
 //	                      202 with {"release": ID} once the release is resolved
+//
+// Every local user and every web page the site's browser opens can reach
+// loopback, so every request passes a guard first (apiguard.go): its Host
+// must be localhost or a loopback address (else 403: DNS rebinding); an
+// Origin, when sent, must be the API's own (403), and cross-origin requests
+// that change state are refused (403, net/http.CrossOriginProtection);
+// requests that change state (all but GET, HEAD, OPTIONS) need
+// "Authorization: Bearer TOKEN", the token in <data>/node/api.token that
+// only the node's user can read (401), and a JSON body (415). The site
+// console adds its sessions as a second authorizer beside the token.
 //
 // Status ('ferry status --json'):
 //
@@ -102,5 +113,8 @@
 //     fingerprint they gossiped.
 //   - A site never removes the release it runs, the one it would roll back
 //     to, or one being applied.
-//   - The local API listens on a loopback address only.
+//   - The local API listens on a loopback address only, answers only
+//     requests whose Host is loopback, and changes nothing for a request
+//     without the node's token (or, later, a console session) or from
+//     another origin.
 package node

@@ -111,6 +111,7 @@ type Node struct {
 	mesh    *mesh.Mesh        // nil without a mesh key
 	up      *upgrade.Upgrader // nil without a compose directory
 	api     net.Listener
+	guard   *apiGuard // the local API's: Host, Origin, token
 	started time.Time
 	ctx     context.Context // ends when the node stops: fetches end with it
 	stop    context.CancelFunc
@@ -176,6 +177,7 @@ func New(cfg Config) (*Node, error) {
 	if n.store, err = release.OpenStore(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	n.store.OnLockWait = func(msg string) { cfg.Logf("%s", msg) }
 	ok := false
 	defer func() {
 		if !ok {
@@ -234,6 +236,11 @@ func New(cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
+	token, err := loadOrCreateAPIToken(dir)
+	if err != nil {
+		return nil, err
+	}
+	n.guard = newAPIGuard(token)
 	if n.api, err = net.Listen("tcp", cfg.APIAddr); err != nil {
 		return nil, fmt.Errorf("local API on %s: %w (is another ferry serve running? 'ferry status' asks it)", cfg.APIAddr, err)
 	}

@@ -28,9 +28,22 @@
 //   - A files blob is a tar ferry wrote itself; ExtractFiles writes only the
 //     entries the manifest lists, in order, with their sizes and modes, and
 //     nothing outside its folder.
+//   - Export writes and Import reads only inside the export folder (a link
+//     leading out of it is an error), and Import opens only regular files.
+//     Import fails (ErrDamagedExport) when the folder lacks chunks its
+//     export wrote, and stores a release incomplete only when the folder
+//     holds all of them (an export made with --since).
 //   - Chunks that a writer (create, import, fetch) has added but no release
 //     references yet are never garbage-collected: writers hold the store's
 //     lock shared, GC holds it exclusive.
+//   - A layer's tar metadata is held to explicit limits (limits.go): names
+//     and link targets (imagesrc.MaxNameLen), entries (MaxLayerEntries),
+//     header bytes per entry (MaxEntryHeader) and the metadata stream
+//     (MaxLayerMeta). Pack refuses a layer over one; a manifest whose layer
+//     metadata is over MaxLayerMeta does not decode; rebuilding a layer
+//     refuses metadata over any limit, whoever signed it. Neither packing
+//     nor rebuilding keeps a layer's names: memory does not grow with them.
+//     Errors wrap imagesrc.ErrOverLimit.
 //
 // Versions order semver-like (CompareVersions). Image inputs are read by the
 // imagesrc sub-package.

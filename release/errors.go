@@ -26,6 +26,9 @@ var (
 	// ErrRefused means a compose project cannot become a release that a
 	// site could install (a build-only service, a missing file, ...).
 	ErrRefused = errors.New("release refused")
+	// ErrLocked means the store's lock stayed held for longer than the
+	// store's LockTimeout.
+	ErrLocked = errors.New("store is locked")
 )
 
 // kindError is an error whose message reads as one sentence for a user while

@@ -95,7 +95,7 @@ func (pk *packer) packLayer(l imagesrc.Layer, r io.Reader) (Blob, error) {
 	}()
 	metaBuf := bufio.NewWriterSize(metaW, 64<<10)
 
-	sp := newLayerSplitter(r, storage.NewJSONPacker(metaBuf))
+	sp := newLayerSplitter(r, newMetaPacker(metaBuf))
 	content, _, storeErr := pk.store(sp)
 	splitErr := sp.err
 	if splitErr == io.EOF {
@@ -115,6 +115,8 @@ func (pk *packer) packLayer(l imagesrc.Layer, r io.Reader) (Blob, error) {
 	switch {
 	case errors.Is(splitErr, storage.ErrDuplicatePath):
 		return Blob{}, fmt.Errorf("%s: two entries have the same path, which ferry cannot store bit-exactly (%w)", l, storage.ErrDuplicatePath)
+	case errors.Is(splitErr, imagesrc.ErrOverLimit):
+		return Blob{}, fmt.Errorf("%s: %w; it is not an image Docker could have built", l, splitErr)
 	case errors.Is(splitErr, imagesrc.ErrUnsafeEntry), errors.Is(splitErr, errSparseEntry):
 		return Blob{}, fmt.Errorf("%s: %w", l, splitErr)
 	case splitErr != nil:
@@ -428,7 +430,7 @@ func (q *ownQueue) writeDue(d *chunkstore.Digest, at int64) {
 // a reader that checks lengths (tar, docker load) cannot take a bad layer
 // for a whole one. The caller closes the reader.
 func openLayer(ctx context.Context, cs *chunkstore.Store, b Blob) io.ReadCloser {
-	up := storage.NewJSONUnpacker(newChunkReader(ctx, cs, b.Meta))
+	up := newMetaUnpacker(newChunkReader(ctx, cs, b.Meta))
 	content := newChunkReader(ctx, cs, b.Chunks)
 	pr, pw := io.Pipe()
 	go func() {
@@ -439,7 +441,7 @@ func openLayer(ctx context.Context, cs *chunkstore.Store, b Blob) io.ReadCloser 
 			}
 		}
 		if err != nil && !errors.Is(err, io.ErrClosedPipe) && !errors.Is(err, chunkstore.ErrCorrupt) &&
-			!errors.Is(err, chunkstore.ErrNotFound) && ctx.Err() == nil {
+			!errors.Is(err, chunkstore.ErrNotFound) && !errors.Is(err, imagesrc.ErrOverLimit) && ctx.Err() == nil {
 			err = fmt.Errorf("%w: %v", chunkstore.ErrCorrupt, err)
 		}
 		if err != nil {
@@ -454,7 +456,8 @@ func openLayer(ctx context.Context, cs *chunkstore.Store, b Blob) io.ReadCloser 
 // content stream describe. Unlike tar-split's own assembler it checks no
 // per-file CRC-64 (releases made before ferry stopped recording them carry
 // one; it is ignored): verifyReader checks the layer's diffID, which covers
-// every byte.
+// every byte. Metadata over the limits (metaUnpacker) ends it with an error
+// wrapping imagesrc.ErrOverLimit.
 func assembleLayer(up storage.Unpacker, content io.Reader, w io.Writer) error {
 	buf := make([]byte, 64<<10)
 	for {

@@ -133,7 +133,9 @@ type chunkList []ChunkRef
 
 func (l *chunkList) UnmarshalJSON(data []byte) error {
 	// Every element is an object: the count of '{' is at least their number.
-	list := make([]ChunkRef, 0, bytes.Count(data, []byte("{")))
+	// No element is shorter than minChunkRefJSON, so no more than that many
+	// fit: a string of braces must not size the list (limits.go).
+	list := make([]ChunkRef, 0, min(bytes.Count(data, []byte("{")), len(data)/minChunkRefJSON))
 	if err := json.Unmarshal(data, &list); err != nil {
 		return err
 	}
@@ -276,6 +278,9 @@ func (m *Manifest) Validate() error {
 					return bad("blob %s: chunk %s size %d", b.Digest, c.ID.Short(), c.Size)
 				}
 			}
+		}
+		if err := checkBlobLimits(b); err != nil {
+			return fmt.Errorf("invalid manifest: %w", err)
 		}
 		blobs[b.Digest] = b
 	}

@@ -85,6 +85,11 @@ func FuzzDecodeSigned(f *testing.F) {
 		for _, s := range sr.Signatures {
 			s.Verify(sr.Raw) // must not panic on any length
 		}
+		for i := range sr.Manifest.Blobs {
+			if err := checkBlobLimits(&sr.Manifest.Blobs[i]); err != nil {
+				t.Fatalf("accepted a manifest over a limit: %v", err)
+			}
+		}
 		UniqueChunks(sr.Manifest)
 	})
 }

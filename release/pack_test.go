@@ -331,6 +331,14 @@ func TestPackBadInputsLeaveStoreUnchanged(t *testing.T) {
 		{"corrupt blob", []string{writeFile(t, "badblob.tar", corruptAt(oci, bytes.Index(oci, imgs[0].Layers[1][1024:1100])))}, imagesrc.ErrMalformed, "is corrupt: its content hashes to"},
 		{"tag conflict", []string{writeFile(t, "a.tar", plain), writeFile(t, "b.tar", imagetest.DockerSave([]*imagetest.Image{other}, imagetest.Options{}))}, imagesrc.ErrMalformed, "tag ferry-test/app:1.0 names image"},
 		{"not found", []string{filepath.Join(t.TempDir(), "nothing.tar")}, os.ErrNotExist, "no such file"},
+		// Crafted: a few KB of names of a megabyte, which packed whole
+		// (300 of them cost 360 MB in create, then in verify and images).
+		{"long names", []string{writeFile(t, "longnames.tar.zst", hostile(t, func(w io.Writer) error {
+			return imagetest.WriteLongNameImage(w, 3, 900<<10, "zstd")
+		}))}, imagesrc.ErrOverLimit, "over the limit of 4096"},
+		{"long links", []string{writeFile(t, "links.tar.zst", hostile(t, func(w io.Writer) error {
+			return imagetest.WriteLinkArchive(w, 3, 900<<10, "zstd")
+		}))}, imagesrc.ErrOverLimit, "over the limit of 4096"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -344,6 +352,16 @@ func TestPackBadInputsLeaveStoreUnchanged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hostile returns what write writes.
+func hostile(t *testing.T, write func(io.Writer) error) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 func corruptAt(b []byte, i int) []byte {

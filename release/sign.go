@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/ferry-mesh/ferry/internal/safefile"
 )
 
 // PublicKey is a publisher's ed25519 public key.
@@ -112,9 +114,14 @@ func GenerateKey(path string) (PublicKey, error) {
 	return k, nil
 }
 
-// LoadPrivateKey reads a key written by GenerateKey.
+// LoadPrivateKey reads a key written by GenerateKey. It refuses a file
+// other users can read or change (safefile.ErrLoosePermissions; the error
+// says the chmod to run): whoever reads the key can sign releases.
 func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadSecret(path, "signing key")
+	if errors.Is(err, safefile.ErrLoosePermissions) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read key: %w", err)
 	}

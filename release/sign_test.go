@@ -62,3 +62,21 @@ func TestParsePublicKeyErrors(t *testing.T) {
 		}
 	}
 }
+
+// A signing key file other users can read is refused, with the chmod to
+// run.
+func TestLoadPrivateKeyRefusesLoosePermissions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "publisher.key")
+	if _, err := GenerateKey(path); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path, 0o644)
+	_, err := LoadPrivateKey(path)
+	if err == nil || !strings.Contains(err.Error(), "chmod 600 "+path) {
+		t.Fatalf("LoadPrivateKey of a 0644 key: %v, want an error saying to chmod 600 it", err)
+	}
+	os.Chmod(path, 0o600)
+	if _, err := LoadPrivateKey(path); err != nil {
+		t.Fatal(err)
+	}
+}

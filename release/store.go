@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ferry-mesh/ferry/chunkstore"
@@ -24,13 +23,21 @@ import (
 //	<data>/releases/<id>/manifest.json   exact signed manifest bytes
 //	<data>/releases/<id>/signatures.json
 //	<data>/trusted_keys                  the trust list
-//	<data>/lock                          flock: shared by writers, exclusive for GC
+//	<data>/lock                          flock: shared by writers, exclusive for GC (mode 0600)
 //
 // A release directory may exist while some of its chunks are still missing
 // (being fetched); Complete says whether they are all there.
 type Store struct {
 	Chunks *chunkstore.Store
 	dir    string
+
+	// LockTimeout bounds how long Lock waits for the lock (default
+	// DefaultLockTimeout).
+	LockTimeout time.Duration
+	// OnLockWait, when set, is called once by a Lock that has waited a
+	// second, with a sentence saying who holds the lock. It may be called
+	// from any goroutine that takes the lock, and must not block.
+	OnLockWait func(msg string)
 }
 
 // OpenStore opens (creating if needed) the data directory.
@@ -86,37 +93,6 @@ func (s *Store) TrustPath() string { return filepath.Join(s.dir, "trusted_keys")
 
 // Trusted loads the trust list.
 func (s *Store) Trusted() (*TrustList, error) { return LoadTrustList(s.TrustPath()) }
-
-// Lock takes the store's lock: shared (exclusive=false) for work that adds
-// chunks before a release refers to them (create, import, fetch), exclusive
-// for garbage collection, which would otherwise delete those chunks. It
-// blocks until the lock is free or ctx ends.
-func (s *Store) Lock(ctx context.Context, exclusive bool) (unlock func(), err error) {
-	f, err := os.OpenFile(filepath.Join(s.dir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("lock store: %w", err)
-	}
-	how := syscall.LOCK_SH
-	if exclusive {
-		how = syscall.LOCK_EX
-	}
-	for {
-		err = syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
-		if err == nil {
-			return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock store: %w", err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("lock store: another ferry command is using it: %w", ctx.Err())
-		case <-sleepChan():
-		}
-	}
-}
 
 // Add stores a release after checking that a trusted key signed it. Its
 // chunks may still be missing. Adding a release that is there is a no-op.
@@ -472,5 +448,3 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
-
-func sleepChan() <-chan time.Time { return time.After(100 * time.Millisecond) }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/ferry-mesh/ferry/release"
 )
 
 // env holds what every command shares: global flags and output streams.
@@ -24,6 +26,15 @@ func newEnv() *env {
 		d = defaultDataDir
 	}
 	return &env{dataDir: d, stdout: os.Stdout, stderr: os.Stderr}
+}
+
+// sayLockWaits has a store opened for a command say on stderr when it waits
+// for the store's lock, and who holds it.
+func (e *env) sayLockWaits(st *release.Store, err error) (*release.Store, error) {
+	if st != nil {
+		st.OnLockWait = func(msg string) { fmt.Fprintln(e.stderr, msg) }
+	}
+	return st, err
 }
 
 // parseGlobal takes --data DIR from anywhere before the command's own flags.

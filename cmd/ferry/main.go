@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/ferry-mesh/ferry/release"
 )
@@ -45,7 +46,7 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(50)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := stopOnSignal()
 	// FERRY_CPUPROFILE=FILE writes a CPU profile, for measuring a command.
 	if path := os.Getenv("FERRY_CPUPROFILE"); path != "" {
 		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
@@ -59,6 +60,38 @@ func main() {
 	code := run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
+}
+
+// stopOnSignal returns a context that SIGINT or SIGTERM ends, so that a
+// command stops cleanly: what it started is undone or resumes next time. If
+// it has not stopped a few seconds later it says so, and a second signal
+// ends the process at once (exit 128+signal): no step can keep ferry from
+// stopping.
+func stopOnSignal() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		cancel()
+		var sig os.Signal
+		select {
+		case sig = <-sigs:
+		case <-time.After(3 * time.Second):
+			fmt.Fprintln(os.Stderr, "ferry: still stopping; press Ctrl-C again to stop at once.")
+			sig = <-sigs
+		}
+		fmt.Fprintln(os.Stderr, "ferry: stopped at once; what it had started is undone or resumes next time.")
+		code := 1
+		if s, ok := sig.(syscall.Signal); ok {
+			code = 128 + int(s)
+		}
+		os.Exit(code)
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		cancel()
+	}
 }
 
 // streamingHeap lowers the heap target of a command that streams a

@@ -35,11 +35,13 @@ func init() {
 }
 
 // openStore opens the store for a command that writes to it (creating it).
-func openStore(e *env) (*release.Store, error) { return release.OpenStore(e.dataDir) }
+func openStore(e *env) (*release.Store, error) { return e.sayLockWaits(release.OpenStore(e.dataDir)) }
 
 // readStore opens the store for a command that only reads: a missing store
 // is an error, not an empty one made on the spot.
-func readStore(e *env) (*release.Store, error) { return release.OpenExistingStore(e.dataDir) }
+func readStore(e *env) (*release.Store, error) {
+	return e.sayLockWaits(release.OpenExistingStore(e.dataDir))
+}
 
 // oneRef parses a command that takes exactly one REF.
 func oneRef(args []string, c *command) (string, error) {
@@ -476,8 +478,11 @@ func runReleaseImport(ctx context.Context, e *env, args []string) error {
 			continue
 		}
 		fmt.Fprintf(e.stderr, "Imported %s: %d new chunks (%s), %d already here.\n", t.Release, t.Chunks, humanBytes(t.StoredBytes), t.Skipped)
-		if t.Missing > 0 {
-			fmt.Fprintf(e.stderr, "  %d chunks are still missing: this export was made with --since; import the release it was based on, or fetch the rest from a peer.\n", t.Missing)
+		switch {
+		case t.Missing > 0 && t.Since != "":
+			fmt.Fprintf(e.stderr, "  %d chunks are still missing: this export was made with --since %s; import that release, or fetch the rest from a peer.\n", t.Missing, t.Since)
+		case t.Missing > 0:
+			fmt.Fprintf(e.stderr, "  %d chunks are still missing: the folder does not say it was made with --since (an older ferry wrote it), so it may be damaged; export it again, or fetch the rest from a peer.\n", t.Missing)
 		}
 	}
 	return nil

@@ -22,7 +22,7 @@ type blobResult struct {
 // from r to its end: small JSON is kept, a tar (plain, gzip or zstd) is
 // handed to fn, anything else is skipped. An entry under blobs/sha256/ must
 // hash to its name.
-func readBlob(input, p string, r io.Reader, size int64, fn LayerFunc) (blobResult, error) {
+func readBlob(input, p string, r io.Reader, size int64, fn LayerFunc, b *budget) (blobResult, error) {
 	var res blobResult
 	// Only OCI blobs are named by their digest; hashing a legacy layer.tar
 	// would be a second pass over every byte for nothing (the layer's diffID
@@ -37,7 +37,7 @@ func readBlob(input, p string, r io.Reader, size int64, fn LayerFunc) (blobResul
 	head, _ := br.Peek(512)
 	switch {
 	case looksTar(head) || hasMagic(head):
-		d, err := decompress(br)
+		d, err := decompress(br, b)
 		if err != nil {
 			return res, inputErr(fmt.Sprintf("%s in %s", p, input), err)
 		}

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/ferry-mesh/ferry/internal/safefile"
 )
 
 // dirSource is a directory laid out as an OCI image layout or an extracted
@@ -20,6 +22,7 @@ type dirSource struct {
 	root   *os.Root
 	opt    Options
 	layers map[string]string // path → diffID, of layers already read
+	budget *budget           // for all files of the directory
 }
 
 func readDir(ctx context.Context, dir string, opt Options) ([]Image, error) {
@@ -31,7 +34,7 @@ func readDir(ctx context.Context, dir string, opt Options) ([]Image, error) {
 		return nil, fmt.Errorf("read images: %w", err)
 	}
 	defer root.Close()
-	src := &dirSource{ctx: ctx, name: dir, root: root, opt: opt, layers: map[string]string{}}
+	src := &dirSource{ctx: ctx, name: dir, root: root, opt: opt, layers: map[string]string{}, budget: &budget{ctx: ctx}}
 	imgs, err := resolve(dir, src)
 	if !errors.Is(err, errNoIndex) {
 		return imgs, err
@@ -46,10 +49,10 @@ func readDir(ctx context.Context, dir string, opt Options) ([]Image, error) {
 			continue
 		}
 		name := filepath.Join(dir, "images", e.Name())
-		if fi, err := root.Stat("images/" + e.Name()); err != nil || !fi.Mode().IsRegular() {
+		f, err := safefile.OpenIn(root, "images/"+e.Name())
+		if errors.Is(err, safefile.ErrNotRegular) {
 			return nil, malformed("%s is not a regular file", name)
 		}
-		f, err := root.Open("images/" + e.Name())
 		if err != nil {
 			return nil, fmt.Errorf("read images: %w", err)
 		}
@@ -71,21 +74,25 @@ func (d *dirSource) has(p string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-// open opens a regular file of the directory for reading, with progress.
+// open opens a regular file of the directory for reading, with progress. A
+// FIFO, a device or a socket is never opened (errNotRegular).
 func (d *dirSource) open(p string) (io.ReadCloser, int64, error) {
-	f, err := d.root.Open(p)
+	f, err := safefile.OpenIn(d.root, p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, 0, errMissing
+	}
+	if errors.Is(err, safefile.ErrNotRegular) {
+		return nil, 0, errNotRegular
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("read images from %s: %w", d.name, err)
 	}
 	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
+	if err != nil {
 		f.Close()
-		return nil, 0, errMissing
+		return nil, 0, fmt.Errorf("read images from %s: %w", d.name, err)
 	}
-	in := &inputReader{ctx: d.ctx, r: f, progress: d.opt.Progress}
+	in := &inputReader{ctx: d.ctx, r: f, progress: d.opt.Progress, budget: d.budget}
 	return &dirFile{inputReader: in, f: f}, fi.Size(), nil
 }
 
@@ -109,7 +116,7 @@ func (d *dirSource) jsonBlob(p string) ([]byte, error) {
 	if size > MaxJSONSize {
 		return nil, errNotJSON
 	}
-	res, err := readBlob(d.name, p, f, size, func(Layer, io.Reader) (string, error) { return "", errNotJSON })
+	res, err := readBlob(d.name, p, f, size, func(Layer, io.Reader) (string, error) { return "", errNotJSON }, d.budget)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +135,7 @@ func (d *dirSource) layer(p string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	res, err := readBlob(d.name, p, f, size, d.opt.Layer)
+	res, err := readBlob(d.name, p, f, size, d.opt.Layer, d.budget)
 	if err != nil {
 		return "", err
 	}

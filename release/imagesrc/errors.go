@@ -15,13 +15,26 @@ var (
 	// ErrUnsafeEntry means a layer entry's name (or hard link target)
 	// escapes the layer: an absolute path or a ".." component.
 	ErrUnsafeEntry = errors.New("layer entry escapes the layer")
+	// ErrOverLimit means an input goes over one of the limits on names,
+	// entries, metadata or decompression (see MaxNameLen and the others):
+	// no real image does, crafted ones do.
+	ErrOverLimit = errors.New("input goes over a limit")
 )
+
+// errExpansion is decompression beyond MaxExpansion; inputErr names the
+// input.
+var errExpansion = errors.New("decompresses beyond the limit")
+
+// overLimit returns an ErrOverLimit error with a formatted message.
+func overLimit(format string, a ...any) error {
+	return &inputError{msg: fmt.Sprintf(format, a...), kind: ErrOverLimit}
+}
 
 // inputError is a problem with an input. Its message is one sentence naming
 // the input and the problem; errors.Is matches its kind and its cause.
 type inputError struct {
 	msg   string
-	kind  error // ErrMalformed, ErrTruncated or ErrUnsafeEntry
+	kind  error // ErrMalformed, ErrTruncated, ErrUnsafeEntry or ErrOverLimit
 	cause error // may be nil
 }
 

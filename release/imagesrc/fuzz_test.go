@@ -35,7 +35,18 @@ func streamSeeds() [][]byte {
 		imagetest.DockerSave(imgs[:1], imagetest.Options{Layout: imagetest.OCIArchive, Compress: "gzip", MultiPlatform: true}),
 		imagetest.DockerSave(imgs[1:], imagetest.Options{Layout: imagetest.OCIArchive, Compress: "zstd"}),
 		imagetest.Bundle("b", map[string][]byte{"x.tar": imagetest.DockerSave(imgs[:1], imagetest.Options{})}),
+		hostileSeed(func(w io.Writer) error { return imagetest.WriteLinkArchive(w, 2, MaxNameLen+1, "gzip") }),
+		hostileSeed(func(w io.Writer) error { return imagetest.WriteLongNameImage(w, 2, MaxNameLen+1, "zstd") }),
 	}
+}
+
+// hostileSeed is a small crafted archive, just over a limit.
+func hostileSeed(write func(io.Writer) error) []byte {
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
 }
 
 func jsonSeeds(name string) [][]byte {
@@ -119,8 +130,9 @@ func FuzzParseConfig(f *testing.F) {
 }
 
 // FuzzReadStream feeds mutated small archives (every layout, compressed or
-// not, bundles) to the stream reader: it must not panic, and what it
-// accepts must be consistent.
+// not, bundles, crafted ones just over a limit) to the stream reader: it
+// must not panic, what it accepts must be consistent and within the limits,
+// and what it decompresses stays within MaxExpansion of what it read.
 func FuzzReadStream(f *testing.F) {
 	for _, s := range streamSeeds() {
 		f.Add(s)
@@ -129,9 +141,14 @@ func FuzzReadStream(f *testing.F) {
 		// Hash only, and give up on huge layers: a mutated compressed
 		// stream can expand a thousandfold.
 		seen := map[string]bool{}
-		layer := func(_ Layer, r io.Reader) (string, error) {
+		var layerBytes int64
+		layer := func(l Layer, r io.Reader) (string, error) {
 			h := sha256.New()
-			if n, err := io.Copy(h, io.LimitReader(r, 64<<20)); err != nil || n == 64<<20 {
+			n, err := io.Copy(h, io.LimitReader(r, 64<<20))
+			if l.Compression != "" {
+				layerBytes += n
+			}
+			if err != nil || n == 64<<20 {
 				return "", fmt.Errorf("layer too large for fuzzing (%v)", err)
 			}
 			d := "sha256:" + hex.EncodeToString(h.Sum(nil))
@@ -139,10 +156,16 @@ func FuzzReadStream(f *testing.F) {
 			return d, nil
 		}
 		imgs, err := ReadStream(context.Background(), "fuzz.tar", bytes.NewReader(b), Options{Layer: layer})
+		if layerBytes > MaxExpansion*int64(len(b))+expansionSlack {
+			t.Fatalf("%d bytes of input decompressed to %d bytes of layers", len(b), layerBytes)
+		}
 		if err != nil {
 			return
 		}
 		for _, img := range imgs {
+			if len(img.Layers) > MaxImageLayers || len(img.Tags) > MaxImageTags {
+				t.Fatalf("accepted an image of %d layers and %d tags", len(img.Layers), len(img.Tags))
+			}
 			if digestOf(img.ConfigJSON) != img.Config {
 				t.Fatalf("config %s does not match its bytes", img.Config)
 			}

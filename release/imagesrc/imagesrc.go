@@ -2,19 +2,48 @@ package imagesrc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/ferry-mesh/ferry/internal/safefile"
 )
 
-// Size limits for what is kept in memory while an input streams past.
+// Limits on what an input may hold. Each bounds the memory or the time that
+// a few kilobytes of crafted input could otherwise claim; no image a
+// registry or docker save produces comes near them. Going over one is an
+// error wrapping ErrOverLimit.
 const (
 	// MaxJSONSize bounds one kept JSON entry (manifest, index, config).
 	MaxJSONSize = 4 << 20
 	// MaxJSONTotal bounds all JSON kept for one archive.
-	MaxJSONTotal = 64 << 20
+	MaxJSONTotal = 16 << 20
+	// MaxNameLen bounds the name and the link target of an entry, in an
+	// archive and in a layer: Linux's PATH_MAX.
+	MaxNameLen = 4096
+	// MaxArchiveEntries bounds the entries of one archive (docker save
+	// writes about four per layer).
+	MaxArchiveEntries = 1 << 16
+	// MaxKeptNames bounds the bytes of entry names (paths, link targets)
+	// kept while an archive streams past.
+	MaxKeptNames = 16 << 20
+	// MaxImages bounds the images of one archive, layout or index;
+	// MaxImageLayers the layers of one image (overlay2 stops at 128) and
+	// MaxImageTags its tags.
+	MaxImages      = 1024
+	MaxImageLayers = 256
+	MaxImageTags   = 256
+	// MaxExpansion bounds decompression: everything decompressed while
+	// one input is read (nested archives and compressed layers included)
+	// may not exceed MaxExpansion times the bytes read from the input, plus
+	// 64 MiB. gzip cannot expand more than 1032 times, so only zstd and
+	// compression nested in compression meet it: the time a read takes
+	// grows with the input's size, not with what a bomb inflates to.
+	MaxExpansion   = 2048
+	expansionSlack = 64 << 20
 	// maxNesting bounds archives inside archives (a bundle holds docker save
 	// tars; nothing legitimate goes deeper).
 	maxNesting = 2
@@ -78,11 +107,12 @@ func Read(ctx context.Context, path string, opt Options) ([]Image, error) {
 	if fi.IsDir() {
 		return readDir(ctx, path, opt)
 	}
-	if !fi.Mode().IsRegular() {
-		// A device or a pipe never ends like an archive does (/dev/zero).
+	// A device or a pipe never ends like an archive does (/dev/zero), and
+	// a FIFO without a writer would hang the open itself.
+	f, err := safefile.Open(path)
+	if errors.Is(err, safefile.ErrNotRegular) {
 		return nil, malformed("%s is not a regular file; give a docker save archive, an images bundle or an OCI layout directory", path)
 	}
-	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read images: %w", err)
 	}
@@ -97,9 +127,10 @@ func ReadStream(ctx context.Context, name string, r io.Reader, opt Options) ([]I
 	if opt.Layer == nil {
 		return nil, fmt.Errorf("read images from %s: no layer function", name)
 	}
-	in := &inputReader{ctx: ctx, r: r, progress: opt.Progress}
+	b := &budget{ctx: ctx}
+	in := &inputReader{ctx: ctx, r: r, progress: opt.Progress, budget: b}
 	defer in.flush()
-	imgs, err := readArchive(ctx, name, in, opt.Layer, 0)
+	imgs, err := readArchive(ctx, name, in, opt.Layer, 0, b)
 	if err != nil {
 		return nil, err
 	}
@@ -131,12 +162,14 @@ func InputSize(path string) int64 {
 	return n
 }
 
-// inputReader stops reading when ctx is done and reports progress in steps.
+// inputReader stops reading when ctx is done, counts what it reads into
+// the expansion budget and reports progress in steps.
 type inputReader struct {
 	ctx      context.Context
 	r        io.Reader
 	progress func(int64)
 	pending  int64 // bytes read but not yet reported
+	budget   *budget
 }
 
 const progressStep = 1 << 20
@@ -146,6 +179,7 @@ func (in *inputReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := in.r.Read(p)
+	in.budget.raw += int64(n)
 	if in.progress != nil {
 		in.pending += int64(n)
 		if in.pending >= progressStep {
@@ -160,4 +194,21 @@ func (in *inputReader) flush() {
 		in.progress(in.pending)
 		in.pending = 0
 	}
+}
+
+// budget is what reading one input has read from it and decompressed so
+// far (MaxExpansion). Reading is one goroutine: no lock.
+type budget struct {
+	ctx context.Context
+	raw int64 // bytes read from the input
+	out int64 // bytes every decompressor returned
+}
+
+// add counts n decompressed bytes; errExpansion when over the limit.
+func (b *budget) add(n int) error {
+	b.out += int64(n)
+	if b.out > MaxExpansion*b.raw+expansionSlack {
+		return errExpansion
+	}
+	return nil
 }

@@ -18,6 +18,9 @@ var (
 	errNotJSON  = errors.New("not a JSON document")
 	errNotLayer = errors.New("not a tar archive")
 	errNoIndex  = errors.New("no manifest.json or index.json")
+	// errNotRegular: a directory's entry is a FIFO, a device or a socket,
+	// which is never opened.
+	errNotRegular = errors.New("not a regular file (a FIFO, a device or a socket: replace it with the file)")
 )
 
 // blobSource is an archive or a directory whose entries the resolver looks
@@ -88,9 +91,15 @@ func parseDockerManifest(b []byte) ([]dockerManifest, error) {
 	if err := decodeStrictJSON(b, &ms); err != nil {
 		return nil, err
 	}
+	if len(ms) > MaxImages {
+		return nil, fmt.Errorf("it lists %d images, more than the limit of %d", len(ms), MaxImages)
+	}
 	for i, m := range ms {
 		if m.Config == "" {
 			return nil, fmt.Errorf("entry %d names no config", i)
+		}
+		if err := checkCounts(len(m.Layers), len(m.RepoTags)); err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
 		}
 		for _, p := range append([]string{m.Config}, m.Layers...) {
 			if _, ok := cleanPath(p); !ok {
@@ -115,6 +124,9 @@ func parseIndex(b []byte) (*ociIndex, error) {
 	if idx.SchemaVersion != 2 {
 		return nil, fmt.Errorf("schemaVersion %d is not 2", idx.SchemaVersion)
 	}
+	if len(idx.Manifests) > MaxImages {
+		return nil, fmt.Errorf("it lists %d manifests, more than the limit of %d", len(idx.Manifests), MaxImages)
+	}
 	for _, d := range idx.Manifests {
 		if _, err := blobPath(d.Digest); err != nil {
 			return nil, err
@@ -131,6 +143,9 @@ func parseManifest(b []byte) (*ociManifest, error) {
 	}
 	if m.SchemaVersion != 2 {
 		return nil, fmt.Errorf("schemaVersion %d is not 2", m.SchemaVersion)
+	}
+	if err := checkCounts(len(m.Layers), 0); err != nil {
+		return nil, err
 	}
 	for _, d := range append([]descriptor{m.Config}, m.Layers...) {
 		if _, err := blobPath(d.Digest); err != nil {
@@ -149,12 +164,27 @@ func parseConfigDiffIDs(b []byte) ([]string, error) {
 	if c.RootFS == nil || c.RootFS.Type != "layers" {
 		return nil, fmt.Errorf("it has no rootfs of type \"layers\"")
 	}
+	if err := checkCounts(len(c.RootFS.DiffIDs), 0); err != nil {
+		return nil, err
+	}
 	for _, d := range c.RootFS.DiffIDs {
 		if err := checkDigest(d); err != nil {
 			return nil, err
 		}
 	}
 	return c.RootFS.DiffIDs, nil
+}
+
+// checkCounts checks an image's numbers of layers and tags against
+// MaxImageLayers and MaxImageTags.
+func checkCounts(layers, tags int) error {
+	if layers > MaxImageLayers {
+		return fmt.Errorf("it has %d layers, more than the limit of %d", layers, MaxImageLayers)
+	}
+	if tags > MaxImageTags {
+		return fmt.Errorf("it has %d tags, more than the limit of %d", tags, MaxImageTags)
+	}
+	return nil
 }
 
 // decodeStrictJSON decodes one JSON value and nothing after it.

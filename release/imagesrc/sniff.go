@@ -71,13 +71,18 @@ func looksTar(b []byte) bool {
 // decompressor undoes gzip or zstd compression, recognised by its magic
 // number, and passes anything else through. Errors of the codec itself are
 // marked as such (codecError), so that messages can say the data is corrupt.
+//
+// What it decompresses counts against the input's budget (MaxExpansion),
+// and it stops when the budget's context ends: a bomb is cut short however
+// little input it reads.
 type decompressor struct {
-	r     io.Reader
-	kind  string // "", "gzip" or "zstd"
-	close func()
+	r      io.Reader
+	kind   string // "", "gzip" or "zstd"
+	close  func()
+	budget *budget
 }
 
-func decompress(br *bufio.Reader) (*decompressor, error) {
+func decompress(br *bufio.Reader, b *budget) (*decompressor, error) {
 	head, _ := br.Peek(4)
 	switch {
 	case bytes.HasPrefix(head, gzipMagic):
@@ -85,7 +90,7 @@ func decompress(br *bufio.Reader) (*decompressor, error) {
 		if err != nil {
 			return nil, codecErr("gzip", err)
 		}
-		return &decompressor{r: zr, kind: "gzip", close: func() { zr.Close() }}, nil
+		return &decompressor{r: zr, kind: "gzip", close: func() { zr.Close() }, budget: b}, nil
 	case bytes.HasPrefix(head, zstdMagic):
 		zr, err := zstd.NewReader(br,
 			zstd.WithDecoderConcurrency(1),
@@ -94,15 +99,24 @@ func decompress(br *bufio.Reader) (*decompressor, error) {
 		if err != nil {
 			return nil, codecErr("zstd", err)
 		}
-		return &decompressor{r: zr, kind: "zstd", close: zr.Close}, nil
+		return &decompressor{r: zr, kind: "zstd", close: zr.Close, budget: b}, nil
 	}
-	return &decompressor{r: br, close: func() {}}, nil
+	return &decompressor{r: br, close: func() {}, budget: b}, nil
 }
 
 func (d *decompressor) Read(p []byte) (int, error) {
+	if d.kind == "" {
+		return d.r.Read(p)
+	}
+	if err := d.budget.ctx.Err(); err != nil {
+		return 0, err
+	}
 	n, err := d.r.Read(p)
-	if err != nil && d.kind != "" {
+	if err != nil {
 		err = codecErr(d.kind, err)
+	}
+	if berr := d.budget.add(n); berr != nil {
+		return n, berr
 	}
 	return n, err
 }
@@ -120,7 +134,7 @@ func (e *codecError) Unwrap() error { return e.err }
 // a failure of what the codec was reading from.
 func codecErr(kind string, err error) error {
 	var ie *inputError
-	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ie) ||
+	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ie) || errors.Is(err, errExpansion) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
@@ -151,6 +165,8 @@ func inputErr(name string, err error) error {
 	switch {
 	case errors.As(err, &ie), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
+	case errors.Is(err, errExpansion):
+		return overLimit("%s decompresses to more than %d times its size, which no image does: it is a decompression bomb", name, MaxExpansion)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return &inputError{msg: fmt.Sprintf("%s is truncated: it ends in the middle of an entry", name), kind: ErrTruncated, cause: err}
 	case errors.As(err, &ce):

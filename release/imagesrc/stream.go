@@ -20,13 +20,15 @@ type streamArchive struct {
 	layers    map[string]string // path → diffID
 	other     map[string]bool   // blob-like paths that were neither JSON nor a layer
 	links     map[string]string // symlink or hard link path → target path
+	entries   int               // entries read (MaxArchiveEntries)
+	kept      int64             // bytes of the paths kept in the maps (MaxKeptNames)
 }
 
 // readArchive reads a docker save archive or a bundle from r, to its end.
 // Archives nested in it (a bundle's images/*.tar) are read as they stream
 // past, each resolved on its own.
-func readArchive(ctx context.Context, name string, r io.Reader, fn LayerFunc, depth int) ([]Image, error) {
-	d, err := decompress(bufio.NewReaderSize(r, 64<<10))
+func readArchive(ctx context.Context, name string, r io.Reader, fn LayerFunc, depth int, b *budget) ([]Image, error) {
+	d, err := decompress(bufio.NewReaderSize(r, 64<<10), b)
 	if err != nil {
 		return nil, inputErr(name, err)
 	}
@@ -52,6 +54,9 @@ func readArchive(ctx context.Context, name string, r io.Reader, fn LayerFunc, de
 		if err != nil {
 			return nil, inputErr(name, err)
 		}
+		if err := a.count(hdr); err != nil {
+			return nil, err
+		}
 		p, ok := cleanPath(hdr.Name)
 		if !ok {
 			continue // never referenced: manifests may only name paths inside
@@ -59,17 +64,26 @@ func readArchive(ctx context.Context, name string, r io.Reader, fn LayerFunc, de
 		switch hdr.Typeflag {
 		case tar.TypeSymlink:
 			if t, ok := cleanPath(path.Join(path.Dir(p), hdr.Linkname)); ok && !path.IsAbs(hdr.Linkname) {
+				if err := a.keep(p, t); err != nil {
+					return nil, err
+				}
 				a.links[p] = t
 			}
 		case tar.TypeLink:
 			if t, ok := cleanPath(hdr.Linkname); ok {
+				if err := a.keep(p, t); err != nil {
+					return nil, err
+				}
 				a.links[p] = t
 			}
 		case tar.TypeReg, '\x00': // '\x00' is the old TypeRegA, which archive/tar deprecates
 			switch {
 			case isBlobPath(p):
-				res, err := readBlob(name, p, tr, hdr.Size, fn)
+				res, err := readBlob(name, p, tr, hdr.Size, fn, b)
 				if err != nil {
+					return nil, err
+				}
+				if err := a.keep(p, ""); err != nil {
 					return nil, err
 				}
 				switch {
@@ -83,7 +97,7 @@ func readArchive(ctx context.Context, name string, r io.Reader, fn LayerFunc, de
 					a.other[p] = true
 				}
 			case isArchiveName(p) && depth < maxNesting:
-				imgs, err := readArchive(ctx, fmt.Sprintf("%s in %s", p, name), tr, fn, depth+1)
+				imgs, err := readArchive(ctx, fmt.Sprintf("%s in %s", p, name), tr, fn, depth+1, b)
 				if err != nil {
 					return nil, err
 				}
@@ -124,10 +138,37 @@ func readArchive(ctx context.Context, name string, r io.Reader, fn LayerFunc, de
 	return Merge(append(nested, imgs...))
 }
 
+// count counts an entry and checks its names against the limits, before
+// anything of it is kept.
+func (a *streamArchive) count(hdr *tar.Header) error {
+	a.entries++
+	if a.entries > MaxArchiveEntries {
+		return overLimit("%s has more than %d entries, which no image archive has", a.name, MaxArchiveEntries)
+	}
+	if n := max(len(hdr.Name), len(hdr.Linkname)); n > MaxNameLen {
+		return overLimit("%s has an entry whose name or link target is %d bytes long, over the limit of %d: it is not an image archive", a.name, n, MaxNameLen)
+	}
+	return nil
+}
+
+// keep counts the paths about to be kept in the archive's maps.
+func (a *streamArchive) keep(paths ...string) error {
+	for _, p := range paths {
+		a.kept += int64(len(p))
+	}
+	if a.kept > MaxKeptNames {
+		return overLimit("%s names more than %d MiB of entries, which no image archive does", a.name, MaxKeptNames>>20)
+	}
+	return nil
+}
+
 func (a *streamArchive) keepJSON(p string, b []byte) error {
 	a.jsonTotal += int64(len(b))
 	if a.jsonTotal > MaxJSONTotal {
-		return malformed("%s holds more than %d MiB of JSON metadata", a.name, MaxJSONTotal>>20)
+		return overLimit("%s holds more than %d MiB of JSON metadata, which no image archive does", a.name, MaxJSONTotal>>20)
+	}
+	if err := a.keep(p); err != nil {
+		return err
 	}
 	a.json[p] = b
 	return nil

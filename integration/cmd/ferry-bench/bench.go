@@ -76,7 +76,8 @@ func (b *bench) run(ctx context.Context) error {
 	if _, err := os.Stat(timeBin); err != nil {
 		return fmt.Errorf("%s, which measures peak RSS, is missing: install Debian's time package (make bench does)", timeBin)
 	}
-	if err := f.requireCommands(ctx, "key generate", "release create", "release diff", "release images", "release show"); err != nil {
+	if err := f.requireCommands(ctx, "key generate", "release create", "release diff", "release images", "release show",
+		"release export", "release import", "release verify"); err != nil {
 		return err
 	}
 	b.key = filepath.Join(b.work, "publisher.key")
@@ -101,6 +102,11 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	if b.parts["memory"] {
 		if err := b.memory(ctx); err != nil {
+			return err
+		}
+	}
+	if b.parts["hostile"] {
+		if err := b.hostile(ctx); err != nil {
 			return err
 		}
 	}
