@@ -205,12 +205,27 @@ func nilIfEmpty(m map[string]string) map[string]string {
 // checkImages finds, before anything is packed, the images the release
 // needs. Without image inputs they come from the local Docker Engine:
 // every required image it lacks is named at once, and the images of other
-// profiles it has are taken too. With inputs, what they hold is known only
-// once they are read (checkPacked). It returns the images to take from the
-// engine.
+// profiles it has are taken too. With inputs whose index can be read
+// without unpacking them (uncompressed archives, directories), every
+// required image they lack is named at once too; a compressed archive's
+// tags are known only once it has been read (checkPacked). It returns the
+// images to take from the engine.
 func (pl *projectPlan) checkImages(ctx context.Context, inputs []string, note func(string, ...any)) ([]string, error) {
 	if len(inputs) > 0 {
-		return nil, nil
+		have := map[string]bool{}
+		for _, in := range inputs {
+			tags, known, err := imagesrc.QuickTags(in)
+			if err != nil {
+				return nil, err
+			}
+			if !known {
+				return nil, nil
+			}
+			for _, t := range tags {
+				have[t] = true
+			}
+		}
+		return nil, pl.missingFrom(have, inputs)
 	}
 	var missing, engine []string
 	for _, ref := range pl.required {
@@ -255,6 +270,12 @@ func (pl *projectPlan) checkPacked(packed *Packed, inputs []string) error {
 			have[imagesrc.FamiliarTag(t)] = true
 		}
 	}
+	return pl.missingFrom(have, inputs)
+}
+
+// missingFrom refuses the release when the images inputs hold (have, by
+// familiar tag) lack required ones, naming them all.
+func (pl *projectPlan) missingFrom(have map[string]bool, inputs []string) error {
 	var missing []string
 	for _, ref := range pl.required {
 		if !have[imagesrc.FamiliarTag(ref)] {

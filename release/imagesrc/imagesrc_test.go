@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -272,6 +273,41 @@ func TestFamiliarTag(t *testing.T) {
 	} {
 		if got := FamiliarTag(in); got != want {
 			t.Errorf("FamiliarTag(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestQuickTags: the tags of an uncompressed archive or a directory are read
+// from its index without reading its layers; a compressed archive's are not
+// known before it is read.
+func TestQuickTags(t *testing.T) {
+	img := imagetest.NewImage("a", []string{"openmrs/backend:3.2.0", "docker.io/library/mariadb:10.11"}, imagetest.Layer(imagetest.File{Name: "f", Body: []byte("x")}))
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name  string
+		write func(p string) error
+		known bool
+	}{
+		{"legacy.tar", func(p string) error { return os.WriteFile(p, imagetest.DockerSave([]*imagetest.Image{img}, imagetest.Options{}), 0o644) }, true},
+		{"oci.tar", func(p string) error {
+			return os.WriteFile(p, imagetest.DockerSave([]*imagetest.Image{img}, imagetest.Options{Layout: imagetest.OCIArchive}), 0o644)
+		}, true},
+		{"legacy.tar.gz", func(p string) error {
+			return os.WriteFile(p, imagetest.Gzip(imagetest.DockerSave([]*imagetest.Image{img}, imagetest.Options{})), 0o644)
+		}, false},
+		{"layout", func(p string) error { return imagetest.WriteOCILayout(p, []*imagetest.Image{img}, imagetest.Options{}) }, true},
+	} {
+		p := filepath.Join(dir, tc.name)
+		if err := tc.write(p); err != nil {
+			t.Fatal(err)
+		}
+		tags, known, err := QuickTags(p)
+		if err != nil || known != tc.known {
+			t.Errorf("%s: known %v, %v", tc.name, known, err)
+			continue
+		}
+		if known && !slices.Contains(tags, "openmrs/backend:3.2.0") {
+			t.Errorf("%s: tags %v", tc.name, tags)
 		}
 	}
 }
