@@ -288,7 +288,9 @@ func TestQuickTags(t *testing.T) {
 		write func(p string) error
 		known bool
 	}{
-		{"legacy.tar", func(p string) error { return os.WriteFile(p, imagetest.DockerSave([]*imagetest.Image{img}, imagetest.Options{}), 0o644) }, true},
+		{"legacy.tar", func(p string) error {
+			return os.WriteFile(p, imagetest.DockerSave([]*imagetest.Image{img}, imagetest.Options{}), 0o644)
+		}, true},
 		{"oci.tar", func(p string) error {
 			return os.WriteFile(p, imagetest.DockerSave([]*imagetest.Image{img}, imagetest.Options{Layout: imagetest.OCIArchive}), 0o644)
 		}, true},
