@@ -425,3 +425,32 @@ func TestEnvFileDelete(t *testing.T) {
 		t.Errorf("after Delete: %q", got)
 	}
 }
+
+// TestPWD: docker compose sets PWD to the folder it runs in when its
+// environment has none (Bahmni standard mounts ${PWD}/init_pacs_dbs.sh);
+// Load takes the project directory then, and a PWD given wins.
+func TestPWD(t *testing.T) {
+	src := "services:\n  db:\n    image: postgres\n    volumes: [\"${PWD}/init.sh:/docker-entrypoint-initdb.d/init.sh\"]\n"
+	for _, tc := range []struct {
+		environ []string
+		want    string // relative to the project directory, or absolute
+	}{
+		{nil, "init.sh"},
+		{[]string{"PWD=/srv/elsewhere"}, "/srv/elsewhere/init.sh"},
+	} {
+		p, err := load(t, map[string]string{"docker-compose.yml": src}, tc.environ...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := tc.want
+		if !filepath.IsAbs(want) {
+			want = filepath.Join(p.Dir, want)
+		}
+		if got := p.Service("db").Volumes[0].Source; got != want {
+			t.Errorf("Environ %v: bind source %q, want %q", tc.environ, got, want)
+		}
+		if len(p.Warnings) != 0 {
+			t.Errorf("Environ %v: warnings %v", tc.environ, p.Warnings)
+		}
+	}
+}

@@ -33,6 +33,8 @@
 //     ...", "docker compose cannot read docker-compose.yml: ...", "compose
 //     file db/compose.yml, included by docker-compose.yml, cannot be read:
 //     no such file or directory".
+//   - Without PWD in Environ, PWD is the project directory, as docker
+//     compose sets it to the folder it runs in.
 //   - compose-go's warnings (an unset variable, an obsolete version:) are
 //     collected in Project.Warnings, never printed.
 //   - WriteFile is atomic (temp file + fsync + rename): a crash leaves either

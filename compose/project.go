@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -33,7 +34,10 @@ type LoadOptions struct {
 	Name string
 	// Environ is the process environment docker compose runs with
 	// ("KEY=VALUE"). Keys it sets win over the .env file's, as in docker
-	// compose. Nil means an empty environment.
+	// compose. Nil means an empty environment. Without PWD, PWD is Dir:
+	// docker compose sets PWD to the folder it runs in when its
+	// environment has none, and files use it (Bahmni standard mounts
+	// ${PWD}/init_pacs_dbs.sh).
 	Environ []string
 	// EnvFiles are the --env-file files. Default: Dir/.env when it exists.
 	EnvFiles []string
@@ -188,6 +192,10 @@ func Load(ctx context.Context, opt LoadOptions) (*Project, error) {
 	if err != nil {
 		return nil, fmt.Errorf("project directory %s: %w", opt.Dir, err)
 	}
+	environ := opt.Environ
+	if !slices.ContainsFunc(environ, func(kv string) bool { return strings.HasPrefix(kv, "PWD=") }) {
+		environ = append(slices.Clip(environ), "PWD="+dir)
+	}
 	envFiles := opt.EnvFiles
 	if len(envFiles) == 0 {
 		if st, err := os.Stat(filepath.Join(dir, ".env")); err == nil && st.Mode().IsRegular() {
@@ -204,7 +212,7 @@ func Load(ctx context.Context, opt LoadOptions) (*Project, error) {
 	}
 	// What ferry reads itself first: each file within its limits, and the
 	// files include and extends bring in.
-	env, err := projectEnv(opt.Environ, envFiles)
+	env, err := projectEnv(environ, envFiles)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +238,7 @@ func Load(ctx context.Context, opt LoadOptions) (*Project, error) {
 
 	popts := []cli.ProjectOptionsFn{
 		cli.WithWorkingDirectory(dir),
-		cli.WithEnv(opt.Environ),
+		cli.WithEnv(environ),
 		cli.WithEnvFiles(envFiles...),
 		cli.WithDotEnv,
 		cli.WithProfiles([]string{"*"}),
