@@ -33,6 +33,9 @@
 //     ...", "docker compose cannot read docker-compose.yml: ...", "compose
 //     file db/compose.yml, included by docker-compose.yml, cannot be read:
 //     no such file or directory".
+//   - Load refuses what docker compose refuses with the profiles
+//     COMPOSE_PROFILES activates (a started service that depends on one
+//     they leave out) and what it refuses with every profile on.
 //   - Without PWD in Environ, PWD is the project directory, as docker
 //     compose sets it to the folder it runs in.
 //   - compose-go's warnings (an unset variable, an obsolete version:) are

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -255,6 +256,9 @@ func Load(ctx context.Context, opt LoadOptions) (*Project, error) {
 	if err != nil {
 		return nil, loadError(dir, files, err)
 	}
+	if err := refusedForProfiles(cp, files); err != nil {
+		return nil, err
+	}
 	p := &Project{
 		Name: cp.Name, NameInFiles: nameInFiles, Dir: dir, Files: files, Env: map[string]string(cp.Environment),
 		Warnings: warn.list, services: map[string]*Service{}, volumes: map[string]*Volume{},
@@ -275,6 +279,33 @@ func Load(ctx context.Context, opt LoadOptions) (*Project, error) {
 	p.needs = append(w.needs, derivedNeeds(cp)...)
 	p.needs = dedupeNeeds(p.needs)
 	return p, nil
+}
+
+// refusedForProfiles refuses what docker compose refuses when it loads
+// the project with only the profiles COMPOSE_PROFILES activates, which
+// Load, reading every profile, does not see: a service it starts that
+// depends on a service those profiles leave out (depends_on is required
+// unless it says required: false; compose-go adds one for links,
+// volumes_from and network_mode, ipc or pid of service:NAME).
+func refusedForProfiles(cp *types.Project, files []string) error {
+	active := ParseProfiles(cp.Environment["COMPOSE_PROFILES"])
+	left := func(name string) (types.ServiceConfig, bool) {
+		s, ok := cp.Services[name]
+		return s, ok && !s.HasProfile(active)
+	}
+	for _, name := range slices.Sorted(maps.Keys(cp.Services)) {
+		s := cp.Services[name]
+		if !s.HasProfile(active) {
+			continue
+		}
+		for _, dep := range slices.Sorted(maps.Keys(s.DependsOn)) {
+			if d, off := left(dep); off && s.DependsOn[dep].Required {
+				return &wrappedError{err: ErrInvalid, msg: fmt.Sprintf("docker compose cannot read %s: service %q depends on service %q, which only profile %s starts, and COMPOSE_PROFILES=%q does not activate it; activate it, or make the dependency optional (required: false)",
+					shortNames(files), name, dep, strings.Join(d.Profiles, " or "), cp.Environment["COMPOSE_PROFILES"])}
+			}
+		}
+	}
+	return nil
 }
 
 // projectEnv is the environment interpolation sees: environ over the env
