@@ -123,6 +123,8 @@ func TestLoadErrorsNameTheFile(t *testing.T) {
 		{"services not a mapping", "services:\n  - db\n", "docker compose cannot read docker-compose.yml", ErrInvalid},
 		{"no image, no build", "services:\n  db: {restart: always}\n", "docker compose cannot read docker-compose.yml", ErrInvalid},
 		{"top level a list", "- a\n- b\n", "docker-compose.yml line 1: the top level must be a mapping", ErrSyntax},
+		{"empty variable", "services:\n  a:\n    image: a\n    volumes: [\"${DISTRO_PATH}:/files\"]\n",
+			"empty section between colons (not set, so empty: DISTRO_PATH; set it in the environment or in .env)", ErrInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := load(t, map[string]string{"docker-compose.yml": tc.content})

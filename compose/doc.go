@@ -35,7 +35,8 @@
 //     no such file or directory".
 //   - Load refuses what docker compose refuses with the profiles
 //     COMPOSE_PROFILES activates (a started service that depends on one
-//     they leave out) and what it refuses with every profile on.
+//     they leave out) and what it refuses with every profile on. An error
+//     caused by an empty variable names the variables that were not set.
 //   - Without PWD in Environ, PWD is the project directory, as docker
 //     compose sets it to the folder it runs in.
 //   - compose-go's warnings (an unset variable, an obsolete version:) are

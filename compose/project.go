@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -250,11 +251,11 @@ func Load(ctx context.Context, opt LoadOptions) (*Project, error) {
 	}
 	po, err := cli.NewProjectOptions(files, popts...)
 	if err != nil {
-		return nil, loadError(dir, files, err)
+		return nil, loadError(dir, files, err, nil)
 	}
 	cp, err := po.LoadProject(ctx)
 	if err != nil {
-		return nil, loadError(dir, files, err)
+		return nil, loadError(dir, files, err, warn.list)
 	}
 	if err := refusedForProfiles(cp, files); err != nil {
 		return nil, err
@@ -347,8 +348,10 @@ func serviceOf(name string, s types.ServiceConfig) *Service {
 // missingEnvFile finds compose-go's error for an env_file that is not there.
 var missingEnvFile = regexp.MustCompile(`env file (\S+) not found`)
 
-// loadError makes compose-go's error one sentence that names the files.
-func loadError(dir string, files []string, err error) error {
+// loadError makes compose-go's error one sentence that names the files,
+// and the variables that were not set: an empty one is often the cause
+// ("${DISTRO_PATH}:/files" reads as "invalid spec: :/files").
+func loadError(dir string, files []string, err error, warnings []string) error {
 	if m := missingEnvFile.FindStringSubmatch(err.Error()); m != nil {
 		name := m[1]
 		if rel, rerr := filepath.Rel(dir, name); rerr == nil && !strings.HasPrefix(rel, "..") {
@@ -361,7 +364,19 @@ func loadError(dir string, files []string, err error) error {
 	if errors.As(err, &req) {
 		return &wrappedError{msg: fmt.Sprintf("%s: %s", shortNames(files), strings.TrimPrefix(err.Error(), "error while interpolating ")), err: ErrRequired}
 	}
-	return &wrappedError{msg: fmt.Sprintf("docker compose cannot read %s: %s", shortNames(files), err), err: ErrInvalid}
+	msg := fmt.Sprintf("docker compose cannot read %s: %s", shortNames(files), err)
+	var unset []string
+	for _, w := range warnings {
+		if v, ok := strings.CutSuffix(w, " variable is not set. Defaulting to a blank string."); ok {
+			if v, err := strconv.Unquote(strings.TrimPrefix(v, "The ")); err == nil && !slices.Contains(unset, v) {
+				unset = append(unset, v)
+			}
+		}
+	}
+	if len(unset) > 0 {
+		msg += fmt.Sprintf(" (not set, so empty: %s; set it in the environment or in .env)", strings.Join(unset, ", "))
+	}
+	return &wrappedError{msg: msg, err: ErrInvalid}
 }
 
 // shortNames lists files by base name.
