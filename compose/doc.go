@@ -39,6 +39,10 @@
 //     caused by an empty variable names the variables that were not set.
 //   - Without PWD in Environ, PWD is the project directory, as docker
 //     compose sets it to the folder it runs in.
+//   - The corpus of real distributions under
+//     integration/testdata/compose-corpus resolves as docker compose
+//     resolves it (corpus_test.go, checked live against docker compose
+//     when its v2 plugin is installed).
 //   - compose-go's warnings (an unset variable, an obsolete version:) are
 //     collected in Project.Warnings, never printed.
 //   - WriteFile is atomic (temp file + fsync + rename): a crash leaves either

@@ -113,9 +113,13 @@ func (s *Service) Enabled(active []string) bool {
 }
 
 // ParseProfiles reads COMPOSE_PROFILES: profile names separated by commas.
-func ParseProfiles(v string) []string {
+func ParseProfiles(v string) []string { return splitTrimmed(v, ",") }
+
+// splitTrimmed splits s at sep and keeps the parts that are not blank,
+// trimmed.
+func splitTrimmed(s, sep string) []string {
 	var out []string
-	for _, p := range strings.Split(v, ",") {
+	for _, p := range strings.Split(s, sep) {
 		if p = strings.TrimSpace(p); p != "" {
 			out = append(out, p)
 		}
