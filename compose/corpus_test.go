@@ -485,6 +485,8 @@ func (dc *dockerCompose) run(t *testing.T, c corpusCase, root string) *liveResul
 	t.Helper()
 	workdir := filepath.Join(root, c.workdir)
 	norm := func(s string) string { return strings.ReplaceAll(s, root+string(filepath.Separator), "") }
+	var mu sync.Mutex
+	var timedOut []string // t.Fatal is for the test's goroutine
 	compose := func(allProfiles bool, sub ...string) (stdout []byte, warnings []string, errText string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
@@ -506,7 +508,9 @@ func (dc *dockerCompose) run(t *testing.T, c corpusCase, root string) *liveResul
 			}
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("docker compose %v config %v: %v", c.args, sub, ctx.Err())
+			mu.Lock()
+			timedOut = append(timedOut, fmt.Sprintf("docker compose %v config %v: %v", c.args, sub, ctx.Err()))
+			mu.Unlock()
 		}
 		if err != nil {
 			if len(other) == 0 {
@@ -529,6 +533,9 @@ func (dc *dockerCompose) run(t *testing.T, c corpusCase, root string) *liveResul
 	var modelErr string
 	go func() { defer wg.Done(); model, _, modelErr = compose(true, "--format", "json") }()
 	wg.Wait()
+	if len(timedOut) > 0 {
+		t.Fatal(strings.Join(timedOut, "\n"))
+	}
 	if r.allErr == "" {
 		r.allErr = modelErr
 	}
