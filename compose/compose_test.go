@@ -458,21 +458,26 @@ func TestPWD(t *testing.T) {
 }
 
 // TestProfilesLeaveOutADependency: docker compose refuses a project whose
-// started service depends on one the active profiles leave out; Load, which
-// reads every profile, refuses it too, naming both and the profile.
+// started service depends on one the active profiles leave out; Load reads
+// every profile and loads it, and CheckProfiles refuses it, naming both
+// services and the profile.
 func TestProfilesLeaveOutADependency(t *testing.T) {
 	src := "services:\n  app: {image: a, depends_on: [db]}\n  db: {image: d, profiles: [restore]}\n" +
 		"  web: {image: w, network_mode: \"service:proxy\", profiles: [web]}\n  proxy: {image: p, profiles: [edge]}\n"
 	for _, tc := range []struct {
 		env, src, want string
 	}{
-		{"", src, `service "app" depends on service "db", which only profile restore starts, and COMPOSE_PROFILES="" does not activate it`},
+		{"", src, `docker compose cannot start docker-compose.yml: service "app" depends on service "db", which only profile restore starts, and no profile is active`},
 		{"COMPOSE_PROFILES=restore", src, ""},
-		{"COMPOSE_PROFILES=restore,web", src, `service "web" depends on service "proxy", which only profile edge starts`},
+		{"COMPOSE_PROFILES=restore,web", src, `service "web" depends on service "proxy", which only profile edge starts, and the active profiles are restore, web`},
 		{"COMPOSE_PROFILES=*", src, ""},
 		{"", strings.Replace(src, "depends_on: [db]", "depends_on: {db: {condition: service_started, required: false}}", 1), ""},
 	} {
-		_, err := load(t, map[string]string{"docker-compose.yml": tc.src}, tc.env)
+		p, err := load(t, map[string]string{"docker-compose.yml": tc.src}, tc.env)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.env, err)
+		}
+		err = p.CheckProfiles(p.ActiveProfiles())
 		if tc.want == "" {
 			if err != nil {
 				t.Errorf("%s: %v", tc.env, err)

@@ -44,12 +44,12 @@ type composeArgs struct {
 	name, projectDir          string
 }
 
-// TestCorpus loads every case of the corpus with Load, as docker compose
-// would be run for it, and checks the images of the services docker
-// compose starts (the profiles of COMPOSE_PROFILES, then every profile),
-// the services it starts, the host files and folders the project uses, the
-// variables it warns about, and that a case docker compose refuses is
-// refused. When the docker compose v2 plugin is installed the expected
+// TestCorpus loads every case of the corpus with Load and CheckProfiles,
+// as docker compose would be run for it, and checks the images of the
+// services docker compose starts (the profiles of COMPOSE_PROFILES, then
+// every profile), the services it starts, the host files and folders the
+// project uses, the variables it warns about, and that a case docker
+// compose refuses is refused. When the docker compose v2 plugin is installed the expected
 // files are checked against it too, live, so they are an independent
 // resolution at every run, not only when they were written.
 //
@@ -125,6 +125,13 @@ func checkFerry(t *testing.T, c corpusCase, root string, want expected, live *li
 		t.Fatal(err)
 	}
 	p, err := Load(context.Background(), opt)
+	active := args.profiles // docker compose's --profile replaces COMPOSE_PROFILES
+	if err == nil {
+		if len(active) == 0 {
+			active = p.ActiveProfiles()
+		}
+		err = p.CheckProfiles(active)
+	}
 	if want.err != "" || want.allErr != "" {
 		if err == nil {
 			t.Fatalf("Load succeeded; docker compose refuses the project:\n%s", strings.TrimSpace(want.err+"\n"+want.allErr))
@@ -142,10 +149,6 @@ func checkFerry(t *testing.T, c corpusCase, root string, want expected, live *li
 	}
 	if err != nil {
 		t.Fatalf("Load: %v (docker compose loads the project)", err)
-	}
-	active := args.profiles
-	if len(active) == 0 {
-		active = p.ActiveProfiles()
 	}
 	same(t, "images (COMPOSE_PROFILES="+strings.Join(active, ",")+")", ferryImages(t, p, active), want.images)
 	same(t, "images with every profile", ferryImages(t, p, []string{"*"}), want.allImages)

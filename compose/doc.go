@@ -33,10 +33,10 @@
 //     ...", "docker compose cannot read docker-compose.yml: ...", "compose
 //     file db/compose.yml, included by docker-compose.yml, cannot be read:
 //     no such file or directory".
-//   - Load refuses what docker compose refuses with the profiles
-//     COMPOSE_PROFILES activates (a started service that depends on one
-//     they leave out) and what it refuses with every profile on. An error
-//     caused by an empty variable names the variables that were not set.
+//   - Load refuses what docker compose refuses with every profile on;
+//     CheckProfiles, what it refuses with some profiles only (a started
+//     service that depends on one they leave out). An error caused by an
+//     empty variable names the variables that were not set.
 //   - Without PWD in Environ, PWD is the project directory, as docker
 //     compose sets it to the folder it runs in.
 //   - The corpus of real distributions under

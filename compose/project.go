@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -84,6 +83,9 @@ type Service struct {
 	Healthcheck *Healthcheck // nil when the service has none
 	Volumes     []Mount
 	DependsOn   []string
+	// requires are the services of DependsOn docker compose refuses to
+	// start without (not required: false), sorted.
+	requires []string
 	// Profiles the service belongs to: with any, docker compose starts it
 	// only when one of them is active (see Enabled).
 	Profiles []string
@@ -261,9 +263,6 @@ func Load(ctx context.Context, opt LoadOptions) (*Project, error) {
 	if err != nil {
 		return nil, loadError(dir, files, err, warn.list)
 	}
-	if err := refusedForProfiles(cp, files); err != nil {
-		return nil, err
-	}
 	p := &Project{
 		Name: cp.Name, NameInFiles: nameInFiles, Dir: dir, Files: files, Env: map[string]string(cp.Environment),
 		Warnings: warn.list, services: map[string]*Service{}, volumes: map[string]*Volume{},
@@ -286,27 +285,23 @@ func Load(ctx context.Context, opt LoadOptions) (*Project, error) {
 	return p, nil
 }
 
-// refusedForProfiles refuses what docker compose refuses when it loads
-// the project with only the profiles COMPOSE_PROFILES activates, which
-// Load, reading every profile, does not see: a service it starts that
-// depends on a service those profiles leave out (depends_on is required
-// unless it says required: false; compose-go adds one for links,
-// volumes_from and network_mode, ipc or pid of service:NAME).
-func refusedForProfiles(cp *types.Project, files []string) error {
-	active := ParseProfiles(cp.Environment["COMPOSE_PROFILES"])
-	left := func(name string) (types.ServiceConfig, bool) {
-		s, ok := cp.Services[name]
-		return s, ok && !s.HasProfile(active)
-	}
-	for _, name := range slices.Sorted(maps.Keys(cp.Services)) {
-		s := cp.Services[name]
-		if !s.HasProfile(active) {
-			continue
-		}
-		for _, dep := range slices.Sorted(maps.Keys(s.DependsOn)) {
-			if d, off := left(dep); off && s.DependsOn[dep].Required {
-				return &wrappedError{err: ErrInvalid, msg: fmt.Sprintf("docker compose cannot read %s: service %q depends on service %q, which only profile %s starts, and COMPOSE_PROFILES=%q does not activate it; activate it, or make the dependency optional (required: false)",
-					shortNames(files), name, dep, strings.Join(d.Profiles, " or "), cp.Environment["COMPOSE_PROFILES"])}
+// CheckProfiles returns the error docker compose refuses the project with
+// when these profiles are active and a service they start depends on a
+// service they leave out (depends_on is required unless it says required:
+// false; compose-go adds one for links, volumes_from and network_mode, ipc
+// or pid of service:NAME). Load reads every profile and cannot see it: call
+// it with the profiles a site runs with (ActiveProfiles, and any profile
+// ferry adds).
+func (p *Project) CheckProfiles(active []string) error {
+	for _, name := range p.EnabledServices(active) {
+		for _, dep := range p.services[name].requires {
+			if d := p.services[dep]; d != nil && !d.Enabled(active) {
+				on := "no profile is active"
+				if len(active) > 0 {
+					on = "the active profiles are " + strings.Join(active, ", ")
+				}
+				return &wrappedError{err: ErrInvalid, msg: fmt.Sprintf("docker compose cannot start %s: service %q depends on service %q, which only profile %s starts, and %s; activate it, or make the dependency optional (required: false)",
+					shortNames(p.Files), name, dep, strings.Join(d.Profiles, " or "), on)}
 			}
 		}
 	}
@@ -342,10 +337,14 @@ func serviceOf(name string, s types.ServiceConfig) *Service {
 		}
 		out.Volumes = append(out.Volumes, m)
 	}
-	for d := range s.DependsOn {
+	for d, c := range s.DependsOn {
 		out.DependsOn = append(out.DependsOn, d)
+		if c.Required {
+			out.requires = append(out.requires, d)
+		}
 	}
 	sort.Strings(out.DependsOn)
+	sort.Strings(out.requires)
 	return out
 }
 
