@@ -10,7 +10,7 @@ export GOFLAGS := -buildvcs=false
 # bundle fixtures; time: peak RSS in make bench).
 APT_PKGS := iproute2 debootstrap tar gzip ca-certificates time
 
-.PHONY: all build deps test test-unit bench fuzz demo vet clean clean-cache
+.PHONY: all build deps test test-unit bench fuzz demo vet clean clean-cache compose-plugin
 
 all: build
 
@@ -58,6 +58,41 @@ fuzz: deps
 	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	    echo "== $$pkg $$t"; $(GO) test -run '^$$$$' -fuzz "^$$t$$$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$pkg; \
 	  done; done
+
+# compose-plugin makes `docker compose` (the v2 CLI plugin) available, pinned:
+# Debian ships only docker-compose v1. It builds github.com/docker/compose/v2
+# at COMPOSE_VERSION as its own main module (`go install` refuses it: its
+# go.mod has exclude directives), with the version stamped as docker
+# compose's own Makefile stamps it, into COMPOSE_CACHE, and installs that to
+# ~/.docker/cli-plugins. A no-op when `docker compose version` already says
+# COMPOSE_VERSION; a copy in COMPOSE_CACHE is reused. A cold build takes
+# minutes (see README).
+COMPOSE_VERSION ?= v2.40.3
+COMPOSE_MODULE  := github.com/docker/compose/v2
+COMPOSE_CACHE   ?= $(HOME)/.cache/ferry/docker-compose-$(COMPOSE_VERSION)
+COMPOSE_PLUGIN  := $(HOME)/.docker/cli-plugins/docker-compose
+compose-plugin:
+	@want='$(patsubst v%,%,$(COMPOSE_VERSION))'; \
+	if [ "$$(docker compose version --short 2>/dev/null)" = "$$want" ]; then exit 0; fi; \
+	set -e; \
+	if [ "$$($(COMPOSE_CACHE) version --short 2>/dev/null)" != "$$want" ]; then \
+	  echo "building docker compose $(COMPOSE_VERSION) into $(COMPOSE_CACHE) (a few minutes)"; \
+	  tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  src=$$(cd "$$tmp" && $(GO) mod download -json $(COMPOSE_MODULE)@$(COMPOSE_VERSION) | \
+	    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$$/\1/p'); \
+	  [ -n "$$src" ] || { echo "go mod download $(COMPOSE_MODULE)@$(COMPOSE_VERSION) named no folder"; exit 1; }; \
+	  mkdir -p "$$(dirname $(COMPOSE_CACHE))"; \
+	  (cd "$$src" && GOFLAGS="-mod=mod -buildvcs=false" $(GO) build -trimpath \
+	    -ldflags "-w -X $(COMPOSE_MODULE)/internal.Version=$(COMPOSE_VERSION)" \
+	    -o "$(COMPOSE_CACHE).tmp" ./cmd); \
+	  mv -f "$(COMPOSE_CACHE).tmp" "$(COMPOSE_CACHE)"; \
+	fi; \
+	mkdir -p "$$(dirname $(COMPOSE_PLUGIN))"; \
+	install -m 0755 "$(COMPOSE_CACHE)" "$(COMPOSE_PLUGIN).tmp"; \
+	mv -f "$(COMPOSE_PLUGIN).tmp" "$(COMPOSE_PLUGIN)"; \
+	got=$$(docker compose version --short 2>/dev/null || true); \
+	if [ "$$got" != "$$want" ]; then echo "installed $(COMPOSE_PLUGIN), but docker compose version says '$$got', not $$want"; exit 1; fi; \
+	echo "docker compose $$got installed at $(COMPOSE_PLUGIN)"
 
 demo: build
 	$(GO) run ./integration/cmd/ferry-demo $(DEMOFLAGS)

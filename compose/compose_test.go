@@ -123,6 +123,8 @@ func TestLoadErrorsNameTheFile(t *testing.T) {
 		{"services not a mapping", "services:\n  - db\n", "docker compose cannot read docker-compose.yml", ErrInvalid},
 		{"no image, no build", "services:\n  db: {restart: always}\n", "docker compose cannot read docker-compose.yml", ErrInvalid},
 		{"top level a list", "- a\n- b\n", "docker-compose.yml line 1: the top level must be a mapping", ErrSyntax},
+		{"empty variable", "services:\n  a:\n    image: a\n    volumes: [\"${DISTRO_PATH}:/files\"]\n",
+			"empty section between colons (not set, so empty: DISTRO_PATH; set it in the environment or in .env)", ErrInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := load(t, map[string]string{"docker-compose.yml": tc.content})
@@ -423,5 +425,67 @@ func TestEnvFileDelete(t *testing.T) {
 	e.Delete("COMPOSE_FILE")
 	if got := string(e.Bytes()); got != "A=1\n# c\nB=2\n" {
 		t.Errorf("after Delete: %q", got)
+	}
+}
+
+// TestPWD: docker compose sets PWD to the folder it runs in when its
+// environment has none (Bahmni standard mounts ${PWD}/init_pacs_dbs.sh);
+// Load takes the project directory then, and a PWD given wins.
+func TestPWD(t *testing.T) {
+	src := "services:\n  db:\n    image: postgres\n    volumes: [\"${PWD}/init.sh:/docker-entrypoint-initdb.d/init.sh\"]\n"
+	for _, tc := range []struct {
+		environ []string
+		want    string // relative to the project directory, or absolute
+	}{
+		{nil, "init.sh"},
+		{[]string{"PWD=/srv/elsewhere"}, "/srv/elsewhere/init.sh"},
+	} {
+		p, err := load(t, map[string]string{"docker-compose.yml": src}, tc.environ...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := tc.want
+		if !filepath.IsAbs(want) {
+			want = filepath.Join(p.Dir, want)
+		}
+		if got := p.Service("db").Volumes[0].Source; got != want {
+			t.Errorf("Environ %v: bind source %q, want %q", tc.environ, got, want)
+		}
+		if len(p.Warnings) != 0 {
+			t.Errorf("Environ %v: warnings %v", tc.environ, p.Warnings)
+		}
+	}
+}
+
+// TestProfilesLeaveOutADependency: docker compose refuses a project whose
+// started service depends on one the active profiles leave out; Load reads
+// every profile and loads it, and CheckProfiles refuses it, naming both
+// services and the profile.
+func TestProfilesLeaveOutADependency(t *testing.T) {
+	src := "services:\n  app: {image: a, depends_on: [db]}\n  db: {image: d, profiles: [restore]}\n" +
+		"  web: {image: w, network_mode: \"service:proxy\", profiles: [web]}\n  proxy: {image: p, profiles: [edge]}\n"
+	for _, tc := range []struct {
+		env, src, want string
+	}{
+		{"", src, `docker compose cannot start docker-compose.yml: service "app" depends on service "db", which only profile restore starts, and no profile is active`},
+		{"COMPOSE_PROFILES=restore", src, ""},
+		{"COMPOSE_PROFILES=restore,web", src, `service "web" depends on service "proxy", which only profile edge starts, and the active profiles are restore, web`},
+		{"COMPOSE_PROFILES=*", src, ""},
+		{"", strings.Replace(src, "depends_on: [db]", "depends_on: {db: {condition: service_started, required: false}}", 1), ""},
+	} {
+		p, err := load(t, map[string]string{"docker-compose.yml": tc.src}, tc.env)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.env, err)
+		}
+		err = p.CheckProfiles(p.ActiveProfiles())
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tc.env, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: error = %v, want it to contain %q", tc.env, err, tc.want)
+		}
 	}
 }

@@ -33,6 +33,16 @@
 //     ...", "docker compose cannot read docker-compose.yml: ...", "compose
 //     file db/compose.yml, included by docker-compose.yml, cannot be read:
 //     no such file or directory".
+//   - Load refuses what docker compose refuses with every profile on;
+//     CheckProfiles, what it refuses with some profiles only (a started
+//     service that depends on one they leave out). An error caused by an
+//     empty variable names the variables that were not set.
+//   - Without PWD in Environ, PWD is the project directory, as docker
+//     compose sets it to the folder it runs in.
+//   - The corpus of real distributions under
+//     integration/testdata/compose-corpus resolves as docker compose
+//     resolves it (corpus_test.go, checked live against docker compose
+//     when its v2 plugin is installed).
 //   - compose-go's warnings (an unset variable, an obsolete version:) are
 //     collected in Project.Warnings, never printed.
 //   - WriteFile is atomic (temp file + fsync + rename): a crash leaves either

@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -33,7 +35,10 @@ type LoadOptions struct {
 	Name string
 	// Environ is the process environment docker compose runs with
 	// ("KEY=VALUE"). Keys it sets win over the .env file's, as in docker
-	// compose. Nil means an empty environment.
+	// compose. Nil means an empty environment. Without PWD, PWD is Dir:
+	// docker compose sets PWD to the folder it runs in when its
+	// environment has none, and files use it (Bahmni standard mounts
+	// ${PWD}/init_pacs_dbs.sh).
 	Environ []string
 	// EnvFiles are the --env-file files. Default: Dir/.env when it exists.
 	EnvFiles []string
@@ -78,6 +83,9 @@ type Service struct {
 	Healthcheck *Healthcheck // nil when the service has none
 	Volumes     []Mount
 	DependsOn   []string
+	// requires are the services of DependsOn docker compose refuses to
+	// start without (not required: false), sorted.
+	requires []string
 	// Profiles the service belongs to: with any, docker compose starts it
 	// only when one of them is active (see Enabled).
 	Profiles []string
@@ -107,9 +115,13 @@ func (s *Service) Enabled(active []string) bool {
 }
 
 // ParseProfiles reads COMPOSE_PROFILES: profile names separated by commas.
-func ParseProfiles(v string) []string {
+func ParseProfiles(v string) []string { return splitTrimmed(v, ",") }
+
+// splitTrimmed splits s at sep and keeps the parts that are not blank,
+// trimmed.
+func splitTrimmed(s, sep string) []string {
 	var out []string
-	for _, p := range strings.Split(v, ",") {
+	for _, p := range strings.Split(s, sep) {
 		if p = strings.TrimSpace(p); p != "" {
 			out = append(out, p)
 		}
@@ -188,6 +200,10 @@ func Load(ctx context.Context, opt LoadOptions) (*Project, error) {
 	if err != nil {
 		return nil, fmt.Errorf("project directory %s: %w", opt.Dir, err)
 	}
+	environ := opt.Environ
+	if !slices.ContainsFunc(environ, func(kv string) bool { return strings.HasPrefix(kv, "PWD=") }) {
+		environ = append(slices.Clip(environ), "PWD="+dir)
+	}
 	envFiles := opt.EnvFiles
 	if len(envFiles) == 0 {
 		if st, err := os.Stat(filepath.Join(dir, ".env")); err == nil && st.Mode().IsRegular() {
@@ -204,7 +220,7 @@ func Load(ctx context.Context, opt LoadOptions) (*Project, error) {
 	}
 	// What ferry reads itself first: each file within its limits, and the
 	// files include and extends bring in.
-	env, err := projectEnv(opt.Environ, envFiles)
+	env, err := projectEnv(environ, envFiles)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +246,7 @@ func Load(ctx context.Context, opt LoadOptions) (*Project, error) {
 
 	popts := []cli.ProjectOptionsFn{
 		cli.WithWorkingDirectory(dir),
-		cli.WithEnv(opt.Environ),
+		cli.WithEnv(environ),
 		cli.WithEnvFiles(envFiles...),
 		cli.WithDotEnv,
 		cli.WithProfiles([]string{"*"}),
@@ -241,11 +257,11 @@ func Load(ctx context.Context, opt LoadOptions) (*Project, error) {
 	}
 	po, err := cli.NewProjectOptions(files, popts...)
 	if err != nil {
-		return nil, loadError(dir, files, err)
+		return nil, loadError(dir, files, err, nil)
 	}
 	cp, err := po.LoadProject(ctx)
 	if err != nil {
-		return nil, loadError(dir, files, err)
+		return nil, loadError(dir, files, err, warn.list)
 	}
 	p := &Project{
 		Name: cp.Name, NameInFiles: nameInFiles, Dir: dir, Files: files, Env: map[string]string(cp.Environment),
@@ -267,6 +283,29 @@ func Load(ctx context.Context, opt LoadOptions) (*Project, error) {
 	p.needs = append(w.needs, derivedNeeds(cp)...)
 	p.needs = dedupeNeeds(p.needs)
 	return p, nil
+}
+
+// CheckProfiles returns the error docker compose refuses the project with
+// when these profiles are active and a service they start depends on a
+// service they leave out (depends_on is required unless it says required:
+// false; compose-go adds one for links, volumes_from and network_mode, ipc
+// or pid of service:NAME). Load reads every profile and cannot see it: call
+// it with the profiles a site runs with (ActiveProfiles, and any profile
+// ferry adds).
+func (p *Project) CheckProfiles(active []string) error {
+	for _, name := range p.EnabledServices(active) {
+		for _, dep := range p.services[name].requires {
+			if d := p.services[dep]; d != nil && !d.Enabled(active) {
+				on := "no profile is active"
+				if len(active) > 0 {
+					on = "the active profiles are " + strings.Join(active, ", ")
+				}
+				return &wrappedError{err: ErrInvalid, msg: fmt.Sprintf("docker compose cannot start %s: service %q depends on service %q, which only profile %s starts, and %s; activate it, or make the dependency optional (required: false)",
+					shortNames(p.Files), name, dep, strings.Join(d.Profiles, " or "), on)}
+			}
+		}
+	}
+	return nil
 }
 
 // projectEnv is the environment interpolation sees: environ over the env
@@ -298,18 +337,24 @@ func serviceOf(name string, s types.ServiceConfig) *Service {
 		}
 		out.Volumes = append(out.Volumes, m)
 	}
-	for d := range s.DependsOn {
+	for d, c := range s.DependsOn {
 		out.DependsOn = append(out.DependsOn, d)
+		if c.Required {
+			out.requires = append(out.requires, d)
+		}
 	}
 	sort.Strings(out.DependsOn)
+	sort.Strings(out.requires)
 	return out
 }
 
 // missingEnvFile finds compose-go's error for an env_file that is not there.
 var missingEnvFile = regexp.MustCompile(`env file (\S+) not found`)
 
-// loadError makes compose-go's error one sentence that names the files.
-func loadError(dir string, files []string, err error) error {
+// loadError makes compose-go's error one sentence that names the files,
+// and the variables that were not set: an empty one is often the cause
+// ("${DISTRO_PATH}:/files" reads as "invalid spec: :/files").
+func loadError(dir string, files []string, err error, warnings []string) error {
 	if m := missingEnvFile.FindStringSubmatch(err.Error()); m != nil {
 		name := m[1]
 		if rel, rerr := filepath.Rel(dir, name); rerr == nil && !strings.HasPrefix(rel, "..") {
@@ -322,7 +367,19 @@ func loadError(dir string, files []string, err error) error {
 	if errors.As(err, &req) {
 		return &wrappedError{msg: fmt.Sprintf("%s: %s", shortNames(files), strings.TrimPrefix(err.Error(), "error while interpolating ")), err: ErrRequired}
 	}
-	return &wrappedError{msg: fmt.Sprintf("docker compose cannot read %s: %s", shortNames(files), err), err: ErrInvalid}
+	msg := fmt.Sprintf("docker compose cannot read %s: %s", shortNames(files), err)
+	var unset []string
+	for _, w := range warnings {
+		if v, ok := strings.CutSuffix(w, " variable is not set. Defaulting to a blank string."); ok {
+			if v, err := strconv.Unquote(strings.TrimPrefix(v, "The ")); err == nil && !slices.Contains(unset, v) {
+				unset = append(unset, v)
+			}
+		}
+	}
+	if len(unset) > 0 {
+		msg += fmt.Sprintf(" (not set, so empty: %s; set it in the environment or in .env)", strings.Join(unset, ", "))
+	}
+	return &wrappedError{msg: msg, err: ErrInvalid}
 }
 
 // shortNames lists files by base name.
