@@ -112,6 +112,9 @@ func planProject(ctx context.Context, opt *CreateOptions) (*projectPlan, error) 
 			return nil, refusef("no service of %s is in profile %q", shortList(pl.composeNames()), p)
 		}
 	}
+	if err := proj.CheckProfiles(active); err != nil {
+		return nil, refusef("%v", err)
+	}
 	var buildOnly, buildOnlyOff []string
 	for _, name := range proj.Services() {
 		s := proj.Service(name)

@@ -331,6 +331,9 @@ func (u *Upgrader) preflight(ctx context.Context, j *journal, sr *release.Signed
 	if err != nil {
 		return nil, nil, bad("%v", err)
 	}
+	if err := ns.compose.CheckProfiles(ns.profiles()); err != nil {
+		return nil, nil, bad("%v", err)
+	}
 	if err := checkImages(ctx, m, ns); err != nil {
 		return nil, nil, bad("%v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/ferry-mesh/ferry/compose"
@@ -132,7 +133,9 @@ func (u *Upgrader) siteFrom(ctx context.Context, fileDir string, dotenv *compose
 	if len(paths) == 0 {
 		return s, nil
 	}
-	s.proj.env = composeEnv(env)
+	// docker compose sets PWD to its folder when it runs there (a
+	// distribution may mount ${PWD}/file): it runs in fileDir.
+	s.proj.env = append(slices.DeleteFunc(composeEnv(env), func(kv string) bool { return strings.HasPrefix(kv, "PWD=") }), "PWD="+fileDir)
 	opt := compose.LoadOptions{Files: paths, Dir: fileDir, Name: u.cfg.Project, Environ: s.proj.env}
 	if envFile != "" {
 		opt.EnvFiles = []string{envFile}
