@@ -68,6 +68,29 @@ type Project struct {
 	services map[string]*Service
 	volumes  map[string]*Volume
 	needs    []Need
+	// externalNetworks are the Docker networks the project uses but does
+	// not make (external: true), by name.
+	externalNetworks []string
+}
+
+// ExternalNetworks returns the Docker networks the project uses but
+// expects to exist (external: true), by name, sorted.
+func (p *Project) ExternalNetworks() []string { return p.externalNetworks }
+
+// ExternalVolumes returns the Docker volumes the project uses but expects
+// to exist (external: true), by name, sorted.
+func (p *Project) ExternalVolumes() []string {
+	var names []string
+	for _, v := range p.Volumes() {
+		if v.External {
+			n := v.Name
+			if n == "" {
+				n = v.Key
+			}
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 // Service is the part of a compose service ferry needs.
@@ -280,6 +303,16 @@ func Load(ctx context.Context, opt LoadOptions) (*Project, error) {
 		}
 		p.volumes[key] = vol
 	}
+	for key, n := range cp.Networks {
+		if bool(n.External) {
+			name := n.Name
+			if name == "" {
+				name = key
+			}
+			p.externalNetworks = append(p.externalNetworks, name)
+		}
+	}
+	sort.Strings(p.externalNetworks)
 	p.needs = append(w.needs, derivedNeeds(cp)...)
 	p.needs = dedupeNeeds(p.needs)
 	return p, nil

@@ -2,6 +2,7 @@ package release
 
 import (
 	"bytes"
+	"slices"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -350,7 +351,7 @@ func isAlnum(c byte) bool {
 
 // checkComposeName refuses compose file names a release must not write on a
 // site: paths that leave the folder, hidden files such as .env, and
-// override files, which are the site's own.
+// the override files docker compose reads on its own, which are the site's.
 func checkComposeName(name string) error {
 	lower := strings.ToLower(path.Base(name))
 	switch {
@@ -358,7 +359,10 @@ func checkComposeName(name string) error {
 		return fmt.Errorf("compose file name %q: want a path inside the project folder", name)
 	case !strings.HasSuffix(lower, ".yml") && !strings.HasSuffix(lower, ".yaml"):
 		return fmt.Errorf("compose file name %q: want a .yml or .yaml file", name)
-	case strings.Contains(lower, "override"):
+	case slices.Contains(overrideFileNames, name):
+		// The files docker compose reads on its own beside the compose
+		// files; another name with "override" in it is an ordinary compose
+		// file (LIME's docker-compose-openmrs-override.yml).
 		return fmt.Errorf("compose file name %q: override files belong to the site, not to a release", name)
 	}
 	return nil

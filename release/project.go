@@ -77,7 +77,7 @@ func planProject(ctx context.Context, opt *CreateOptions) (*projectPlan, error) 
 			return nil, refusef("compose file %s is outside the project folder %s; a release lays its files out as in that folder, so move it inside (or give the folder with --dir)", f, dir)
 		}
 		if err := checkComposeName(rel); err != nil {
-			if strings.Contains(strings.ToLower(path.Base(rel)), "override") {
+			if siteOwned(rel) {
 				return nil, refusef("%s is an override file: each site keeps its own override files and a release never writes one; rename it (e.g. to %s) to ship its settings with the release", rel, strings.Replace(path.Base(rel), "override", "extra", 1))
 			}
 			return nil, refusef("%v", err)
@@ -143,7 +143,7 @@ func planProject(ctx context.Context, opt *CreateOptions) (*projectPlan, error) 
 	if len(pl.required) == 0 {
 		return nil, refusef("%s names no image that docker compose would start", shortList(pl.composeNames()))
 	}
-	if err := pl.chooseFiles(proj, envFile, opt); err != nil {
+	if err := pl.chooseFiles(proj, opt); err != nil {
 		return nil, err
 	}
 	if dotenv != nil {
@@ -273,14 +273,17 @@ func checkComposeFileKey(env map[string]string, envFile string, files []File) er
 }
 
 // chooseFiles decides what the release carries besides its compose files.
-func (pl *projectPlan) chooseFiles(proj *compose.Project, envFile string, opt *CreateOptions) error {
+func (pl *projectPlan) chooseFiles(proj *compose.Project, opt *CreateOptions) error {
 	carry := map[string]bool{}
 	excluded := pl.excluded
 	var missing, outside []string
 	for _, n := range proj.Needs() {
-		if n.Kind == compose.NeedCompose || n.Path == envFile {
+		if n.Kind == compose.NeedCompose {
 			continue
 		}
+		// The release's .env (envFile) travels as keys, and the site's .env
+		// is the site's; but another file given as --env that services
+		// also read as env_file (LIME's concatenated.env) must be there.
 		rel, in := inside(pl.dir, n.Path)
 		_, statErr := os.Lstat(n.Path)
 		exists := statErr == nil

@@ -229,7 +229,10 @@ func (u *Upgrader) forward(ctx context.Context, j *journal, sr *release.Signed) 
 		return u.startRollback(ctx, j, err.Error())
 	}
 	u.emit(OpUpgrade, StepStart, "Starting version %s…", m.Version)
-	if _, err := d.runCompose(ctx, s.proj, d.upArgs("--remove-orphans")...); err != nil {
+	if err := u.up(ctx, d, s, "--remove-orphans"); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("stopped while starting version %s; the next 'ferry upgrade' or daemon start finishes or undoes it: %w", m.Version, ctx.Err())
+		}
 		return u.startRollback(ctx, j, fmt.Sprintf("docker compose could not start the new version: %v", err))
 	}
 
@@ -245,6 +248,19 @@ func (u *Upgrader) forward(ctx context.Context, j *journal, sr *release.Signed) 
 		return u.startRollback(ctx, j, err.Error())
 	}
 	return u.commit(j)
+}
+
+// up runs docker compose up, for at most HealthTimeout: up waits for the
+// services others depend on to be healthy or done, and one that never is
+// (an init task that hangs) would hold the site down for ever.
+func (u *Upgrader) up(ctx context.Context, d *docker, s *site, args ...string) error {
+	upCtx, cancel := context.WithTimeout(ctx, u.cfg.HealthTimeout)
+	defer cancel()
+	_, err := d.runCompose(upCtx, s.proj, d.upArgs(args...)...)
+	if err != nil && upCtx.Err() != nil && ctx.Err() == nil {
+		return fmt.Errorf("it did not finish within %s: a service the others wait for never became ready or done", humanDuration(u.cfg.HealthTimeout))
+	}
+	return err
 }
 
 // commit makes the release current.
@@ -332,6 +348,9 @@ func (u *Upgrader) preflight(ctx context.Context, j *journal, sr *release.Signed
 		return nil, nil, bad("%v", err)
 	}
 	if err := ns.compose.CheckProfiles(ns.profiles()); err != nil {
+		return nil, nil, bad("%v", err)
+	}
+	if err := checkExternal(ctx, ns); err != nil {
 		return nil, nil, bad("%v", err)
 	}
 	if err := checkImages(ctx, m, ns); err != nil {
@@ -434,6 +453,27 @@ func (u *Upgrader) checkNewConfig(ctx context.Context, d *docker, sr *release.Si
 		return nil, fmt.Errorf("docker compose rejects the new version's configuration with this site's settings: %v", err)
 	}
 	return s, nil
+}
+
+// checkExternal checks that the Docker networks and volumes the new
+// configuration expects to exist (external: true) do: docker compose up
+// would stop at the first one missing, after the switch.
+func checkExternal(ctx context.Context, ns *site) error {
+	var missing []string
+	for _, n := range ns.compose.ExternalNetworks() {
+		if _, err := dockerCmd(ctx, "network", "inspect", n); err != nil {
+			missing = append(missing, "network "+n+" (docker network create "+n+")")
+		}
+	}
+	for _, v := range ns.compose.ExternalVolumes() {
+		if _, err := dockerCmd(ctx, "volume", "inspect", v); err != nil {
+			missing = append(missing, "volume "+v+" (docker volume create "+v+")")
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the new version uses Docker %s, which this machine does not have and docker compose does not make; create %s first, as the distribution's instructions say", strings.Join(missing, " and "), map[bool]string{true: "it", false: "them"}[len(missing) == 1])
+	}
+	return nil
 }
 
 // checkImages checks that every service the new configuration starts has an

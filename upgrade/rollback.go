@@ -347,9 +347,9 @@ func (u *Upgrader) restore(ctx context.Context, j *journal) error {
 			added = releaseFileNames(sr.Manifest)
 		}
 	}
-	if len(info.Files) == 0 {
-		added = append(added, ".env")
-	}
+	// The .env the switch wrote goes when the site had none before (a
+	// first install into a folder without one).
+	added = append(added, ".env")
 	if err := removeOwned(u.cfg.ComposeDir, added, j.Dirs, keep); err != nil {
 		return fmt.Errorf("remove the files of the version left: %w", err)
 	}
@@ -370,7 +370,7 @@ func (u *Upgrader) restore(ctx context.Context, j *journal) error {
 	}
 	if info.Database != "" {
 		u.emit(j.Op, StepRollback, "Putting back the database as it was before the upgrade (this can take a few minutes)…")
-		if _, err := d.runCompose(ctx, s.proj, d.upArgs(dbSvc)...); err != nil {
+		if err := u.up(ctx, d, s, dbSvc); err != nil {
 			return err
 		}
 		conn, err := u.waitDB(ctx, d, s, dbSvc)
@@ -417,7 +417,7 @@ func (u *Upgrader) restore(ctx context.Context, j *journal) error {
 		}
 	}
 	u.emit(j.Op, StepRollback, "Starting the previous version…")
-	if _, err := d.runCompose(ctx, s.proj, d.upArgs("--remove-orphans")...); err != nil {
+	if err := u.up(ctx, d, s, "--remove-orphans"); err != nil {
 		return err
 	}
 	return u.healthGate(ctx, d, s, j.Op, "the previous version")

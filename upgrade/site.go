@@ -55,6 +55,9 @@ func composeFiles(dir string, env map[string]string, releaseFiles []string) []st
 			}
 		}
 	}
+	if len(files) == 0 {
+		return nil // override files alone are no project (a first install's folder may hold them)
+	}
 	for _, n := range overrideNames {
 		if exists(filepath.Join(dir, n)) {
 			files = append(files, n)
