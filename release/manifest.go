@@ -2,11 +2,11 @@ package release
 
 import (
 	"bytes"
-	"slices"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
