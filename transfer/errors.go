@@ -29,6 +29,9 @@ var (
 	// ErrStalled means a peer sent nothing for longer than the stall
 	// timeout.
 	ErrStalled = errors.New("peer stalled")
+	// ErrTooSlow means a peer delivered less than the fetcher's floor
+	// (FetcherConfig.MinGoodput) over a whole judging window.
+	ErrTooSlow = errors.New("peer too slow")
 	// ErrFingerprint means a peer's certificate is not the one expected.
 	ErrFingerprint = errors.New("peer certificate fingerprint mismatch")
 	// ErrNoSource means no reachable peer holds what is still missing.

@@ -63,9 +63,18 @@ type FetcherConfig struct {
 	// peers (default 16 MiB). It bounds what a crash can waste: at most
 	// this much is fetched twice.
 	MaxInFlight int64
-	// StallTimeout drops a request that receives nothing for this long
-	// (default 20 s) and backs off from its peer.
+	// StallTimeout drops a request that receives less than 4 KiB in this
+	// long (default 20 s) and backs off from its peer.
 	StallTimeout time.Duration
+	// JudgeWindow is the span over which each peer's goodput is measured:
+	// bytes received per second of the time it had requests out (default
+	// 10 s, at least 1 s). A peer far slower than the best one has its
+	// work moved to others; one below MinGoodput for a whole window is
+	// given up on for a while (see judge.go).
+	JudgeWindow time.Duration
+	// MinGoodput is the floor, in bytes per second (default 2 KiB/s, or a
+	// sixteenth of Limit if that is less).
+	MinGoodput int64
 	// HaveRefresh is how often a peer's have-bitmap is asked for again
 	// while it is still incomplete (default 0.5 s: in a swarm, nodes
 	// should learn within a second what their neighbours just received);
@@ -118,6 +127,13 @@ func NewFetcher(cfg FetcherConfig) (*Fetcher, error) {
 	}
 	if cfg.StallTimeout <= 0 {
 		cfg.StallTimeout = 20 * time.Second
+	}
+	if cfg.JudgeWindow <= 0 {
+		cfg.JudgeWindow = 10 * time.Second
+	}
+	cfg.JudgeWindow = max(cfg.JudgeWindow, time.Second)
+	if cfg.MinGoodput <= 0 {
+		cfg.MinGoodput = 2 << 10
 	}
 	if cfg.HaveRefresh <= 0 {
 		cfg.HaveRefresh = 500 * time.Millisecond
@@ -331,7 +347,7 @@ type Progress struct {
 // PeerProgress is one peer's part in a fetch.
 type PeerProgress struct {
 	Peer     string  `json:"peer"`
-	State    string  `json:"state"` // active, idle, waiting (for its have-bitmap), backoff, dropped
+	State    string  `json:"state"` // active, slow (judged far slower than the best peer), idle, waiting (for its have-bitmap), backoff, dropped
 	Rate     float64 `json:"rate"`  // bytes per second, recent
 	InFlight int     `json:"in_flight"`
 	Has      int     `json:"has"` // chunks of the release it holds, as last heard

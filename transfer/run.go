@@ -33,13 +33,14 @@ type run struct {
 	orderPos int      // order[:orderPos] holds only committed chunks
 	dirty    bool     // order must be rebuilt
 
-	remaining   int             // chunks not committed
-	requested   int             // chunks with a first request out
-	flights     map[int]*flight // the chunks requested, by index
-	remainBytes int64           // their content size
-	inflight    int64           // stored-size bound of the chunks requested
-	held        int             // chunks the store had at the start
-	heldBytes   int64           // their content size
+	remaining   int                   // chunks not committed
+	requested   int                   // chunks with a first request out
+	flights     map[int]*flight       // the chunks requested, by index
+	reqs        map[*request]struct{} // every request out, first or tail
+	remainBytes int64                 // their content size
+	inflight    int64                 // stored-size bound of the chunks requested
+	held        int                   // chunks the store had at the start
+	heldBytes   int64                 // their content size
 
 	ps       map[string]*peerState
 	results  chan chunkResult
@@ -88,9 +89,21 @@ type peerState struct {
 	later   map[int]time.Time
 	lastErr error
 	dropped error // non-nil: never used again in this fetch
+
+	meter meter // goodput over the judging window (see judge.go)
+	slow  bool  // far slower than the best peer: one request at a time
+}
+
+// request is one chunk request out to a peer: a chunk's first request or
+// an end-game tail.
+type request struct {
+	p      *peerState
+	cancel func() // ends the request; its chunk goes back to the missing ones
+	moved  bool   // cancelled by moveFromSlow
 }
 
 type chunkResult struct {
+	req   *request
 	p     *peerState
 	idx   int
 	need  int64
@@ -129,6 +142,7 @@ func newRun(f *Fetcher, sr *release.Signed, peers PeerSource) *run {
 		tiebreak: make([]uint32, len(chunks)),
 		ps:       map[string]*peerState{},
 		flights:  map[int]*flight{},
+		reqs:     map[*request]struct{}{},
 		results:  make(chan chunkResult, 64),
 		haves:    make(chan haveResult, 16),
 		started:  time.Now(),
@@ -162,7 +176,7 @@ func (r *run) loop(ctx context.Context) error {
 		cancel()
 		r.drain()
 	}()
-	tick := time.NewTicker(500 * time.Millisecond)
+	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
 	lastTick, lastWire, lastDone := time.Now(), int64(0), r.remainBytes
 	var rate, doneRate float64
@@ -231,7 +245,7 @@ func (r *run) refreshPeers() {
 			ps.peer = p
 			continue
 		}
-		r.ps[p.URL] = &peerState{peer: p, window: minPeerWindow}
+		r.ps[p.URL] = &peerState{peer: p, window: minPeerWindow, meter: newMeter(r.f.cfg.JudgeWindow)}
 	}
 	for url, ps := range r.ps {
 		if !seen[url] && !ps.gone {
@@ -397,7 +411,7 @@ func (r *run) schedule(ctx context.Context) {
 	var partial []*peerState
 	seed := make([]bool, len(ready))
 	for k, p := range ready {
-		if seed[k] = p.have.Count() == p.have.Len(); !seed[k] {
+		if seed[k] = p.have.Count() == p.have.Len(); !seed[k] && !p.slow {
 			partial = append(partial, p)
 		}
 	}
@@ -422,27 +436,39 @@ func (r *run) schedule(ctx context.Context) {
 			}
 			r.state[i] = requested
 			r.requested++
-			fl := newFlight(i)
+			rctx, rq := r.newRequest(ctx, p)
+			fl := newFlight(i, rq)
 			r.flights[i] = fl
 			p.inflight++
 			p.inflightBytes += need
 			r.inflight += need
 			launched = true
 			go func(p *peerState, i int, need int64) {
+				defer rq.cancel()
 				released := false
 				received := func() {
 					released = true
-					r.results <- chunkResult{p: p, idx: i, need: need, received: true}
+					r.results <- chunkResult{req: rq, p: p, idx: i, need: need, received: true}
 				}
-				fresh, err := r.fetchChunk(ctx, p, r.chunks[i], fl, received)
-				r.results <- chunkResult{p: p, idx: i, need: need, fresh: fresh, err: err, released: released}
+				fresh, err := r.fetchChunk(rctx, p, r.chunks[i], fl, received)
+				r.results <- chunkResult{req: rq, p: p, idx: i, need: need, fresh: fresh, err: err, released: released}
 			}(p, i, need)
 		}
 		if !launched {
 			r.splitTails(ctx, ready)
+			r.moveFromSlow(ready)
 			return
 		}
 	}
+}
+
+// newRequest registers a request to p; its context ends with the fetch or
+// when the request is cancelled (moved, or its peer given up on).
+func (r *run) newRequest(ctx context.Context, p *peerState) (context.Context, *request) {
+	rctx, cancel := context.WithCancel(ctx)
+	rq := &request{p: p, cancel: cancel}
+	r.reqs[rq] = struct{}{}
+	return rctx, rq
 }
 
 func (r *run) commit(i int) {
@@ -467,6 +493,7 @@ func (r *run) settle(res chunkResult) bool {
 	}
 	p.inflight--
 	r.inflight -= res.need
+	delete(r.reqs, res.req)
 	return true
 }
 
@@ -502,7 +529,8 @@ func (r *run) handleResult(res chunkResult) {
 			r.fatal = fmt.Errorf("fetch release %s: %w", r.sr, le.err)
 		}
 	case errors.Is(err, context.Canceled):
-		// the fetch is ending
+		// The fetch is ending, or the request was cancelled: moved to a
+		// faster peer, or its peer given up on (judge.go).
 	case errors.Is(err, chunkstore.ErrCorrupt) || errors.Is(err, chunkstore.ErrTooLarge) || errors.Is(err, ErrBadResponse):
 		if res.fresh || errors.Is(err, ErrBadResponse) {
 			r.drop(p, err)
@@ -574,11 +602,35 @@ func (r *run) drop(p *peerState, err error) {
 // adaptWindows lets each peer keep peerWindowTime seconds of its measured
 // rate in flight, so that fast peers get more requests and slow ones do
 // not hold chunks that others could deliver sooner.
+//
+// It first feeds each peer's goodput meter and judges the peers (judge.go):
+// a slow peer keeps one request at a time.
 func (r *run) adaptWindows(dt float64) {
+	floor := r.floor()
+	gots := make(map[*peerState]int64, len(r.ps))
 	for _, p := range r.ps {
 		cur := p.recv.Load()
 		got := cur - p.lastRecv
 		p.lastRecv = cur
+		gots[p] = got
+		var busy float64
+		if p.inflight > 0 || got > 0 {
+			busy = dt
+		}
+		p.meter.add(got, busy)
+		// Progress is bytes at the floor's pace or more: a peer sending
+		// a byte now and then does not keep a fetch from its patience.
+		if float64(got) >= floor*dt {
+			r.progress = time.Now()
+		}
+	}
+	r.judge()
+	for _, p := range r.ps {
+		got := gots[p]
+		if p.slow {
+			p.window = 1 // one request at a time
+			continue
+		}
 		if p.inflight == 0 && got == 0 {
 			continue
 		}
@@ -593,19 +645,17 @@ func (r *run) adaptWindows(dt float64) {
 		}
 		w := int64(p.rate * span)
 		// At least two chunks per connection, so that none idles.
-		floor := max(minPeerWindow, int64(r.f.cfg.Client.Parallelism(p.peer))*2*chunkstore.DefaultAvgSize)
-		p.window = min(max(w, floor), r.f.cfg.MaxInFlight)
-		if got > 0 {
-			r.progress = time.Now()
-		}
+		least := max(minPeerWindow, int64(r.f.cfg.Client.Parallelism(p.peer))*2*chunkstore.DefaultAvgSize)
+		p.window = min(max(w, least), r.f.cfg.MaxInFlight)
 	}
 }
 
-// checkPatience fails the fetch when nothing could be fetched for too long,
-// or at once when every peer has been dropped.
+// checkPatience fails the fetch when nothing could be fetched for too long
+// (requests out that bring less than the floor count as nothing), or at
+// once when every peer has been dropped.
 func (r *run) checkPatience() error {
 	pat := r.f.cfg.Patience
-	if pat < 0 || r.inflight > 0 {
+	if pat < 0 {
 		return nil
 	}
 	allDropped := len(r.ps) > 0
@@ -624,6 +674,9 @@ func (r *run) checkPatience() error {
 			why = append(why, fmt.Sprintf("%s dropped (%v)", p.peer, p.dropped))
 		case p.lastErr != nil:
 			why = append(why, fmt.Sprintf("%s: %v", p.peer, p.lastErr))
+		case p.inflight > 0:
+			g, _, _ := p.meter.goodput()
+			why = append(why, fmt.Sprintf("%s is too slow (%s/s)", p.peer, humanRate(g)))
 		case p.have != nil:
 			why = append(why, fmt.Sprintf("%s holds %d of %d chunks", p.peer, p.have.Count(), p.have.Len()))
 		default:
@@ -681,6 +734,8 @@ func (r *run) publish(rate float64, eta time.Duration) {
 			pp.State = "backoff"
 		case p.have == nil:
 			pp.State = "waiting"
+		case p.slow:
+			pp.State = "slow"
 		case p.inflight > 0:
 			pp.State = "active"
 		default:
