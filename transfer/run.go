@@ -43,6 +43,7 @@ type run struct {
 	heldBytes   int64                 // their content size
 
 	ps       map[string]*peerState
+	sources  map[string]bool // peers a committed chunk came from
 	results  chan chunkResult
 	haves    chan haveResult
 	wire     atomic.Int64 // bytes received
@@ -143,6 +144,7 @@ func newRun(f *Fetcher, sr *release.Signed, peers PeerSource) *run {
 		ps:       map[string]*peerState{},
 		flights:  map[int]*flight{},
 		reqs:     map[*request]struct{}{},
+		sources:  map[string]bool{},
 		results:  make(chan chunkResult, 64),
 		haves:    make(chan haveResult, 16),
 		started:  time.Now(),
@@ -514,6 +516,7 @@ func (r *run) handleResult(res chunkResult) {
 	r.f.unclaim(r.chunks[i].ID)
 	if res.err == nil {
 		r.commit(i)
+		r.sources[p.peer.String()] = true
 		p.fails = 0
 		p.lastErr = nil
 		if r.f.cfg.OnChunk != nil {
@@ -786,5 +789,9 @@ func (r *run) stats() Stats {
 			s.Dropped = append(s.Dropped, fmt.Sprintf("%s: %v", p.peer, p.dropped))
 		}
 	}
+	for p := range r.sources {
+		s.Sources = append(s.Sources, p)
+	}
+	sort.Strings(s.Sources)
 	return s
 }
