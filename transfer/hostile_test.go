@@ -2,57 +2,22 @@ package transfer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"net/http"
-	"net/http/httptest"
+	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-mesh/ferry/release"
+	"github.com/ferry-mesh/ferry/transfer/transfertest"
 )
-
-// trickleChunks answers chunk requests as a slowloris peer does: the
-// response starts at once, then one byte every interval, for as long as the
-// client waits.
-func trickleChunks(every time.Duration) func(http.Handler) http.Handler {
-	return func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !strings.HasPrefix(r.URL.Path, "/v1/chunks/") {
-				h.ServeHTTP(w, r)
-				return
-			}
-			h.ServeHTTP(&trickleWriter{ResponseWriter: w, ctx: r.Context(), every: every}, r)
-		})
-	}
-}
-
-type trickleWriter struct {
-	http.ResponseWriter
-	ctx   context.Context
-	every time.Duration
-}
-
-func (t *trickleWriter) Write(b []byte) (int, error) {
-	for i := range b {
-		if _, err := t.ResponseWriter.Write(b[i : i+1]); err != nil {
-			return i, err
-		}
-		t.ResponseWriter.(http.Flusher).Flush()
-		select {
-		case <-time.After(t.every): // the slowloris' pace, not a synchronisation
-		case <-t.ctx.Done():
-			return i + 1, t.ctx.Err()
-		}
-	}
-	return len(b), nil
-}
 
 // A slowloris peer (one byte every 5 s) beside an honest one: the fetch
 // completes from the honest one, within seconds, with default settings.
 func TestSlowlorisBesideHonestPeer(t *testing.T) {
 	src, sr := source(t, 4<<20, 40)
 	honest := serve(t, src, nil)
-	slow := serve(t, src, trickleChunks(5*time.Second))
+	slow := serve(t, src, transfertest.Slowloris(5*time.Second))
 	dst := receiver(t, sr)
 	f := newFetcher(t, dst, newClient(t, ClientConfig{}), FetcherConfig{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -73,7 +38,7 @@ func TestSlowlorisBesideHonestPeer(t *testing.T) {
 // once below the floor, and the fetch ends with a message naming it.
 func TestSlowlorisAloneFailsClearly(t *testing.T) {
 	src, sr := source(t, 1<<20, 41)
-	slow := serve(t, src, trickleChunks(time.Second))
+	slow := serve(t, src, transfertest.Slowloris(time.Second))
 	dst := receiver(t, sr)
 	f := newFetcher(t, dst, newClient(t, ClientConfig{}), FetcherConfig{Patience: 4 * time.Second, JudgeWindow: 2 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -89,31 +54,6 @@ func TestSlowlorisAloneFailsClearly(t *testing.T) {
 	}
 }
 
-// lyingIndex lists every release its peer holds as name:version, created
-// a year from now (so that it looks newest).
-func lyingIndex(name, version string) func(http.Handler) http.Handler {
-	return func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != IndexPath {
-				h.ServeHTTP(w, r)
-				return
-			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, r)
-			ix, err := DecodeIndex(rec.Body.Bytes())
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-			for i := range ix.Releases {
-				ix.Releases[i].Name, ix.Releases[i].Version = name, version
-				ix.Releases[i].Created = time.Now().AddDate(1, 0, 0)
-			}
-			json.NewEncoder(w).Encode(ix)
-		})
-	}
-}
-
 // A peer whose release list names another (trusted, real) release as
 // demo:1.0.0 does not make Resolve take it: beside an honest peer the
 // release asked for is found; alone, Resolve fails and stores nothing.
@@ -122,7 +62,7 @@ func TestLyingIndexIsNotBelieved(t *testing.T) {
 	honest := serve(t, src, nil)
 	other := newStore(t)
 	old := makeRelease(t, other, "0.9.0", 1<<20, 44)
-	liar := serve(t, other, lyingIndex("demo", "1.0.0"))
+	liar := serve(t, other, transfertest.LyingIndex("demo", "1.0.0"))
 
 	dst := newStore(t)
 	f := newFetcher(t, dst, newClient(t, ClientConfig{}), FetcherConfig{})
@@ -194,4 +134,49 @@ func TestKnownPeersDeferUntilConfirmed(t *testing.T) {
 	if len(told) != 1 || told[0] != "10.0.0.2:7747" {
 		t.Errorf("first contacts told: %q; want the confirmed one", told)
 	}
+}
+
+// A client that asks a seed for every chunk over HTTP/2 with a zero
+// flow-control window, and never reads, holds none of them: another node
+// (another address, another certificate) fetches the release at once, and
+// the seed's write deadline ends the stuck responses.
+func TestZeroWindowClientHoldsNothing(t *testing.T) {
+	src, sr := source(t, 4<<20, 45)
+	// The write deadline is longer than the fetch may take: the stuck
+	// responses must not hold the fetch even while they last.
+	seed := serveConfig(t, src, nil, false, ServerConfig{SpreadWindow: 3 * time.Second, SendTimeout: 5 * time.Second})
+	var paths []string
+	for _, c := range release.UniqueChunks(sr.Manifest) {
+		paths = append(paths, ChunkPath(c.ID))
+	}
+	attacker, err := LoadOrCreateIdentity(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// From 127.0.0.2: another address than the honest node's.
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 10 * time.Second}
+	ctx := testCtx(t, 60*time.Second)
+	zw, err := transfertest.StartZeroWindowClient(ctx, d.DialContext, seed.peer.String(), attacker.Cert, paths, DefaultMaxStreamsPerConn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zw.Close()
+	h := seed.srv.Handler()
+	transfertest.WaitFor(t, 10*time.Second, "the seed serves the zero-window client", func() bool { return h.sending.count("127.0.0.2") > 0 })
+
+	me, err := LoadOrCreateIdentity(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := receiver(t, sr)
+	f := newFetcher(t, dst, newClient(t, ClientConfig{Identity: me, Mode: ModeTCP}), FetcherConfig{})
+	fctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+	defer cancel()
+	start := time.Now()
+	if _, err := f.Fetch(fctx, sr, StaticPeers{seed.peer}); err != nil {
+		t.Fatalf("fetch beside a zero-window client: %v after %v", err, time.Since(start).Round(time.Millisecond))
+	}
+	checkComplete(t, dst, sr)
+	t.Logf("fetched beside a zero-window client in %v", time.Since(start).Round(time.Millisecond))
+	transfertest.WaitFor(t, 10*time.Second, "the write deadline ends the stuck responses", func() bool { return h.sending.count("127.0.0.2") == 0 })
 }

@@ -93,6 +93,11 @@ type peerState struct {
 
 	meter meter // goodput over the judging window (see judge.go)
 	slow  bool  // far slower than the best peer: one request at a time
+
+	// reqCap: the peer answered 429 (ErrTooMany) with this many requests
+	// of ours in progress; no more are sent it until capUntil.
+	reqCap   int
+	capUntil time.Time
 }
 
 // request is one chunk request out to a peer: a chunk's first request or
@@ -420,7 +425,7 @@ func (r *run) schedule(ctx context.Context) {
 	for {
 		launched := false
 		for k, p := range ready {
-			if p.inflightBytes >= p.window {
+			if p.inflightBytes >= p.window || (p.reqCap > 0 && p.inflight >= p.reqCap && now.Before(p.capUntil)) {
 				continue
 			}
 			var leaveTo []*peerState
@@ -558,6 +563,9 @@ func (r *run) handleResult(res chunkResult) {
 			p.later = map[int]time.Time{}
 		}
 		p.later[i] = time.Now().Add(elsewhereWait)
+	case errors.Is(err, ErrTooMany):
+		// The peer serves one client this many requests at a time.
+		p.reqCap, p.capUntil = max(p.inflight, 1), time.Now().Add(tooManyWait)
 	case errors.Is(err, ErrFingerprint):
 		r.drop(p, err)
 	default:
@@ -568,6 +576,10 @@ func (r *run) handleResult(res chunkResult) {
 // elsewhereWait is how long a chunk a peer declined (ErrElsewhere) is not
 // asked of it again.
 const elsewhereWait = time.Second
+
+// tooManyWait is how long a peer that answered 429 (ErrTooMany) is sent no
+// more requests at once than it had then.
+const tooManyWait = 10 * time.Second
 
 // fail backs off from a peer: 1 s, 2 s, 4 s … up to a minute, with jitter.
 // Requests that fail together (a link going down fails all of them) count
