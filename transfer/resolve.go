@@ -220,18 +220,17 @@ func (rs *resolver) isVerified(id release.ID) bool {
 // check takes the answer of a manifest fetch: verified, or the peer lied,
 // or it could not be read.
 func (rs *resolver) check(c checkAnswer) {
-	if c.err == nil && !Matches(c.sr, rs.ref) {
-		m := c.sr.Manifest
-		c.err = fmt.Errorf("%s lists release %s as %s %s, but its signed manifest says %s %s: %w",
-			c.p, c.e.ID.Short(), c.e.Name, c.e.Version, m.Name, m.Version, ErrBadResponse)
-	}
 	switch {
+	case c.err == nil && !Matches(c.sr, rs.ref):
+		m := c.sr.Manifest
+		rs.liar[c.p.URL] = true
+		rs.problems = append(rs.problems, fmt.Sprintf("%s lists release %s as %s %s, but its signed manifest says %s %s",
+			c.p, c.e.ID.Short(), c.e.Name, c.e.Version, m.Name, m.Version))
 	case c.err == nil:
 		rs.verified = append(rs.verified, c)
 	case errors.Is(c.err, ErrBadResponse) || errors.Is(c.err, chunkstore.ErrCorrupt):
 		rs.liar[c.p.URL] = true
 		rs.problems = append(rs.problems, c.err.Error())
-		rs.f.cfg.Logf("not believing the release list of %s: %v", c.p, c.err)
 	default:
 		rs.problems = append(rs.problems, c.err.Error())
 	}
@@ -269,7 +268,7 @@ func (rs *resolver) failure() error {
 	case rs.refusal != nil:
 		return rs.refusal
 	case rs.listed:
-		return fmt.Errorf("find release %s: %s: %w", rs.ref, strings.Join(rs.problems, "; "), ErrNotFound)
+		return fmt.Errorf("find release %s: no peer gave it (%s): %w", rs.ref, strings.Join(rs.problems, "; "), ErrNotFound)
 	case len(rs.unreachable) == rs.total:
 		return fmt.Errorf("find release %s: no peer answered (%s): %w", rs.ref, strings.Join(rs.unreachable, "; "), ErrUnreachable)
 	}
