@@ -378,8 +378,8 @@ func (c *Client) Index(ctx context.Context, p Peer) (*Index, error) {
 }
 
 // maxManifestSize bounds a manifest a peer may send; a 5 GB release has a
-// manifest of a few MB.
-const maxManifestSize = 64 << 20
+// manifest of a few MB. Resolve fetches up to maxChecks at once.
+const maxManifestSize = 16 << 20
 
 // Release fetches a release's manifest and signatures and checks that the
 // manifest hashes to id. It does not check trust.
