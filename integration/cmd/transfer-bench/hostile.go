@@ -21,11 +21,7 @@ const hostileNote = "hostile peers (in the bench process, on loopback, listed be
 // alternating; goodput is the release's stored bytes over the wall time of
 // the command, and each side's best round counts.
 func (b *bench) hostile(size int64) error {
-	src, sr, err := b.source(size, 1)
-	if err != nil {
-		return err
-	}
-	total, err := storedBytes(src, sr)
+	src, _, total, err := b.sourceStored(size, 1)
 	if err != nil {
 		return err
 	}
