@@ -127,8 +127,12 @@ func TestSpreadZeroWindowClientHoldsNoHub(t *testing.T) {
 	watch.Wait()
 	stop()
 	attack.Wait()
-	t.Logf("2 sites hold the release %v after they started, under attack; the hub held at most %d store files open",
-		took.Round(100*time.Millisecond), peakFiles)
+	rss := hub.proc.PeakRSS()
+	t.Logf("2 sites hold the release %v after they started, under attack; the hub held at most %d store files open, peak RSS %d MB",
+		took.Round(100*time.Millisecond), peakFiles, rss>>20)
+	if rss > 150<<20 {
+		t.Errorf("the hub's peak RSS was %d MB under attack; the goal is 150 MB", rss>>20)
+	}
 	if attackErr != nil {
 		t.Logf("an attack connection failed (the hub's caps): %v", attackErr)
 	}

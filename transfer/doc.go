@@ -151,8 +151,9 @@
 //     handshake and the request headers must come within 30 s, an idle
 //     connection is closed after 2 minutes, and HTTP/2 connections are
 //     pinged when silent and closed when nothing can be written to them for
-//     SendTimeout. QUIC connections have a 10 s handshake and a 60 s idle
-//     timeout.
+//     SendTimeout. Over QUIC a request's headers must come within 30 s
+//     (ServerConfig.RequestTimeout), and connections have a 10 s handshake
+//     and a 60 s idle timeout.
 //   - Client: lists, manifests and bitmaps are read within 30 s; a chunk
 //     request must receive 4 KiB per StallTimeout; a TCP connection within
 //     10 s, its TLS handshake within 15 s, response headers within 30 s;

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"strings"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/ferry-mesh/ferry/release"
 	"github.com/ferry-mesh/ferry/transfer/transfertest"
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
 )
 
 // A slowloris peer (one byte every 5 s) beside an honest one: the fetch
@@ -179,4 +182,33 @@ func TestZeroWindowClientHoldsNothing(t *testing.T) {
 	checkComplete(t, dst, sr)
 	t.Logf("fetched beside a zero-window client in %v", time.Since(start).Round(time.Millisecond))
 	transfertest.WaitFor(t, 10*time.Second, "the write deadline ends the stuck responses", func() bool { return h.sending.count("127.0.0.2") == 0 })
+}
+
+// A QUIC client that opens request streams and never finishes their
+// headers holds them for RequestTimeout at most: the server then resets
+// them.
+func TestSlowRequestHeadersOverQUICAreCut(t *testing.T) {
+	src, _ := source(t, 64<<10, 46)
+	n := serveConfig(t, src, nil, false, ServerConfig{RequestTimeout: 500 * time.Millisecond})
+	ctx := testCtx(t, 20*time.Second)
+	conn, err := quic.DialAddr(ctx, n.peer.String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{http3.NextProtoH3}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseWithError(0, "")
+	str, err := conn.OpenStreamSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := str.Write([]byte{0x01}); err != nil { // a HEADERS frame's type, and nothing more
+		t.Fatal(err)
+	}
+	start := time.Now()
+	str.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = str.Read(make([]byte, 1))
+	var se *quic.StreamError
+	if !errors.As(err, &se) {
+		t.Fatalf("read %v after %v; want the server to reset the stream", err, time.Since(start).Round(time.Millisecond))
+	}
+	t.Logf("stream reset after %v (%v)", time.Since(start).Round(time.Millisecond), err)
 }

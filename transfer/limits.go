@@ -19,6 +19,8 @@ const (
 	// DefaultSendTimeout: every write of a response must be taken by the
 	// client at 32 KiB (sendPiece) per this much.
 	DefaultSendTimeout = 20 * time.Second
+	// DefaultRequestTimeout bounds the arrival of a request's headers.
+	DefaultRequestTimeout = 30 * time.Second
 	// DefaultMaxConnsPerClient bounds the connections from one IP address,
 	// QUIC and TCP each (a client opens up to maxConnsPerPeer).
 	DefaultMaxConnsPerClient = 32
@@ -192,15 +194,20 @@ func (m *wireWriter) done() {
 
 // sendBufs recycles the buffers chunk bodies are sent from: a whole chunk
 // in one write costs the stream far fewer calls than 32 KiB pieces.
-var sendBufs = sync.Pool{New: func() any { return new([256 << 10]byte) }}
+// firstBufs recycles those of a response's first piece.
+var (
+	sendBufs  = sync.Pool{New: func() any { return new([256 << 10]byte) }}
+	firstBufs = sync.Pool{New: func() any { return new([sendPiece]byte) }}
+)
 
 // ReadFrom lets io.Copy (in http.ServeContent) hand over large blocks. The
 // first block is one sendPiece: a client that takes nothing pins no large
 // buffer.
 func (m *wireWriter) ReadFrom(r io.Reader) (int64, error) {
-	var first [sendPiece]byte
+	first := firstBufs.Get().(*[sendPiece]byte)
 	n, rerr := io.ReadFull(r, first[:])
 	total, err := m.writeBlock(first[:n])
+	firstBufs.Put(first)
 	if err != nil || rerr != nil {
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
 			rerr = nil
@@ -258,4 +265,49 @@ func (m *wireWriter) writeBlock(b []byte) (int64, error) {
 		b = b[n:]
 	}
 	return total, nil
+}
+
+// serveQUIC serves HTTP/3 on the connections ln accepts until it fails. It
+// runs quic-go's HTTP/3 connection handling in a loop of its own, so that
+// each request stream gets a read deadline: its headers must come within
+// RequestTimeout (quic-go's server waits for them for as long as the
+// connection lives).
+func (s *Server) serveQUIC(ln *capQUICListener) error {
+	for {
+		conn, err := ln.Accept(context.Background())
+		if err != nil {
+			return err
+		}
+		go s.serveQUICConn(conn)
+	}
+}
+
+// h3GeneralProtocolError is HTTP/3's H3_GENERAL_PROTOCOL_ERROR.
+const h3GeneralProtocolError = 0x101
+
+func (s *Server) serveQUICConn(conn *quic.Conn) {
+	hconn, err := s.h3.NewRawServerConn(conn)
+	if err != nil {
+		conn.CloseWithError(h3GeneralProtocolError, "")
+		return
+	}
+	ctx := conn.Context()
+	go func() {
+		for {
+			us, err := conn.AcceptUniStream(ctx)
+			if err != nil {
+				return
+			}
+			go hconn.HandleUnidirectionalStream(us)
+		}
+	}()
+	for {
+		str, err := conn.AcceptStream(ctx)
+		if err != nil {
+			return
+		}
+		// Cleared by nobody: a GET has no body to read after its headers.
+		str.SetReadDeadline(time.Now().Add(s.cfg.RequestTimeout))
+		go hconn.HandleRequestStream(str)
+	}
 }

@@ -346,6 +346,9 @@ type ServerConfig struct {
 	// taken by the client at 32 KiB per SendTimeout (default 20 s), or the
 	// response is abandoned (the stream is reset).
 	SendTimeout time.Duration
+	// RequestTimeout bounds the arrival of a request's headers (and over
+	// TCP, of the TLS handshake before them) (default 30 s).
+	RequestTimeout time.Duration
 	// MaxConnsPerClient caps the connections from one IP address, QUIC
 	// and TCP each (default 32); more are closed at once.
 	MaxConnsPerClient int
@@ -384,6 +387,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	if cfg.SendTimeout <= 0 {
 		cfg.SendTimeout = DefaultSendTimeout
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	if cfg.MaxConnsPerClient <= 0 {
 		cfg.MaxConnsPerClient = DefaultMaxConnsPerClient
@@ -433,6 +439,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.tr = &quic.Transport{Conn: withGRO(s.udp)}
 	qconf := quicConfig()
 	qconf.MaxIncomingStreams = int64(cfg.MaxStreamsPerConn)
+	// HTTP/3 needs three (control and QPACK streams); each may be read
+	// without a deadline for the connection's life.
+	qconf.MaxIncomingUniStreams = 8
 	s.h3 = &http3.Server{Handler: s.handler, TLSConfig: http3.ConfigureTLSConfig(tlsConf), QUICConfig: qconf,
 		IdleTimeout: idleTimeout}
 	if s.tcp != nil {
@@ -440,7 +449,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		s.hs = &http.Server{Handler: s.handler, TLSConfig: tlsConf.Clone(),
 			// A request is a GET: its headers and the TLS handshake
 			// before them must come within this.
-			ReadHeaderTimeout: requestTimeout, ReadTimeout: requestTimeout,
+			ReadHeaderTimeout: cfg.RequestTimeout, ReadTimeout: cfg.RequestTimeout,
 			IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
 			HTTP2: &http.HTTP2Config{
 				MaxConcurrentStreams: cfg.MaxStreamsPerConn,
@@ -462,7 +471,6 @@ func (s *Server) Addr() *net.UDPAddr { return s.udp.LocalAddr().(*net.UDPAddr) }
 
 // Server timeouts (the write deadline is ServerConfig.SendTimeout).
 const (
-	requestTimeout = 30 * time.Second // TLS handshake and request headers, over TCP
 	idleTimeout    = 2 * time.Minute  // a connection with no request in progress
 	pingEvery      = 15 * time.Second // HTTP/2: a silent connection is pinged, and closed if no answer
 	maxHeaderBytes = 16 << 10         // a request's headers (a GET with a Range and an ETag)
@@ -478,7 +486,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	ln := &capQUICListener{Listener: qln, conns: newCounter(s.cfg.MaxConnsPerClient, 0)}
 	errc := make(chan error, 2)
-	go func() { errc <- s.h3.ServeListener(ln) }()
+	go func() { errc <- s.serveQUIC(ln) }()
 	if s.hs != nil {
 		go func() { errc <- s.hs.ServeTLS(s.tcp, "", "") }()
 	}
@@ -488,7 +496,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return nil
 	case err := <-errc:
 		s.Close()
-		if errors.Is(err, http.ErrServerClosed) || errors.Is(err, quic.ErrServerClosed) {
+		if errors.Is(err, http.ErrServerClosed) || errors.Is(err, quic.ErrServerClosed) || errors.Is(err, quic.ErrTransportClosed) {
 			return nil
 		}
 		return fmt.Errorf("serve on %s: %w", s.udp.LocalAddr(), err)
