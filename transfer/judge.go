@@ -105,7 +105,11 @@ func (r *run) judge() {
 			continue
 		}
 		g, busy, _ := p.meter.goodput()
-		p.slow = busy >= minEvidence.Seconds() && g*slowRatio < best
+		slow := busy >= minEvidence.Seconds() && g*slowRatio < best
+		if slow && !p.slow {
+			r.f.cfg.Logf("peer %s is slow (%s/s, against %s/s from the fastest): its work goes to faster peers", p.peer, humanRate(g), humanRate(best))
+		}
+		p.slow = slow
 		if busy >= 0.9*p.meter.span() && g < floor {
 			r.giveUp(p, fmt.Errorf("%s delivered %s/s over the last %v, below the floor of %s/s: %w",
 				p.peer, humanRate(g), time.Duration(p.meter.span()*float64(time.Second)), humanRate(floor), ErrTooSlow))
