@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,4 +213,41 @@ func TestSlowRequestHeadersOverQUICAreCut(t *testing.T) {
 		t.Fatalf("read %v after %v; want the server to reset the stream", err, time.Since(start).Round(time.Millisecond))
 	}
 	t.Logf("stream reset after %v (%v)", time.Since(start).Round(time.Millisecond), err)
+}
+
+// freezeAfter serves n chunk requests, then holds every later one open
+// sending nothing: a peer that was fast and froze.
+func freezeAfter(n int64) func(http.Handler) http.Handler {
+	var served atomic.Int64
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, "/v1/chunks/") && served.Add(1) > n {
+				<-r.Context().Done()
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+}
+
+// A peer that was the fastest and froze loses its work to the other peer
+// at once, not after its stall timer (20 s) or a judging window (10 s).
+func TestFrozenFastPeerLosesItsWork(t *testing.T) {
+	src, sr := source(t, 8<<20, 47)
+	frozen := serve(t, src, freezeAfter(8))
+	honest := serve(t, src, slowChunks) // 1.6 MB/s per request: slower than loopback
+	dst := receiver(t, sr)
+	f := newFetcher(t, dst, newClient(t, ClientConfig{}), FetcherConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	if _, err := f.Fetch(ctx, sr, StaticPeers{frozen.peer, honest.peer}); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	checkComplete(t, dst, sr)
+	t.Logf("fetched in %v", took.Round(time.Millisecond))
+	if took > 8*time.Second {
+		t.Errorf("the fetch took %v: the frozen peer kept its chunks", took)
+	}
 }

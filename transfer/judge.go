@@ -11,8 +11,9 @@ import (
 // little from looking slow; counting bytes, not requests or responses,
 // shows a peer that sends a byte now and then (a slowloris) for what it is.
 //
-//   - A peer is slow when its goodput, measured over at least minEvidence
-//     of busy time, is under 1/slowRatio of the best peer's. It keeps one
+//   - A peer is slow when its recent goodput (over its last minEvidence of
+//     busy time) is under 1/slowRatio of the best peer's recent goodput: a
+//     peer that was fast and froze is slow a second later. It keeps one
 //     request at a time (so it is measured again), takes no end-game tails
 //     and is left no chunks by seeds; and once no chunk waits for a first
 //     request, a peer that is not slow and has room takes over its requests
@@ -58,6 +59,23 @@ func (m *meter) add(bytes int64, busy float64) {
 	m.pos = (m.pos + 1) % len(m.bytes)
 }
 
+// recent returns the bytes per busy second over the last d of busy time
+// (the ticks the peer was busy, newest first, within the window), and the
+// busy seconds and bytes it counted.
+func (m *meter) recent(d time.Duration) (rate, busy float64, bytes int64) {
+	for k := 1; k <= len(m.bytes) && busy < d.Seconds(); k++ {
+		i := (m.pos - k + len(m.bytes)) % len(m.bytes)
+		if m.busy[i] > 0 {
+			bytes += m.bytes[i]
+			busy += m.busy[i]
+		}
+	}
+	if busy == 0 {
+		return 0, 0, bytes
+	}
+	return float64(bytes) / busy, busy, bytes
+}
+
 // goodput returns the bytes per busy second over the window, the busy
 // seconds and the bytes.
 func (m *meter) goodput() (rate, busy float64, bytes int64) {
@@ -95,7 +113,7 @@ func (r *run) judge() {
 	floor := r.floor()
 	var best float64
 	for _, p := range r.ps {
-		if g, busy, bytes := p.meter.goodput(); (busy >= minEvidence.Seconds() || bytes >= measuredBytes) && g > best {
+		if g, busy, bytes := p.meter.recent(minEvidence); (busy >= minEvidence.Seconds() || bytes >= measuredBytes) && g > best {
 			best = g
 		}
 	}
@@ -104,12 +122,13 @@ func (r *run) judge() {
 			p.slow = false
 			continue
 		}
-		g, busy, _ := p.meter.goodput()
-		slow := busy >= minEvidence.Seconds() && g*slowRatio < best
+		recent, rbusy, _ := p.meter.recent(minEvidence)
+		slow := rbusy >= minEvidence.Seconds() && recent*slowRatio < best
 		if slow && !p.slow {
-			r.f.cfg.Logf("peer %s is slow (%s/s, against %s/s from the fastest): its work goes to faster peers", p.peer, humanRate(g), humanRate(best))
+			r.f.cfg.Logf("peer %s is slow (%s/s, against %s/s from the fastest): its work goes to faster peers", p.peer, humanRate(recent), humanRate(best))
 		}
 		p.slow = slow
+		g, busy, _ := p.meter.goodput()
 		if busy >= 0.9*p.meter.span() && g < floor {
 			r.giveUp(p, fmt.Errorf("%s delivered %s/s over the last %v, below the floor of %s/s: %w",
 				p.peer, humanRate(g), time.Duration(p.meter.span()*float64(time.Second)), humanRate(floor), ErrTooSlow))

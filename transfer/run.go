@@ -414,7 +414,14 @@ func (r *run) schedule(ctx context.Context) {
 			ready = append(ready, p)
 		}
 	}
-	sort.Slice(ready, func(i, j int) bool { return ready[i].rate > ready[j].rate })
+	// Fastest first, slow peers last: what moveFromSlow took from a slow
+	// peer goes to a faster one.
+	sort.Slice(ready, func(i, j int) bool {
+		if ready[i].slow != ready[j].slow {
+			return !ready[i].slow
+		}
+		return ready[i].rate > ready[j].rate
+	})
 	var partial []*peerState
 	seed := make([]bool, len(ready))
 	for k, p := range ready {
@@ -642,14 +649,14 @@ func (r *run) adaptWindows(dt float64) {
 	r.judge()
 	for _, p := range r.ps {
 		got := gots[p]
-		if p.slow {
-			p.window = 1 // one request at a time
-			continue
-		}
 		if p.inflight == 0 && got == 0 {
 			continue
 		}
 		p.rate = ewma(p.rate, float64(got)/dt)
+		if p.slow {
+			p.window = 1 // one request at a time
+			continue
+		}
 		// Enough in flight to cover a few round trips (and scheduling
 		// hiccups) at the peer's rate; peerWindowTime when the round trip
 		// is unknown (TCP, static origins). A short window on a short path
