@@ -47,7 +47,11 @@ func parsePath(p string) (resource, chunkstore.ID, error) {
 	if p == IndexPath {
 		return resIndex, zero, nil
 	}
-	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	rest, ok := strings.CutPrefix(p, "/")
+	if !ok {
+		return 0, zero, fmt.Errorf("path %q: %w", p, ErrNotFound)
+	}
+	parts := strings.Split(rest, "/")
 	switch {
 	case len(parts) == 4 && parts[0] == "v1" && parts[1] == "releases":
 		id, err := chunkstore.ParseID(parts[2])
