@@ -118,11 +118,12 @@
 // (10 s). A peer that sends a byte now and then (a slowloris) is judged as
 // it trickles, not when a request ends.
 //
-//   - Slow: under 1/8 of the best peer's goodput, after a second of
-//     requests. It keeps one request at a time, takes no end-game tails,
-//     and is left nothing by seeds; once no chunk waits for a first
-//     request, a peer that is not slow and has room takes over its
-//     requests, resuming from where their partial files stand.
+//   - Slow: over its last second of requests, under 1/8 of the best
+//     peer's goodput (a peer that froze is slow a second later). It keeps
+//     one request at a time, is asked last, takes no end-game tails, and
+//     is left nothing by seeds; once no chunk waits for a first request, a
+//     peer that is not slow and has room takes over its requests, resuming
+//     from where their partial files stand.
 //   - Below the floor (FetcherConfig.MinGoodput, 2 KiB/s, or a sixteenth of
 //     Limit if less) over a whole window: its requests are cancelled and it
 //     is backed off as after a failure (1 s, 2 s, 4 s … a minute).
