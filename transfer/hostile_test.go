@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -245,4 +246,89 @@ func TestFrozenFastPeerLosesItsWork(t *testing.T) {
 	frozen := serve(t, src, freezeAfter(8))
 	honest := serve(t, src, slowChunks) // 1.6 MB/s per request: slower than loopback
 	fetchWithin(t, sr, StaticPeers{frozen.peer, honest.peer}, 8*time.Second, "the frozen peer kept its chunks")
+}
+
+// One address gets MaxConnsPerClient connections, over TCP and over QUIC;
+// more are closed at once.
+func TestConnectionsPerClientAreCapped(t *testing.T) {
+	src, _ := source(t, 64<<10, 48)
+	n := serveConfig(t, src, nil, false, ServerConfig{MaxConnsPerClient: 2})
+	addr := n.peer.String()
+	var tcp []net.Conn
+	for i := 0; i < 3; i++ {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		tcp = append(tcp, c)
+	}
+	// The third is closed by the server; the first two wait for a TLS
+	// handshake.
+	for i, c := range tcp {
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		_, err := c.Read(make([]byte, 1))
+		var ne net.Error
+		timedOut := errors.As(err, &ne) && ne.Timeout()
+		if timedOut != (i < 2) {
+			t.Errorf("TCP connection %d: read %v; want a timeout for the first two, EOF for the third", i+1, err)
+		}
+	}
+
+	ctx := testCtx(t, 20*time.Second)
+	var quics []*quic.Conn
+	for i := 0; i < 3; i++ {
+		c, err := quic.DialAddr(ctx, addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{http3.NextProtoH3}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseWithError(0, "")
+		quics = append(quics, c)
+	}
+	select {
+	case <-quics[2].Context().Done():
+		var ae *quic.ApplicationError
+		if err := context.Cause(quics[2].Context()); !errors.As(err, &ae) || ae.ErrorCode != errTooManyConns {
+			t.Errorf("the third QUIC connection ended with %v; want application error %#x", err, errTooManyConns)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a third QUIC connection from one address was kept")
+	}
+	for i, c := range quics[:2] {
+		if c.Context().Err() != nil {
+			t.Errorf("QUIC connection %d was closed: %v", i+1, context.Cause(c.Context()))
+		}
+	}
+}
+
+// A peer that serves this client one chunk at a time answers 429 beyond
+// that; the fetch completes all the same, without backing off from it.
+func TestFetchAdaptsToAPeersCap(t *testing.T) {
+	src, sr := source(t, 4<<20, 49)
+	var mu sync.Mutex // protects codes
+	codes := map[int]int{}
+	n := serveConfig(t, src, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec := &statusRecorder{ResponseWriter: w}
+			h.ServeHTTP(rec, r)
+			mu.Lock()
+			codes[rec.status]++
+			mu.Unlock()
+		})
+	}, false, ServerConfig{MaxChunksPerClient: 1})
+	dst := receiver(t, sr)
+	var log logBuf
+	f := newFetcher(t, dst, newClient(t, ClientConfig{}), FetcherConfig{Logf: log.Logf})
+	if _, err := f.Fetch(testCtx(t, 30*time.Second), sr, StaticPeers{n.peer}); err != nil {
+		t.Fatal(err)
+	}
+	checkComplete(t, dst, sr)
+	mu.Lock()
+	defer mu.Unlock()
+	if codes[http.StatusTooManyRequests] == 0 {
+		t.Errorf("statuses %v: the peer's cap was never reached", codes)
+	}
+	if strings.Contains(log.String(), "retrying") {
+		t.Errorf("the fetcher backed off from a peer that asked it to send fewer requests:\n%s", log.String())
+	}
 }
