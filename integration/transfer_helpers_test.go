@@ -177,13 +177,7 @@ func queryStatus(host *netns.Host, bin, data string) (*node.Status, error) {
 // waitUntil polls cond until it holds, failing the test after d.
 func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(100 * time.Millisecond) // polling a condition, bounded by the deadline
-	}
+	transfertest.WaitFor(t, d, what, cond)
 }
 
 // serveNode starts 'ferry serve' on a free loopback (or namespace) port and

@@ -97,7 +97,7 @@ func damageChunks(t *testing.T, dir string) {
 // one whose chunks are damaged on disk (it sends bytes that do not verify),
 // one that stops (SIGSTOP) in the middle of serving, and one killed in the
 // middle. The fetch completes from the good peer, drops the corrupt one and
-// times out the stalled one.
+// moves the stalled one's work away (or times it out), saying so.
 func TestTransferFaultyPeers(t *testing.T) {
 	bin := buildFerry(t)
 	const size, seed = 32 << 20, 2
@@ -142,7 +142,8 @@ func TestTransferFaultyPeers(t *testing.T) {
 	if len(out.Stats.Dropped) != 1 || !strings.Contains(out.Stats.Dropped[0], badHost) {
 		t.Errorf("dropped %q; want only the corrupting peer %s", out.Stats.Dropped, badHost)
 	}
-	if logs := f.logs(); !strings.Contains(logs, "stalled") {
+	// Its work went to faster peers at once, or its requests timed out.
+	if logs := f.logs(); !strings.Contains(logs, "is slow") && !strings.Contains(logs, "stalled") {
 		t.Errorf("the stalled peer was not reported:\n%s", logs)
 	}
 	staller.signal(syscall.SIGCONT)

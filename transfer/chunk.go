@@ -15,6 +15,10 @@ import (
 // writeSize is the block in which received bytes go to the partial file.
 const writeSize = 32 << 10
 
+// stallProgress is what a request must receive in each StallTimeout: a
+// peer that sends a byte now and then stalls its requests all the same.
+const stallProgress = 4 << 10
+
 // readBufs recycles the per-request read buffers (64 KiB each).
 var readBufs = sync.Pool{New: func() any { return new([64 << 10]byte) }}
 
@@ -44,14 +48,17 @@ func (r *run) fetchChunk(ctx context.Context, p *peerState, c release.ChunkRef, 
 	reqCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stall := time.AfterFunc(r.f.cfg.StallTimeout, func() {
-		cancel(fmt.Errorf("fetch chunk %s from %s: nothing received for %v: %w", c.ID.Short(), p.peer, r.f.cfg.StallTimeout, ErrStalled))
+		cancel(fmt.Errorf("fetch chunk %s from %s: less than %d bytes received in %v: %w", c.ID.Short(), p.peer, stallProgress, r.f.cfg.StallTimeout, ErrStalled))
 	})
 	defer stall.Stop()
 	// failed keeps what arrived for the next request and says why this one
 	// ended: a stall or the peer, not our cancelling.
 	failed := func(err error) (bool, error) {
 		part.Close()
-		if cause := context.Cause(reqCtx); cause != nil && ctx.Err() == nil {
+		if ctx.Err() != nil { // the fetch ended, or the request was cancelled
+			return off == 0, ctx.Err()
+		}
+		if cause := context.Cause(reqCtx); cause != nil {
 			err = cause
 		}
 		return off == 0, err
@@ -87,7 +94,7 @@ func (r *run) fetchChunk(ctx context.Context, p *peerState, c release.ChunkRef, 
 	bp := readBufs.Get().(*[64 << 10]byte)
 	defer readBufs.Put(bp)
 	buf := bp[:]
-	pending := 0
+	pending, sinceStall := 0, 0
 	flush := func() error {
 		if pending == 0 {
 			return nil
@@ -103,7 +110,10 @@ func (r *run) fetchChunk(ctx context.Context, p *peerState, c release.ChunkRef, 
 		n, rerr := src.Read(buf[pending:])
 		stop := false
 		if n > 0 {
-			stall.Reset(r.f.cfg.StallTimeout)
+			if sinceStall += n; sinceStall >= stallProgress {
+				stall.Reset(r.f.cfg.StallTimeout)
+				sinceStall = 0
+			}
 			p.recv.Add(int64(n))
 			r.wire.Add(int64(n))
 			n, stop = fl.advance(n)

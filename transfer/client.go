@@ -126,6 +126,14 @@ type Client struct {
 	verifyErr map[string]error       // host:port → the last certificate rejection
 }
 
+// Client timeouts over TCP (QUIC has its handshake and idle timeouts).
+const (
+	tlsHandshakeTimeout   = 15 * time.Second
+	responseHeaderTimeout = 30 * time.Second
+	clientPing            = 15 * time.Second
+	clientWriteTimeout    = 30 * time.Second
+)
+
 // tcpStickiness is how long a peer reached over TCP after QUIC failed is
 // reached over TCP before QUIC is tried again.
 const tcpStickiness = 5 * time.Minute
@@ -149,11 +157,18 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		c.qconf.HandshakeIdleTimeout = 6 * time.Second
 	}
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}
+	// Every read and write has a deadline: requests are bounded by their
+	// context (smallTimeout, or the fetcher's stall timer), handshakes and
+	// response headers by these, and HTTP/2 connections are pinged when
+	// silent and closed when nothing can be written to them.
+	h2 := &http.HTTP2Config{SendPingTimeout: clientPing, PingTimeout: clientPing, WriteByteTimeout: clientWriteTimeout}
 	c.tcp = &http.Transport{
-		ForceAttemptHTTP2:   true,
-		DisableCompression:  true,
-		MaxIdleConnsPerHost: 4,
-		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:     true,
+		DisableCompression:    true,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: responseHeaderTimeout,
+		HTTP2:                 h2,
 		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			raw, err := dialer.DialContext(ctx, network, addr)
 			if err != nil {
@@ -162,7 +177,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 			tlsCfg := &tls.Config{NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS13}
 			c.pinTLS(tlsCfg, addr)
 			tc := tls.Client(raw, tlsCfg)
-			if err := tc.HandshakeContext(ctx); err != nil {
+			hctx, cancel := context.WithTimeout(ctx, tlsHandshakeTimeout)
+			defer cancel()
+			if err := tc.HandshakeContext(hctx); err != nil {
 				raw.Close()
 				return nil, err
 			}
@@ -170,13 +187,15 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		},
 	}
 	c.web = &http.Client{Transport: &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         dialer.DialContext,
-		ForceAttemptHTTP2:   true,
-		DisableCompression:  true,
-		MaxIdleConnsPerHost: 8,
-		TLSHandshakeTimeout: 15 * time.Second,
-		IdleConnTimeout:     90 * time.Second,
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		DisableCompression:    true,
+		MaxIdleConnsPerHost:   8,
+		TLSHandshakeTimeout:   tlsHandshakeTimeout,
+		ResponseHeaderTimeout: responseHeaderTimeout,
+		IdleConnTimeout:       90 * time.Second,
+		HTTP2:                 h2,
 	}}
 	return c, nil
 }
@@ -359,8 +378,8 @@ func (c *Client) Index(ctx context.Context, p Peer) (*Index, error) {
 }
 
 // maxManifestSize bounds a manifest a peer may send; a 5 GB release has a
-// manifest of a few MB.
-const maxManifestSize = 64 << 20
+// manifest of a few MB. Resolve fetches up to maxChecks at once.
+const maxManifestSize = 16 << 20
 
 // Release fetches a release's manifest and signatures and checks that the
 // manifest hashes to id. It does not check trust.

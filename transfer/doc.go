@@ -42,7 +42,12 @@
 //	404 Not Found              no such release or chunk here (or an unknown path)
 //	405 Method Not Allowed     anything but GET and HEAD
 //	416 Range Not Satisfiable  the offset is past the chunk's end
+//	429 Too Many Requests      this client has as many chunk requests in
+//	                           progress as the node serves one client
+//	                           (Retry-After: 1); ask again when some ended
 //	500 Internal Server Error  the node could not read its store
+//	503 Service Unavailable    a seed sent the chunk to another node a
+//	                           moment ago (Retry-After: 1; see Fetching)
 //
 // Error bodies are one sentence of plain text. The mapping between errors
 // and status codes lives in statusOf and errorOf (errors.go) and nowhere
@@ -80,28 +85,97 @@
 // each peer allowed a window of bytes in flight that follows its
 // measured rate and round trip (a chunk leaves it once its body is in, so
 // the peer sends the next one while the chunk is committed), all under a
-// byte-weighted cap (MaxInFlight). A request that receives nothing for StallTimeout is
-// dropped and its peer backed off; unreachable peers are retried with
-// exponential backoff; a peer that sends bytes which do not verify is
-// dropped. In the end game, once every missing chunk is requested, idle
-// capacity takes the second half of chunks still arriving (a Range request
-// into memory), so the last chunks do not crawl on one connection each.
+// byte-weighted cap (MaxInFlight). Peers are judged by goodput (see
+// Judging peers): work moves away from slow ones. A request that receives
+// less than 4 KiB in StallTimeout is dropped and its peer backed off;
+// unreachable peers are retried with exponential backoff; a peer that
+// sends bytes which do not verify is dropped. In the end game, once every
+// missing chunk is requested, idle capacity takes the second half of
+// chunks still arriving (a Range request into memory), so the last chunks
+// do not crawl on one connection each.
 //
 // A seed (a peer holding every chunk: a hub, a courier) is the bottleneck
 // of a swarm, every fetcher asking it. So a fetcher leaves to a partial peer
 // with room in its window the chunks that peer holds, and a seed's server
 // (ServerConfig.SpreadWindow, set by the node for every role but site)
-// declines with 503 a chunk it sent to another node a moment ago while it
-// serves others (ErrElsewhere: the fetcher asks again a second later, or
-// takes it from the node that got it). Each chunk then leaves the seed
-// about once, and the fetchers pass it among themselves.
+// declines with 503 a chunk another node took whole a moment ago, or is
+// taking now, while other nodes are taking chunks from it (ErrElsewhere:
+// the fetcher asks again a second later, or takes it from the node that got
+// it). Each chunk then leaves the seed about once, and the fetchers pass it
+// among themselves. A send counts only by the bytes its receiver took (a
+// client that asks and does not read holds no chunk from anyone), and
+// nodes are told apart by the fingerprint of the certificate they present
+// (by IP address if they present none).
 //
 // Safety does not rest on TLS: a release is accepted only if a key in the
 // trust list signed its manifest, and a chunk only if its content hashes to
 // its ID (chunkstore.Partial.Commit).
 //
+// # Judging peers
+//
+// A peer is measured by its goodput: the bytes it delivered per second of
+// the time it had requests out, over the last FetcherConfig.JudgeWindow
+// (10 s). A peer that sends a byte now and then (a slowloris) is judged as
+// it trickles, not when a request ends.
+//
+//   - Slow: over its last second of requests, under 1/8 of the best
+//     peer's goodput (a peer that froze is slow a second later). It keeps
+//     one request at a time, is asked last, takes no end-game tails, and
+//     is left nothing by seeds; once no chunk waits for a first request, a
+//     peer that is not slow and has room takes over its requests, resuming
+//     from where their partial files stand.
+//   - Below the floor (FetcherConfig.MinGoodput, 2 KiB/s, or a sixteenth of
+//     Limit if less) over a whole window: its requests are cancelled and it
+//     is backed off as after a failure (1 s, 2 s, 4 s … a minute).
+//   - A request that receives less than 4 KiB in StallTimeout (20 s) ends
+//     (ErrStalled), and a fetch's patience counts only progress at the
+//     floor's pace: a fetch whose only peers trickle fails (ErrNoSource)
+//     after Patience (60 s), naming them too slow.
+//
+// Release lists are not believed (Resolve): a release named NAME:VERSION or
+// by an ID prefix is taken only once its manifest, fetched from a peer that
+// lists it, hashes to the listed ID, says the name and version asked for,
+// and is signed by a trusted key. A peer whose list proved false is not
+// believed further. Lists are asked of every peer at once and a release is
+// taken as soon as one verified (an ID prefix shorter than a whole ID waits
+// up to 2 s more, to notice a second match), so a silent peer holds nobody
+// up.
+//
+// # Deadlines and caps
+//
+// Every read and write on the wire has a deadline.
+//
+//   - Server: each write of a response must be taken by the client at
+//     32 KiB per ServerConfig.SendTimeout (20 s), or the response is
+//     abandoned and its stream reset; a response's first write is 32 KiB,
+//     so a client that takes nothing pins no more. Over TCP the TLS
+//     handshake and the request headers must come within 30 s, an idle
+//     connection is closed after 2 minutes, and HTTP/2 connections are
+//     pinged when silent and closed when nothing can be written to them for
+//     SendTimeout. Over QUIC a request's headers must come within 30 s
+//     (ServerConfig.RequestTimeout), and connections have a 10 s handshake
+//     and a 60 s idle timeout.
+//   - Client: lists, manifests and bitmaps are read within 30 s; a chunk
+//     request must receive 4 KiB per StallTimeout; a TCP connection within
+//     10 s, its TLS handshake within 15 s, response headers within 30 s;
+//     HTTP/2 connections are pinged every 15 s of silence. QUIC handshakes
+//     give up after 6 s (then TCP is tried).
+//
+// What one client may hold of a server (ServerConfig): 32 connections per
+// IP address, QUIC and TCP each, more being closed at once (a QUIC
+// connection is counted once its handshake proved the address); 64
+// requests in progress per connection; 128 chunk responses in progress per
+// IP address and 1024 in all, more being answered 429. Request headers are
+// at most 16 KiB; a peer's release list is read up to 4 MiB, a manifest up
+// to 16 MiB (four at a time while resolving), a have-bitmap up to its
+// release's size.
+//
 // # What always holds
 //
+//   - No peer holds a fetch: a peer is asked for work in proportion to what
+//     it delivers, and one that delivers less than the floor is given up on;
+//     no client holds a server: every write has a deadline and what one
+//     client may hold is capped.
 //   - A fetched chunk becomes visible in the store only after it verified.
 //     A peer that sends bytes which do not verify (from offset 0) is dropped
 //     for the rest of the fetch, and the chunk is fetched elsewhere.

@@ -29,6 +29,7 @@ var errTailLost = errors.New("the second half of the chunk was not received")
 // flight is a chunk request in progress, as the end game sees it.
 type flight struct {
 	idx  int
+	req  *request    // the first request
 	tail chan []byte // the tail's bytes [split, total), or nil if its request failed
 
 	mu    sync.Mutex // protects the fields below
@@ -37,7 +38,22 @@ type flight struct {
 	split int64      // > 0: the first request stops here; the tail starts here
 }
 
-func newFlight(idx int) *flight { return &flight{idx: idx, tail: make(chan []byte, 1)} }
+func newFlight(idx int, req *request) *flight {
+	return &flight{idx: idx, req: req, tail: make(chan []byte, 1)}
+}
+
+// movable reports whether the first request may be moved to another peer:
+// it still has bytes to receive. (If it was split, the tail received
+// elsewhere is dropped: the next request asks for the rest.)
+func (f *flight) movable() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	end := f.total
+	if f.split > 0 {
+		end = f.split
+	}
+	return end == 0 || f.pos < end
+}
 
 // begin records where the first request starts and the chunk's size.
 func (f *flight) begin(pos, total int64) {
@@ -85,19 +101,20 @@ func (f *flight) splitHalf() (split, total int64) {
 }
 
 // splitTails gives peers with room a tail of a chunk in flight, once no
-// chunk waits for a first request.
+// chunk waits for a first request. A slow peer takes no tail, and a chunk
+// coming from one is not split: moveFromSlow moves it whole.
 func (r *run) splitTails(ctx context.Context, ready []*peerState) {
 	if r.remaining-r.requested > 0 {
 		return
 	}
 	for _, p := range ready {
-		if p.inflightBytes >= p.window {
+		if p.inflightBytes >= p.window || p.slow {
 			continue
 		}
 		var best *flight
 		var bestRem int64
 		for i, fl := range r.flights {
-			if rem := fl.remaining(); rem > bestRem && p.have.Has(i) {
+			if rem := fl.remaining(); rem > bestRem && p.have.Has(i) && !fl.req.p.slow {
 				best, bestRem = fl, rem
 			}
 		}
@@ -112,9 +129,11 @@ func (r *run) splitTails(ctx context.Context, ready []*peerState) {
 		p.inflight++
 		p.inflightBytes += need
 		r.inflight += need
+		rctx, rq := r.newRequest(ctx, p)
 		go func(p *peerState, fl *flight, c release.ChunkRef) {
-			err := r.fetchTail(ctx, p, fl, c, from, total)
-			r.results <- chunkResult{p: p, idx: fl.idx, need: need, tail: true, err: err}
+			defer rq.cancel()
+			err := r.fetchTail(rctx, p, fl, c, from, total)
+			r.results <- chunkResult{req: rq, p: p, idx: fl.idx, need: need, tail: true, err: err}
 		}(p, best, r.chunks[best.idx])
 	}
 }
@@ -130,11 +149,14 @@ func (r *run) fetchTail(ctx context.Context, p *peerState, fl *flight, c release
 	reqCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stall := time.AfterFunc(r.f.cfg.StallTimeout, func() {
-		cancel(fmt.Errorf("fetch the end of chunk %s from %s: nothing received for %v: %w", c.ID.Short(), p.peer, r.f.cfg.StallTimeout, ErrStalled))
+		cancel(fmt.Errorf("fetch the end of chunk %s from %s: less than %d bytes received in %v: %w", c.ID.Short(), p.peer, stallProgress, r.f.cfg.StallTimeout, ErrStalled))
 	})
 	defer stall.Stop()
 	body, err := r.f.cfg.Client.Chunk(reqCtx, p.peer, c.ID, from)
 	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return err
 	}
 	defer body.Close()
@@ -143,16 +165,23 @@ func (r *run) fetchTail(ctx context.Context, p *peerState, fl *flight, c release
 	}
 	buf := make([]byte, total-from)
 	src := &limitedReader{ctx: reqCtx, r: body, l: r.f.cfg.Limit}
+	var sinceStall int
 	for got := 0; got < len(buf); {
 		n, rerr := src.Read(buf[got:])
 		got += n
 		if n > 0 {
-			stall.Reset(r.f.cfg.StallTimeout)
+			if sinceStall += n; sinceStall >= stallProgress {
+				stall.Reset(r.f.cfg.StallTimeout)
+				sinceStall = 0
+			}
 			p.recv.Add(int64(n))
 			r.wire.Add(int64(n))
 		}
 		if rerr != nil && got < len(buf) {
-			if cause := context.Cause(reqCtx); cause != nil && ctx.Err() == nil {
+			if ctx.Err() != nil { // the fetch ended, or the request was cancelled
+				return ctx.Err()
+			}
+			if cause := context.Cause(reqCtx); cause != nil {
 				rerr = cause
 			}
 			if rerr == io.EOF {

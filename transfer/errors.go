@@ -29,6 +29,9 @@ var (
 	// ErrStalled means a peer sent nothing for longer than the stall
 	// timeout.
 	ErrStalled = errors.New("peer stalled")
+	// ErrTooSlow means a peer delivered less than the fetcher's floor
+	// (FetcherConfig.MinGoodput) over a whole judging window.
+	ErrTooSlow = errors.New("peer too slow")
 	// ErrFingerprint means a peer's certificate is not the one expected.
 	ErrFingerprint = errors.New("peer certificate fingerprint mismatch")
 	// ErrNoSource means no reachable peer holds what is still missing.
@@ -42,6 +45,10 @@ var (
 	// has just sent it to another node, which can pass it on (see
 	// ServerConfig.SpreadWindow). Nothing is wrong with the peer.
 	ErrElsewhere = errors.New("chunk just sent to another node; fetch it from there or later")
+	// ErrTooMany means a peer declined a request because this client has
+	// as many in progress as it serves to one client (429); ask again when
+	// some have ended.
+	ErrTooMany = errors.New("too many requests in progress to this peer")
 )
 
 // statusOf maps an error to the HTTP status the server answers with. It and
@@ -58,6 +65,8 @@ func statusOf(err error) int {
 		return http.StatusRequestedRangeNotSatisfiable
 	case errors.Is(err, ErrElsewhere):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrTooMany):
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError
 	}
@@ -81,6 +90,8 @@ func errorOf(status int, body io.Reader) error {
 		sentinel = ErrRangeNotSatisfiable
 	case status == http.StatusServiceUnavailable:
 		sentinel = ErrElsewhere
+	case status == http.StatusTooManyRequests:
+		sentinel = ErrTooMany
 	default:
 		sentinel = ErrPeerFailed
 	}

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -63,9 +63,18 @@ type FetcherConfig struct {
 	// peers (default 16 MiB). It bounds what a crash can waste: at most
 	// this much is fetched twice.
 	MaxInFlight int64
-	// StallTimeout drops a request that receives nothing for this long
-	// (default 20 s) and backs off from its peer.
+	// StallTimeout drops a request that receives less than 4 KiB in this
+	// long (default 20 s) and backs off from its peer.
 	StallTimeout time.Duration
+	// JudgeWindow is the span over which each peer's goodput is measured:
+	// bytes received per second of the time it had requests out (default
+	// 10 s, at least 1 s). A peer far slower than the best one has its
+	// work moved to others; one below MinGoodput for a whole window is
+	// given up on for a while (see judge.go).
+	JudgeWindow time.Duration
+	// MinGoodput is the floor, in bytes per second (default 2 KiB/s, or a
+	// sixteenth of Limit if that is less).
+	MinGoodput int64
 	// HaveRefresh is how often a peer's have-bitmap is asked for again
 	// while it is still incomplete (default 0.5 s: in a swarm, nodes
 	// should learn within a second what their neighbours just received);
@@ -92,9 +101,12 @@ type FetcherConfig struct {
 type Fetcher struct {
 	cfg FetcherConfig
 
-	mu      sync.Mutex             // protects active and claimed
+	mu      sync.Mutex             // protects active, claimed and resolvedFrom
 	active  map[release.ID]*run    // fetches running
 	claimed map[chunkstore.ID]*run // chunks being received, by which fetch
+	// resolvedFrom: the peer whose manifest Resolve took, until the
+	// release's next Fetch reports it among its Stats.Sources.
+	resolvedFrom map[release.ID]Peer
 }
 
 // Defaults.
@@ -119,6 +131,13 @@ func NewFetcher(cfg FetcherConfig) (*Fetcher, error) {
 	if cfg.StallTimeout <= 0 {
 		cfg.StallTimeout = 20 * time.Second
 	}
+	if cfg.JudgeWindow <= 0 {
+		cfg.JudgeWindow = 10 * time.Second
+	}
+	cfg.JudgeWindow = max(cfg.JudgeWindow, time.Second)
+	if cfg.MinGoodput <= 0 {
+		cfg.MinGoodput = 2 << 10
+	}
 	if cfg.HaveRefresh <= 0 {
 		cfg.HaveRefresh = 500 * time.Millisecond
 	}
@@ -128,79 +147,7 @@ func NewFetcher(cfg FetcherConfig) (*Fetcher, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	return &Fetcher{cfg: cfg, active: map[release.ID]*run{}, claimed: map[chunkstore.ID]*run{}}, nil
-}
-
-// Resolve finds the release ref names (an ID prefix of at least 4 hex digits
-// or NAME:VERSION): in the local store, or else at the peers. A release found
-// at a peer is fetched (manifest and signatures), checked against the trust
-// list and added to the store; its chunks are not fetched yet.
-func (f *Fetcher) Resolve(ctx context.Context, ref string, peers PeerSource) (*release.Signed, error) {
-	if sr, err := f.cfg.Releases.Resolve(ref); err == nil {
-		return sr, nil
-	}
-	ps := peers.Peers(release.ID{})
-	if len(ps) == 0 {
-		return nil, fmt.Errorf("release %s is not in this store and no peer was given: %w", ref, ErrNoSource)
-	}
-	type answer struct {
-		p   Peer
-		ix  *Index
-		err error
-	}
-	answers := make(chan answer, len(ps))
-	for _, p := range ps {
-		go func() {
-			ix, err := f.cfg.Client.Index(ctx, p)
-			answers <- answer{p, ix, err}
-		}()
-	}
-	var found []IndexEntry
-	holders := map[release.ID][]Peer{}
-	var failures []string
-	for range ps {
-		a := <-answers
-		if a.err != nil {
-			failures = append(failures, a.err.Error())
-			continue
-		}
-		for _, e := range a.ix.Releases {
-			if !e.Ref(ref) {
-				continue
-			}
-			if len(holders[e.ID]) == 0 {
-				found = append(found, e)
-			}
-			holders[e.ID] = append(holders[e.ID], a.p)
-		}
-	}
-	if len(found) == 0 {
-		if len(failures) == len(ps) {
-			return nil, fmt.Errorf("find release %s: no peer answered (%s): %w", ref, strings.Join(failures, "; "), ErrUnreachable)
-		}
-		return nil, fmt.Errorf("find release %s: no peer has it: %w", ref, ErrNotFound)
-	}
-	sort.Slice(found, func(i, j int) bool { return found[i].Created.After(found[j].Created) })
-	if !strings.Contains(ref, ":") && len(found) > 1 {
-		return nil, fmt.Errorf("find release %s: the prefix matches %d releases; give more digits: %w", ref, len(found), release.ErrAmbiguous)
-	}
-	e := found[0]
-	var errs []string
-	for _, p := range holders[e.ID] {
-		sr, err := f.cfg.Client.Release(ctx, p, e.ID)
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		if err := f.cfg.Releases.Add(sr); err != nil {
-			if errors.Is(err, release.ErrUntrusted) || errors.Is(err, release.ErrBadSignature) {
-				return nil, fmt.Errorf("fetch from %s: %w", p, err) // the error says what to do
-			}
-			return nil, fmt.Errorf("store release %s: %w", sr, err)
-		}
-		return sr, nil
-	}
-	return nil, fmt.Errorf("fetch manifest of release %s: %s: %w", e.ID.Short(), strings.Join(errs, "; "), ErrUnreachable)
+	return &Fetcher{cfg: cfg, active: map[release.ID]*run{}, claimed: map[chunkstore.ID]*run{}, resolvedFrom: map[release.ID]Peer{}}, nil
 }
 
 // Fetch downloads the chunks of sr that the store lacks from the peers, and
@@ -242,7 +189,16 @@ func (f *Fetcher) Fetch(ctx context.Context, sr *release.Signed, peers PeerSourc
 		defer unlock()
 	}
 	r.err = r.loop(ctx)
-	return r.stats(), r.err
+	st := r.stats()
+	f.mu.Lock()
+	from, ok := f.resolvedFrom[sr.ID]
+	delete(f.resolvedFrom, sr.ID)
+	f.mu.Unlock()
+	if ok && r.err == nil && !slices.Contains(st.Sources, from.String()) {
+		st.Sources = append(st.Sources, from.String())
+		sort.Strings(st.Sources)
+	}
+	return st, r.err
 }
 
 // Progress returns a snapshot of every fetch running.
@@ -304,12 +260,15 @@ func lockRelease(dir string, sr *release.Signed) (func(), error) {
 
 // Stats says what a fetch did.
 type Stats struct {
-	Chunks      int           `json:"chunks"`       // chunks committed
-	Bytes       int64         `json:"bytes"`        // their content (uncompressed) size
-	WireBytes   int64         `json:"wire_bytes"`   // bytes received, resumed parts and failures included
-	Duration    time.Duration `json:"duration_ns"`  // wall time
-	Dropped     []string      `json:"dropped"`      // peers dropped, with the reason
-	AlreadyHeld int           `json:"already_held"` // chunks the store had at the start
+	Chunks    int           `json:"chunks"`      // chunks committed
+	Bytes     int64         `json:"bytes"`       // their content (uncompressed) size
+	WireBytes int64         `json:"wire_bytes"`  // bytes received, resumed parts and failures included
+	Duration  time.Duration `json:"duration_ns"` // wall time
+	Dropped   []string      `json:"dropped"`     // peers dropped, with the reason
+	// Sources are the peers that sent data that verified: chunks
+	// committed, or the manifest Resolve took.
+	Sources     []string `json:"sources"`
+	AlreadyHeld int      `json:"already_held"` // chunks the store had at the start
 }
 
 // Progress is a snapshot of a running fetch.
@@ -331,7 +290,7 @@ type Progress struct {
 // PeerProgress is one peer's part in a fetch.
 type PeerProgress struct {
 	Peer     string  `json:"peer"`
-	State    string  `json:"state"` // active, idle, waiting (for its have-bitmap), backoff, dropped
+	State    string  `json:"state"` // active, slow (judged far slower than the best peer), idle, waiting (for its have-bitmap), backoff, dropped
 	Rate     float64 `json:"rate"`  // bytes per second, recent
 	InFlight int     `json:"in_flight"`
 	Has      int     `json:"has"` // chunks of the release it holds, as last heard

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ferry-mesh/ferry/chunkstore"
 	"github.com/ferry-mesh/ferry/release"
+	"github.com/ferry-mesh/ferry/transfer/transfertest"
 )
 
 func TestFetchFromOnePeer(t *testing.T) {
@@ -107,31 +108,10 @@ func countChunkRequests(n *atomic.Int64) func(http.Handler) http.Handler {
 	}
 }
 
-// corruptChunks flips a byte in the middle of every chunk body it sends.
-func corruptChunks(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/v1/chunks/") {
-			h.ServeHTTP(w, r)
-			return
-		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, r)
-		body := rec.Body.Bytes()
-		if len(body) > 10 {
-			body[len(body)/2] ^= 0xff
-		}
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.Code)
-		w.Write(body)
-	})
-}
-
 func TestCorruptingPeerIsDroppedAndChunksComeFromElsewhere(t *testing.T) {
 	src, sr := source(t, 4<<20, 3)
 	good := serve(t, src, nil)
-	bad := serve(t, src, corruptChunks)
+	bad := serve(t, src, transfertest.CorruptChunks)
 
 	dst := receiver(t, sr)
 	f := newFetcher(t, dst, newClient(t, ClientConfig{}), FetcherConfig{})
@@ -147,7 +127,7 @@ func TestCorruptingPeerIsDroppedAndChunksComeFromElsewhere(t *testing.T) {
 
 func TestOnlyCorruptPeersFailsClearlyAndCommitsNothing(t *testing.T) {
 	src, sr := source(t, 1<<20, 4)
-	bad := serve(t, src, corruptChunks)
+	bad := serve(t, src, transfertest.CorruptChunks)
 	dst := receiver(t, sr)
 	f := newFetcher(t, dst, newClient(t, ClientConfig{}), FetcherConfig{})
 	_, err := f.Fetch(testCtx(t, 60*time.Second), sr, StaticPeers{bad.peer})

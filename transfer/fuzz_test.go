@@ -2,11 +2,14 @@ package transfer
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/ferry-mesh/ferry/chunkstore"
 	"github.com/ferry-mesh/ferry/release"
@@ -46,12 +49,13 @@ func FuzzParsePath(f *testing.F) {
 	})
 }
 
-// FuzzHandler sends arbitrary paths and Range headers to a real handler:
-// it must answer with one of the documented status codes.
+// FuzzHandler sends arbitrary methods, paths, Range and If-None-Match
+// headers to a real handler: it must answer with one of the documented
+// status codes.
 func FuzzHandler(f *testing.F) {
-	f.Add("/v1/releases/index.json", "")
-	f.Add("/v1/chunks/00/0000000000000000000000000000000000000000000000000000000000000000", "bytes=0-")
-	f.Add("/v1/chunks/00/0000000000000000000000000000000000000000000000000000000000000000", "bytes=-5,7-")
+	f.Add("GET", "/v1/releases/index.json", "", "")
+	f.Add("GET", "/v1/chunks/00/0000000000000000000000000000000000000000000000000000000000000000", "bytes=0-", "")
+	f.Add("HEAD", "/v1/chunks/00/0000000000000000000000000000000000000000000000000000000000000000", "bytes=-5,7-", `"x"`)
 	s, err := release.OpenStore(f.TempDir())
 	if err != nil {
 		f.Fatal(err)
@@ -61,18 +65,20 @@ func FuzzHandler(f *testing.F) {
 		f.Fatal(err)
 	}
 	h := NewHandler(s, s.Chunks, nil)
-	allowed := map[int]bool{200: true, 206: true, 304: true, 400: true, 404: true, 405: true, 416: true}
-	f.Fuzz(func(t *testing.T, path, rng string) {
-		req, err := http.NewRequest("GET", "http://x/", nil)
+	h.SpreadOnce(time.Second)
+	allowed := map[int]bool{200: true, 206: true, 304: true, 400: true, 404: true, 405: true, 416: true, 429: true, 503: true}
+	f.Fuzz(func(t *testing.T, method, path, rng, etag string) {
+		req, err := http.NewRequest(method, "http://x/", nil)
 		if err != nil {
 			return
 		}
 		req.URL.Path = path
 		req.Header.Set("Range", rng)
+		req.Header.Set("If-None-Match", etag)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if !allowed[rec.Code] {
-			t.Fatalf("GET %q Range %q: status %d", path, rng, rec.Code)
+			t.Fatalf("%s %q Range %q: status %d", method, path, rng, rec.Code)
 		}
 	})
 }
@@ -209,6 +215,112 @@ func FuzzParseFingerprint(f *testing.F) {
 		again, err := ParseFingerprint(fp.String())
 		if err != nil || again != fp {
 			t.Fatalf("%q → %s does not round-trip", s, fp)
+		}
+	})
+}
+
+// FuzzClientAnswers has a peer answer chunk, have-bitmap and release-list
+// requests with an arbitrary status, Content-Range and body: the client
+// never panics, and what it accepts keeps its limits.
+func FuzzClientAnswers(f *testing.F) {
+	f.Add(206, "bytes 100-199/200", []byte("x"))
+	f.Add(200, "", []byte{0xff, 0x80})
+	f.Add(429, "", []byte("too many"))
+	f.Add(206, "bytes 100-99/5", []byte{})
+	var mu sync.Mutex
+	var status int
+	var crange string
+	var body []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		st, cr, b := status, crange, body
+		mu.Unlock()
+		if cr != "" {
+			w.Header().Set("Content-Range", cr)
+		}
+		w.WriteHeader(st)
+		w.Write(b)
+	}))
+	defer srv.Close()
+	c, err := NewClient(ClientConfig{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer c.Close()
+	p := Peer{URL: srv.URL}
+	var id chunkstore.ID
+	f.Fuzz(func(t *testing.T, st int, cr string, b []byte) {
+		if st < 200 || st > 599 || len(b) > 1<<16 {
+			return
+		}
+		mu.Lock()
+		status, crange, body = st, cr, b
+		mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if cb, err := c.Chunk(ctx, p, id, 100); err == nil {
+			if cb.Start != 0 && cb.Start != 100 {
+				t.Fatalf("status %d, Content-Range %q: body starts at %d; asked for 100", st, cr, cb.Start)
+			}
+			cb.Close()
+		}
+		if bm, _, err := c.Have(ctx, p, id, 12, ""); err == nil && bm != nil && bm.Len() != 12 {
+			t.Fatalf("a have-bitmap of %d chunks for a release of 12", bm.Len())
+		}
+		if _, err := c.Index(ctx, p); err == nil && st != http.StatusOK {
+			t.Fatalf("a release list accepted with status %d", st)
+		}
+	})
+}
+
+// FuzzResolve serves an arbitrary release list beside a real store holding
+// demo 1.0.0 and demo 0.9.0: Resolve("demo:1.0.0") takes demo 1.0.0 or
+// nothing, whatever the list says.
+func FuzzResolve(f *testing.F) {
+	src := newStore(f)
+	want := makeRelease(f, src, "1.0.0", 128<<10, 50)
+	other := makeRelease(f, src, "0.9.0", 128<<10, 51)
+	entry := func(id release.ID, version string) string {
+		return `{"id":"` + id.String() + `","name":"demo","version":"` + version + `","created":"2030-01-01T00:00:00Z","chunks":1}`
+	}
+	f.Add([]byte(`{"releases":[` + entry(other.ID, "1.0.0") + `,` + entry(want.ID, "1.0.0") + `]}`))
+	f.Add([]byte(`{"releases":[` + entry(other.ID, "1.0.0") + `]}`))
+	f.Add([]byte(`{"releases":[` + entry(chunkstore.Hash([]byte("none")), "1.0.0") + `]}`))
+	var mu sync.Mutex
+	var list []byte
+	h := NewHandler(src, src.Chunks, nil)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == IndexPath {
+			mu.Lock()
+			w.Write(list)
+			mu.Unlock()
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c, err := NewClient(ClientConfig{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer c.Close()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		mu.Lock()
+		list = b
+		mu.Unlock()
+		dst := newStore(t)
+		fe, err := NewFetcher(FetcherConfig{Releases: dst, Chunks: dst.Chunks, Client: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		sr, err := fe.Resolve(ctx, "demo:1.0.0", StaticPeers{{URL: srv.URL}})
+		if err == nil && sr.ID != want.ID {
+			t.Fatalf("list %q resolved demo:1.0.0 to %s %s", b, sr.Manifest.Name, sr.Manifest.Version)
+		}
+		if _, gerr := dst.Get(other.ID); gerr == nil {
+			t.Fatalf("list %q made the store take demo 0.9.0", b)
 		}
 	})
 }

@@ -2,6 +2,8 @@ package transfer
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -117,9 +119,10 @@ func TestErrorStatusRoundTrip(t *testing.T) {
 	}
 }
 
-// A seed declines a chunk it is sending, or sent less than the window ago,
-// to another node while it serves others; the same node, or any node once
-// the seed serves nobody else, gets it.
+// A seed declines a chunk another node took whole less than the window
+// ago, or is taking now, while others take chunks from it; the same node,
+// or any node once the seed serves nobody else, gets it. A send the client
+// takes nothing of (it does not read) holds nobody.
 func TestSpreadOnce(t *testing.T) {
 	src, sr := source(t, 2<<20, 21)
 	h := NewHandler(src, src.Chunks, nil)
@@ -129,44 +132,97 @@ func TestSpreadOnce(t *testing.T) {
 	x, y, z := chunks[0].ID, chunks[1].ID, chunks[2].ID
 	t0 := time.Now()
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	const a, b = "cert:a", "ip:10.0.0.2"
 
-	if !l.begin(x, "10.0.0.1", at(0)) {
+	if !l.begin(x, a, at(0)) {
 		t.Fatal("the first request for a chunk was declined")
 	}
-	// Over the wire: another node asking for x while it goes to the first.
+	l.took(x, a, at(0))
+	// Over the wire: another node asking for x while the first takes it.
 	req := httptest.NewRequest("GET", ChunkPath(x), nil)
 	req.RemoteAddr = "10.0.0.2:4242"
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
-		t.Fatalf("a chunk being sent elsewhere: status %d, Retry-After %q; want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+		t.Fatalf("a chunk being taken elsewhere: status %d, Retry-After %q; want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
 	}
 	if err := errorOf(rec.Code, rec.Body); !errors.Is(err, ErrElsewhere) {
 		t.Fatalf("503 read back as %v; want ErrElsewhere", err)
 	}
-	if !l.begin(x, "10.0.0.1", at(time.Second)) {
+	if !l.begin(x, a, at(time.Second)) {
 		t.Fatal("the node a chunk went to was declined it again (a resume)")
 	}
-	l.end(x, "10.0.0.1", at(time.Second))
-	l.end(x, "10.0.0.1", at(time.Second))
-	if !l.begin(y, "10.0.0.1", at(time.Second)) { // the first node fetches on
+	l.end(x, a, false, at(time.Second))
+	l.end(x, a, true, at(time.Second))
+	if !l.begin(y, a, at(time.Second)) { // the first node fetches on
 		t.Fatal("a new chunk was declined")
 	}
-	if l.begin(x, "10.0.0.2", at(2*time.Second)) {
-		t.Fatal("a chunk sent 1 s ago went to a second node while the first still fetches")
+	l.took(y, a, at(time.Second))
+	if l.begin(x, b, at(2*time.Second)) {
+		t.Fatal("a chunk taken whole 1 s ago went to a second node while the first still fetches")
 	}
-	if !l.begin(x, "10.0.0.2", at(5*time.Second)) {
-		t.Fatal("a chunk sent 4 s ago (window 3 s) was declined")
+	if !l.begin(x, b, at(5*time.Second)) {
+		t.Fatal("a chunk taken 4 s ago (window 3 s) was declined")
 	}
-	l.end(x, "10.0.0.2", at(5*time.Second))
-	l.end(y, "10.0.0.1", at(5*time.Second))
+	l.end(x, b, true, at(5*time.Second))
+	l.end(y, a, true, at(5*time.Second))
 	// Nobody else is being served: no reason to decline.
-	if !l.begin(z, "10.0.0.1", at(6*time.Second)) {
+	if !l.begin(z, a, at(6*time.Second)) {
 		t.Fatal("a new chunk was declined")
 	}
-	l.end(z, "10.0.0.1", at(6*time.Second))
-	if !l.begin(z, "10.0.0.2", at(6*time.Second)) {
+	l.end(z, a, true, at(6*time.Second))
+	if !l.begin(z, b, at(6*time.Second)) {
 		t.Fatal("a chunk was declined though the seed serves nobody else")
+	}
+	l.end(z, b, true, at(6*time.Second))
+
+	// A client that asks for every chunk and takes nothing holds none of
+	// them from another node, however long it waits.
+	const stuck = "cert:stuck"
+	for _, c := range chunks {
+		if !l.begin(c.ID, stuck, at(10*time.Second)) {
+			t.Fatal("a first request was declined")
+		}
+	}
+	if !l.begin(y, a, at(11*time.Second)) {
+		t.Fatal("a node was declined a chunk another client asked for and took nothing of")
+	}
+	l.took(y, a, at(11*time.Second))
+	if !l.begin(z, b, at(11*time.Second)) {
+		t.Fatal("a node was declined a chunk another client asked for and took nothing of, while a third node fetched")
+	}
+}
+
+// Nodes are told apart by the certificate they present, not by address.
+func TestClientIdentity(t *testing.T) {
+	one, err := LoadOrCreateIdentity(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, err := LoadOrCreateIdentity(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := func(id *Identity) (string, string) {
+		r := httptest.NewRequest("GET", IndexPath, nil)
+		r.RemoteAddr = "10.0.0.7:5000"
+		if id != nil {
+			leaf, err := x509.ParseCertificate(id.Cert.Certificate[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}}
+		}
+		return clientOf(r)
+	}
+	ip1, id1 := ask(one)
+	ip2, id2 := ask(two)
+	ip3, id3 := ask(nil)
+	if ip1 != "10.0.0.7" || ip2 != ip1 || ip3 != ip1 {
+		t.Errorf("addresses %q %q %q; want 10.0.0.7", ip1, ip2, ip3)
+	}
+	if id1 == id2 || id1 != "cert:"+one.Fingerprint.String() || id3 != "ip:10.0.0.7" {
+		t.Errorf("identities %q, %q, %q: want the fingerprints, and the address without a certificate", id1, id2, id3)
 	}
 }
 

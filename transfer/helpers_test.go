@@ -75,11 +75,19 @@ func serve(t testing.TB, s *release.Store, wrap func(http.Handler) http.Handler)
 // serveOpts is serve, optionally with QUIC blocked.
 func serveOpts(t testing.TB, s *release.Store, wrap func(http.Handler) http.Handler, tcpOnly bool) *node {
 	t.Helper()
+	return serveConfig(t, s, wrap, tcpOnly, ServerConfig{})
+}
+
+// serveConfig is serveOpts with a server configuration (its store,
+// identity, address and log are filled in).
+func serveConfig(t testing.TB, s *release.Store, wrap func(http.Handler) http.Handler, tcpOnly bool, cfg ServerConfig) *node {
+	t.Helper()
 	id, err := LoadOrCreateIdentity(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(ServerConfig{Releases: s, Chunks: s.Chunks, Identity: id, Addr: "127.0.0.1:0", Logf: t.Logf})
+	cfg.Releases, cfg.Chunks, cfg.Identity, cfg.Addr, cfg.Logf = s, s.Chunks, id, "127.0.0.1:0", t.Logf
+	srv, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,18 +128,25 @@ func LoadOrCreateIdentity(dir string) (*Identity, error) {
 // "ADDR FINGERPRINT" a line) and required from then on.
 type KnownPeers struct {
 	path string
-	// Notify, if set, is told of each first contact (once per address). It
-	// is called with the list locked, one call at a time; it must not call
-	// Check.
+	// Defer, if set, keeps first contacts in memory until Confirm records
+	// them: a one-shot fetch records a peer only after the fetch succeeded
+	// with data from it, so that a peer that failed it (an untrusted
+	// release, a lie) is not trusted from then on. Until then, the first
+	// certificate seen is required all the same.
+	Defer bool
+	// Notify, if set, is told of each first contact when it is recorded
+	// (once per address). It is called with the list locked, one call at a
+	// time; it must not call Check or Confirm.
 	Notify func(addr string, fp Fingerprint, path string)
 
-	mu    sync.Mutex // protects known and serializes file writes
-	known map[string]Fingerprint
+	mu      sync.Mutex // protects known and pending, and serializes file writes
+	known   map[string]Fingerprint
+	pending map[string]bool // in known, not yet recorded (Defer)
 }
 
 // OpenKnownPeers reads the file at path; a missing file is an empty list.
 func OpenKnownPeers(path string) (*KnownPeers, error) {
-	k := &KnownPeers{path: path, known: map[string]Fingerprint{}}
+	k := &KnownPeers{path: path, known: map[string]Fingerprint{}, pending: map[string]bool{}}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return k, nil
@@ -167,22 +174,57 @@ func OpenKnownPeers(path string) (*KnownPeers, error) {
 }
 
 // Check accepts fp for addr if it is the one recorded, or records it if addr
-// is new. A different fingerprint is ErrFingerprint.
+// is new (with Defer, keeps it until Confirm). A different fingerprint is
+// ErrFingerprint.
 func (k *KnownPeers) Check(addr string, fp Fingerprint) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if have, ok := k.known[addr]; ok {
 		if have != fp {
-			return fmt.Errorf("%s presented certificate %s, but %s records %s for it; if the peer really was reinstalled, delete that line: %w",
-				addr, fp.Short(), k.path, have.Short(), ErrFingerprint)
+			where := k.path + " records"
+			if k.pending[addr] {
+				where = "this run first saw"
+			}
+			return fmt.Errorf("%s presented certificate %s, but %s %s for it; if the peer really was reinstalled, delete that line: %w",
+				addr, fp.Short(), where, have.Short(), ErrFingerprint)
 		}
 		return nil
 	}
 	k.known[addr] = fp
+	if k.Defer {
+		k.pending[addr] = true
+		return nil
+	}
+	return k.record(addr)
+}
+
+// Confirm records the first contacts with addrs that Check kept (Defer);
+// other addresses are ignored.
+func (k *KnownPeers) Confirm(addrs ...string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var fresh []string
+	for _, a := range addrs {
+		if k.pending[a] {
+			delete(k.pending, a)
+			fresh = append(fresh, a)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	return k.record(fresh...)
+}
+
+// record writes the list, pending entries left out, and notifies of the
+// new addrs. k.mu is held.
+func (k *KnownPeers) record(addrs ...string) error {
 	var b bytes.Buffer
 	b.WriteString("# Peers first seen without a pinned fingerprint (trust on first use).\n")
 	for a, f := range k.known {
-		fmt.Fprintf(&b, "%s %s\n", a, f)
+		if !k.pending[a] {
+			fmt.Fprintf(&b, "%s %s\n", a, f)
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(k.path), 0o700); err != nil {
 		return fmt.Errorf("record known peer: %w", err)
@@ -191,7 +233,9 @@ func (k *KnownPeers) Check(addr string, fp Fingerprint) error {
 		return fmt.Errorf("record known peer: %w", err)
 	}
 	if k.Notify != nil {
-		k.Notify(addr, fp, k.path)
+		for _, a := range addrs {
+			k.Notify(a, k.known[a], k.path)
+		}
 	}
 	return nil
 }

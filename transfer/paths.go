@@ -47,10 +47,14 @@ func parsePath(p string) (resource, chunkstore.ID, error) {
 	if p == IndexPath {
 		return resIndex, zero, nil
 	}
-	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	rest, ok := strings.CutPrefix(p, "/")
+	if !ok {
+		return 0, zero, fmt.Errorf("path %q: %w", p, ErrNotFound)
+	}
+	parts := strings.Split(rest, "/")
 	switch {
 	case len(parts) == 4 && parts[0] == "v1" && parts[1] == "releases":
-		id, err := chunkstore.ParseID(parts[2])
+		id, err := wireID(parts[2])
 		if err != nil {
 			return 0, zero, fmt.Errorf("path %q: release ID: %w", p, ErrBadRequest)
 		}
@@ -63,11 +67,21 @@ func parsePath(p string) (resource, chunkstore.ID, error) {
 			return resHave, id, nil
 		}
 	case len(parts) == 4 && parts[0] == "v1" && parts[1] == "chunks":
-		id, err := chunkstore.ParseID(parts[3])
+		id, err := wireID(parts[3])
 		if err != nil || parts[2] != parts[3][:2] {
 			return 0, zero, fmt.Errorf("path %q: chunk ID: %w", p, ErrBadRequest)
 		}
 		return resChunk, id, nil
 	}
 	return 0, zero, fmt.Errorf("path %q: %w", p, ErrNotFound)
+}
+
+// wireID parses an ID in a path: 64 lowercase hex digits, so that each
+// resource has one path.
+func wireID(s string) (chunkstore.ID, error) {
+	id, err := chunkstore.ParseID(s)
+	if err == nil && id.String() != s {
+		return chunkstore.ID{}, fmt.Errorf("ID %q: want lowercase hex digits", s)
+	}
+	return id, err
 }

@@ -33,15 +33,17 @@ type run struct {
 	orderPos int      // order[:orderPos] holds only committed chunks
 	dirty    bool     // order must be rebuilt
 
-	remaining   int             // chunks not committed
-	requested   int             // chunks with a first request out
-	flights     map[int]*flight // the chunks requested, by index
-	remainBytes int64           // their content size
-	inflight    int64           // stored-size bound of the chunks requested
-	held        int             // chunks the store had at the start
-	heldBytes   int64           // their content size
+	remaining   int                   // chunks not committed
+	requested   int                   // chunks with a first request out
+	flights     map[int]*flight       // the chunks requested, by index
+	reqs        map[*request]struct{} // every request out, first or tail
+	remainBytes int64                 // their content size
+	inflight    int64                 // stored-size bound of the chunks requested
+	held        int                   // chunks the store had at the start
+	heldBytes   int64                 // their content size
 
 	ps       map[string]*peerState
+	sources  map[string]bool // peers a committed chunk came from
 	results  chan chunkResult
 	haves    chan haveResult
 	wire     atomic.Int64 // bytes received
@@ -88,9 +90,26 @@ type peerState struct {
 	later   map[int]time.Time
 	lastErr error
 	dropped error // non-nil: never used again in this fetch
+
+	meter meter // goodput over the judging window (see judge.go)
+	slow  bool  // far slower than the best peer: one request at a time
+
+	// reqCap: the peer answered 429 (ErrTooMany) with this many requests
+	// of ours in progress; no more are sent it until capUntil.
+	reqCap   int
+	capUntil time.Time
+}
+
+// request is one chunk request out to a peer: a chunk's first request or
+// an end-game tail.
+type request struct {
+	p      *peerState
+	cancel func() // ends the request; its chunk goes back to the missing ones
+	moved  bool   // cancelled by moveFromSlow
 }
 
 type chunkResult struct {
+	req   *request
 	p     *peerState
 	idx   int
 	need  int64
@@ -129,6 +148,8 @@ func newRun(f *Fetcher, sr *release.Signed, peers PeerSource) *run {
 		tiebreak: make([]uint32, len(chunks)),
 		ps:       map[string]*peerState{},
 		flights:  map[int]*flight{},
+		reqs:     map[*request]struct{}{},
+		sources:  map[string]bool{},
 		results:  make(chan chunkResult, 64),
 		haves:    make(chan haveResult, 16),
 		started:  time.Now(),
@@ -162,7 +183,7 @@ func (r *run) loop(ctx context.Context) error {
 		cancel()
 		r.drain()
 	}()
-	tick := time.NewTicker(500 * time.Millisecond)
+	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
 	lastTick, lastWire, lastDone := time.Now(), int64(0), r.remainBytes
 	var rate, doneRate float64
@@ -231,7 +252,7 @@ func (r *run) refreshPeers() {
 			ps.peer = p
 			continue
 		}
-		r.ps[p.URL] = &peerState{peer: p, window: minPeerWindow}
+		r.ps[p.URL] = &peerState{peer: p, window: minPeerWindow, meter: newMeter(r.f.cfg.JudgeWindow)}
 	}
 	for url, ps := range r.ps {
 		if !seen[url] && !ps.gone {
@@ -393,18 +414,25 @@ func (r *run) schedule(ctx context.Context) {
 			ready = append(ready, p)
 		}
 	}
-	sort.Slice(ready, func(i, j int) bool { return ready[i].rate > ready[j].rate })
+	// Fastest first, slow peers last: what moveFromSlow took from a slow
+	// peer goes to a faster one.
+	sort.Slice(ready, func(i, j int) bool {
+		if ready[i].slow != ready[j].slow {
+			return !ready[i].slow
+		}
+		return ready[i].rate > ready[j].rate
+	})
 	var partial []*peerState
 	seed := make([]bool, len(ready))
 	for k, p := range ready {
-		if seed[k] = p.have.Count() == p.have.Len(); !seed[k] {
+		if seed[k] = p.have.Count() == p.have.Len(); !seed[k] && !p.slow {
 			partial = append(partial, p)
 		}
 	}
 	for {
 		launched := false
 		for k, p := range ready {
-			if p.inflightBytes >= p.window {
+			if p.inflightBytes >= p.window || (p.reqCap > 0 && p.inflight >= p.reqCap && now.Before(p.capUntil)) {
 				continue
 			}
 			var leaveTo []*peerState
@@ -422,27 +450,39 @@ func (r *run) schedule(ctx context.Context) {
 			}
 			r.state[i] = requested
 			r.requested++
-			fl := newFlight(i)
+			rctx, rq := r.newRequest(ctx, p)
+			fl := newFlight(i, rq)
 			r.flights[i] = fl
 			p.inflight++
 			p.inflightBytes += need
 			r.inflight += need
 			launched = true
 			go func(p *peerState, i int, need int64) {
+				defer rq.cancel()
 				released := false
 				received := func() {
 					released = true
-					r.results <- chunkResult{p: p, idx: i, need: need, received: true}
+					r.results <- chunkResult{req: rq, p: p, idx: i, need: need, received: true}
 				}
-				fresh, err := r.fetchChunk(ctx, p, r.chunks[i], fl, received)
-				r.results <- chunkResult{p: p, idx: i, need: need, fresh: fresh, err: err, released: released}
+				fresh, err := r.fetchChunk(rctx, p, r.chunks[i], fl, received)
+				r.results <- chunkResult{req: rq, p: p, idx: i, need: need, fresh: fresh, err: err, released: released}
 			}(p, i, need)
 		}
 		if !launched {
 			r.splitTails(ctx, ready)
+			r.moveFromSlow(ready)
 			return
 		}
 	}
+}
+
+// newRequest registers a request to p; its context ends with the fetch or
+// when the request is cancelled (moved, or its peer given up on).
+func (r *run) newRequest(ctx context.Context, p *peerState) (context.Context, *request) {
+	rctx, cancel := context.WithCancel(ctx)
+	rq := &request{p: p, cancel: cancel}
+	r.reqs[rq] = struct{}{}
+	return rctx, rq
 }
 
 func (r *run) commit(i int) {
@@ -467,6 +507,7 @@ func (r *run) settle(res chunkResult) bool {
 	}
 	p.inflight--
 	r.inflight -= res.need
+	delete(r.reqs, res.req)
 	return true
 }
 
@@ -487,6 +528,7 @@ func (r *run) handleResult(res chunkResult) {
 	r.f.unclaim(r.chunks[i].ID)
 	if res.err == nil {
 		r.commit(i)
+		r.sources[p.peer.String()] = true
 		p.fails = 0
 		p.lastErr = nil
 		if r.f.cfg.OnChunk != nil {
@@ -502,7 +544,8 @@ func (r *run) handleResult(res chunkResult) {
 			r.fatal = fmt.Errorf("fetch release %s: %w", r.sr, le.err)
 		}
 	case errors.Is(err, context.Canceled):
-		// the fetch is ending
+		// The fetch is ending, or the request was cancelled: moved to a
+		// faster peer, or its peer given up on (judge.go).
 	case errors.Is(err, chunkstore.ErrCorrupt) || errors.Is(err, chunkstore.ErrTooLarge) || errors.Is(err, ErrBadResponse):
 		if res.fresh || errors.Is(err, ErrBadResponse) {
 			r.drop(p, err)
@@ -527,6 +570,9 @@ func (r *run) handleResult(res chunkResult) {
 			p.later = map[int]time.Time{}
 		}
 		p.later[i] = time.Now().Add(elsewhereWait)
+	case errors.Is(err, ErrTooMany):
+		// The peer serves one client this many requests at a time.
+		p.reqCap, p.capUntil = max(p.inflight, 1), time.Now().Add(tooManyWait)
 	case errors.Is(err, ErrFingerprint):
 		r.drop(p, err)
 	default:
@@ -537,6 +583,10 @@ func (r *run) handleResult(res chunkResult) {
 // elsewhereWait is how long a chunk a peer declined (ErrElsewhere) is not
 // asked of it again.
 const elsewhereWait = time.Second
+
+// tooManyWait is how long a peer that answered 429 (ErrTooMany) is sent no
+// more requests at once than it had then.
+const tooManyWait = 10 * time.Second
 
 // fail backs off from a peer: 1 s, 2 s, 4 s … up to a minute, with jitter.
 // Requests that fail together (a link going down fails all of them) count
@@ -574,15 +624,39 @@ func (r *run) drop(p *peerState, err error) {
 // adaptWindows lets each peer keep peerWindowTime seconds of its measured
 // rate in flight, so that fast peers get more requests and slow ones do
 // not hold chunks that others could deliver sooner.
+//
+// It first feeds each peer's goodput meter and judges the peers (judge.go):
+// a slow peer keeps one request at a time.
 func (r *run) adaptWindows(dt float64) {
+	floor := r.floor()
+	gots := make(map[*peerState]int64, len(r.ps))
 	for _, p := range r.ps {
 		cur := p.recv.Load()
 		got := cur - p.lastRecv
 		p.lastRecv = cur
+		gots[p] = got
+		var busy float64
+		if p.inflight > 0 || got > 0 {
+			busy = dt
+		}
+		p.meter.add(got, busy)
+		// Progress is bytes at the floor's pace or more: a peer sending
+		// a byte now and then does not keep a fetch from its patience.
+		if float64(got) >= floor*dt {
+			r.progress = time.Now()
+		}
+	}
+	r.judge()
+	for _, p := range r.ps {
+		got := gots[p]
 		if p.inflight == 0 && got == 0 {
 			continue
 		}
 		p.rate = ewma(p.rate, float64(got)/dt)
+		if p.slow {
+			p.window = 1 // one request at a time
+			continue
+		}
 		// Enough in flight to cover a few round trips (and scheduling
 		// hiccups) at the peer's rate; peerWindowTime when the round trip
 		// is unknown (TCP, static origins). A short window on a short path
@@ -593,19 +667,17 @@ func (r *run) adaptWindows(dt float64) {
 		}
 		w := int64(p.rate * span)
 		// At least two chunks per connection, so that none idles.
-		floor := max(minPeerWindow, int64(r.f.cfg.Client.Parallelism(p.peer))*2*chunkstore.DefaultAvgSize)
-		p.window = min(max(w, floor), r.f.cfg.MaxInFlight)
-		if got > 0 {
-			r.progress = time.Now()
-		}
+		least := max(minPeerWindow, int64(r.f.cfg.Client.Parallelism(p.peer))*2*chunkstore.DefaultAvgSize)
+		p.window = min(max(w, least), r.f.cfg.MaxInFlight)
 	}
 }
 
-// checkPatience fails the fetch when nothing could be fetched for too long,
-// or at once when every peer has been dropped.
+// checkPatience fails the fetch when nothing could be fetched for too long
+// (requests out that bring less than the floor count as nothing), or at
+// once when every peer has been dropped.
 func (r *run) checkPatience() error {
 	pat := r.f.cfg.Patience
-	if pat < 0 || r.inflight > 0 {
+	if pat < 0 {
 		return nil
 	}
 	allDropped := len(r.ps) > 0
@@ -624,6 +696,9 @@ func (r *run) checkPatience() error {
 			why = append(why, fmt.Sprintf("%s dropped (%v)", p.peer, p.dropped))
 		case p.lastErr != nil:
 			why = append(why, fmt.Sprintf("%s: %v", p.peer, p.lastErr))
+		case p.inflight > 0:
+			g, _, _ := p.meter.goodput()
+			why = append(why, fmt.Sprintf("%s is too slow (%s/s)", p.peer, humanRate(g)))
 		case p.have != nil:
 			why = append(why, fmt.Sprintf("%s holds %d of %d chunks", p.peer, p.have.Count(), p.have.Len()))
 		default:
@@ -681,6 +756,8 @@ func (r *run) publish(rate float64, eta time.Duration) {
 			pp.State = "backoff"
 		case p.have == nil:
 			pp.State = "waiting"
+		case p.slow:
+			pp.State = "slow"
 		case p.inflight > 0:
 			pp.State = "active"
 		default:
@@ -731,5 +808,9 @@ func (r *run) stats() Stats {
 			s.Dropped = append(s.Dropped, fmt.Sprintf("%s: %v", p.peer, p.dropped))
 		}
 	}
+	for p := range r.sources {
+		s.Sources = append(s.Sources, p)
+	}
+	sort.Strings(s.Sources)
 	return s
 }

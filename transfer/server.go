@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -58,6 +57,9 @@ type Handler struct {
 	sent     atomic.Int64 // chunk bytes written to peers
 	requests atomic.Int64
 
+	sendTimeout time.Duration // see ServerConfig.SendTimeout
+	sending     *counter      // chunk responses in progress, per client IP
+
 	mu    sync.Mutex                // protects cache and index
 	cache map[release.ID]*haveEntry // per release: unique chunks and the last bitmap
 	index *cachedIndex              // the last index served
@@ -87,9 +89,11 @@ type cachedIndex struct {
 }
 
 // NewHandler returns a handler serving releases and chunks; limit (may be
-// nil) caps the bytes per second it sends.
+// nil) caps the bytes per second it sends. It has ServerConfig's default
+// deadlines and caps.
 func NewHandler(releases ReleaseSource, chunks ChunkSource, limit *Limiter) *Handler {
-	return &Handler{releases: releases, chunks: chunks, limit: limit, cache: map[release.ID]*haveEntry{}}
+	return &Handler{releases: releases, chunks: chunks, limit: limit, cache: map[release.ID]*haveEntry{},
+		sendTimeout: DefaultSendTimeout, sending: newCounter(DefaultMaxChunksPerClient, DefaultMaxChunks)}
 }
 
 // Invalidate drops what the handler cached about a release's have-bitmap
@@ -104,14 +108,15 @@ func (h *Handler) Invalidate(id release.ID) {
 }
 
 // SpreadOnce makes the handler decline (503, ErrElsewhere) a request for a
-// chunk it sent to another node less than window ago, or is sending, while
-// it is sending chunks to other nodes: a seed that every node of a swarm
+// chunk another node took whole less than window ago, or is taking now,
+// while other nodes are taking chunks: a seed that every node of a swarm
 // asks (a hub, a courier) then sends each chunk about once, and the nodes
 // pass it among themselves, instead of its upload, the swarm's bottleneck,
-// carrying the same chunks again. Nodes are told apart by IP address. Call
-// it before serving.
+// carrying the same chunks again. A send counts only by the bytes its
+// receiver took, and nodes are told apart by the certificate they present
+// (see spread.go). Call it before serving.
 func (h *Handler) SpreadOnce(window time.Duration) {
-	h.spread = &spreadLog{window: window, last: map[chunkstore.ID]*spreadRec{}, active: map[string]int{}}
+	h.spread = newSpreadLog(window)
 }
 
 // Committed marks a chunk of a release held, in the have-bitmap served for
@@ -137,8 +142,10 @@ func (h *Handler) Committed(id release.ID, chunk chunkstore.ID) {
 // SentBytes is the number of chunk bytes served so far.
 func (h *Handler) SentBytes() int64 { return h.sent.Load() }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	h.requests.Add(1)
+	w := newWireWriter(rw, h.sendTimeout)
+	defer w.done()
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "only GET and HEAD are served", http.StatusMethodNotAllowed)
@@ -285,150 +292,38 @@ func (h *Handler) serveHave(w http.ResponseWriter, r *http.Request, id release.I
 	return nil
 }
 
-func (h *Handler) serveChunk(w http.ResponseWriter, r *http.Request, id chunkstore.ID) error {
+func (h *Handler) serveChunk(w *wireWriter, r *http.Request, id chunkstore.ID) error {
+	ip, client := clientOf(r)
+	if !h.sending.take(ip) {
+		w.Header().Set("Retry-After", "1")
+		return fmt.Errorf("chunk %s: %w", id.Short(), ErrTooMany)
+	}
+	defer h.sending.put(ip)
 	f, err := h.chunks.OpenStored(id)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	w.ctx, w.limit, w.sent = r.Context(), h.limit, &h.sent
 	if h.spread != nil && r.Method == http.MethodGet {
-		client, _, _ := net.SplitHostPort(r.RemoteAddr)
 		if !h.spread.begin(id, client, time.Now()) {
 			w.Header().Set("Retry-After", "1")
 			return fmt.Errorf("chunk %s: %w", id.Short(), ErrElsewhere)
 		}
-		defer h.spread.end(id, client, time.Now())
+		var taken bool
+		w.took = func(int) {
+			taken = true
+			h.spread.took(id, client, time.Now())
+		}
+		// Whole: every byte asked for was taken by the client.
+		defer func() { h.spread.end(id, client, taken && !w.failed && r.Context().Err() == nil, time.Now()) }()
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", "application/octet-stream")
 	hd.Set("ETag", `"`+id.String()+`"`)
 	hd.Set("Cache-Control", "public, max-age=31536000, immutable")
-	http.ServeContent(&meteredWriter{ResponseWriter: w, ctx: r.Context(), limit: h.limit, sent: &h.sent}, r, "", time.Time{}, f)
+	http.ServeContent(w, r, "", time.Time{}, f)
 	return nil
-}
-
-// spreadLog remembers, for Handler.SpreadOnce, which node each chunk was
-// last sent to and when, and how many chunk requests of each node are being
-// served.
-type spreadLog struct {
-	window time.Duration
-
-	mu     sync.Mutex // protects the rest
-	last   map[chunkstore.ID]*spreadRec
-	active map[string]int
-	swept  time.Time
-}
-
-type spreadRec struct {
-	client string
-	at     time.Time // last send began or ended
-	active int       // sends in progress
-}
-
-// begin reports whether chunk id may be sent to client now, and if so
-// records the send; end must follow.
-func (l *spreadLog) begin(id chunkstore.ID, client string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.swept) > l.window {
-		for k, rec := range l.last {
-			if rec.active == 0 && now.Sub(rec.at) > l.window {
-				delete(l.last, k)
-			}
-		}
-		l.swept = now
-	}
-	rec := l.last[id]
-	if rec != nil && rec.client != client && (rec.active > 0 || now.Sub(rec.at) < l.window) && l.othersActive(client) {
-		return false
-	}
-	if rec == nil || rec.client != client {
-		rec = &spreadRec{client: client}
-		l.last[id] = rec
-	}
-	rec.at = now
-	rec.active++
-	l.active[client]++
-	return true
-}
-
-func (l *spreadLog) end(id chunkstore.ID, client string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if rec := l.last[id]; rec != nil && rec.client == client {
-		rec.at = now
-		rec.active--
-	}
-	if l.active[client]--; l.active[client] <= 0 {
-		delete(l.active, client)
-	}
-}
-
-// othersActive reports whether chunks are being sent to a node other than
-// client: only then is declining worth it.
-func (l *spreadLog) othersActive(client string) bool {
-	for c := range l.active {
-		if c != client {
-			return true
-		}
-	}
-	return false
-}
-
-// meteredWriter counts and paces what a chunk response sends.
-type meteredWriter struct {
-	http.ResponseWriter
-	ctx   context.Context
-	limit *Limiter
-	sent  *atomic.Int64
-}
-
-// sendBufs recycles the buffers chunk bodies are sent from: a whole chunk
-// in one write costs the stream far fewer calls than 32 KiB pieces.
-var sendBufs = sync.Pool{New: func() any { return new([256 << 10]byte) }}
-
-// ReadFrom lets io.Copy (in http.ServeContent) hand over large blocks.
-func (m *meteredWriter) ReadFrom(r io.Reader) (int64, error) {
-	bp := sendBufs.Get().(*[256 << 10]byte)
-	defer sendBufs.Put(bp)
-	var total int64
-	for {
-		n, rerr := io.ReadFull(r, bp[:])
-		if n > 0 {
-			w, err := m.Write(bp[:n])
-			total += int64(w)
-			if err != nil {
-				return total, err
-			}
-		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-			return total, nil
-		}
-		if rerr != nil {
-			return total, rerr
-		}
-	}
-}
-
-func (m *meteredWriter) Write(b []byte) (int, error) {
-	var total int
-	for len(b) > 0 {
-		n := len(b)
-		if m.limit != nil {
-			n = min(n, 32<<10)
-			if err := m.limit.Wait(m.ctx, n); err != nil {
-				return total, err
-			}
-		}
-		w, err := m.ResponseWriter.Write(b[:n])
-		total += w
-		m.sent.Add(int64(w))
-		if err != nil {
-			return total, err
-		}
-		b = b[n:]
-	}
-	return total, nil
 }
 
 // ServerConfig configures a Server. A zero field means its default.
@@ -447,6 +342,23 @@ type ServerConfig struct {
 	// at a time while others ask for it too (see Handler.SpreadOnce): for
 	// seeds, whose upload a whole swarm shares.
 	SpreadWindow time.Duration
+	// SendTimeout is the write deadline: each write of a response must be
+	// taken by the client at 32 KiB per SendTimeout (default 20 s), or the
+	// response is abandoned (the stream is reset).
+	SendTimeout time.Duration
+	// RequestTimeout bounds the arrival of a request's headers (and over
+	// TCP, of the TLS handshake before them) (default 30 s).
+	RequestTimeout time.Duration
+	// MaxConnsPerClient caps the connections from one IP address, QUIC
+	// and TCP each (default 32); more are closed at once.
+	MaxConnsPerClient int
+	// MaxStreamsPerConn caps the requests in progress on one connection
+	// (default 64); a client waits for one to end before it sends more.
+	MaxStreamsPerConn int
+	// MaxChunksPerClient caps the chunk responses in progress to one IP
+	// address (default 128), MaxChunks those in all (default 1024); more
+	// are answered 429 (ErrTooMany).
+	MaxChunksPerClient, MaxChunks int
 	// Logf receives plain one-line messages; default discards them.
 	Logf func(format string, args ...any)
 }
@@ -473,7 +385,27 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
+	if cfg.SendTimeout <= 0 {
+		cfg.SendTimeout = DefaultSendTimeout
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.MaxConnsPerClient <= 0 {
+		cfg.MaxConnsPerClient = DefaultMaxConnsPerClient
+	}
+	if cfg.MaxStreamsPerConn <= 0 {
+		cfg.MaxStreamsPerConn = DefaultMaxStreamsPerConn
+	}
+	if cfg.MaxChunksPerClient <= 0 {
+		cfg.MaxChunksPerClient = DefaultMaxChunksPerClient
+	}
+	if cfg.MaxChunks <= 0 {
+		cfg.MaxChunks = DefaultMaxChunks
+	}
 	s := &Server{cfg: cfg, handler: NewHandler(cfg.Releases, cfg.Chunks, cfg.Limit)}
+	s.handler.sendTimeout = cfg.SendTimeout
+	s.handler.sending = newCounter(cfg.MaxChunksPerClient, cfg.MaxChunks)
 	if cfg.SpreadWindow > 0 {
 		s.handler.SpreadOnce(cfg.SpreadWindow)
 	}
@@ -505,11 +437,29 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		MinVersion:   tls.VersionTLS13,
 	}
 	s.tr = &quic.Transport{Conn: withGRO(s.udp)}
-	s.h3 = &http3.Server{Handler: s.handler, TLSConfig: http3.ConfigureTLSConfig(tlsConf), QUICConfig: quicConfig()}
+	qconf := quicConfig()
+	qconf.MaxIncomingStreams = int64(cfg.MaxStreamsPerConn)
+	// HTTP/3 needs three (control and QPACK streams); each may be read
+	// without a deadline for the connection's life.
+	qconf.MaxIncomingUniStreams = 8
+	s.h3 = &http3.Server{Handler: s.handler, TLSConfig: http3.ConfigureTLSConfig(tlsConf), QUICConfig: qconf,
+		IdleTimeout: idleTimeout}
 	if s.tcp != nil {
-		s.hs = &http.Server{Handler: s.handler, TLSConfig: tlsConf.Clone(), ReadHeaderTimeout: 30 * time.Second,
-			ErrorLog: nil}
+		s.tcp = &capListener{Listener: s.tcp, conns: newCounter(cfg.MaxConnsPerClient, 0)}
+		s.hs = &http.Server{Handler: s.handler, TLSConfig: tlsConf.Clone(),
+			// A request is a GET: its headers and the TLS handshake
+			// before them must come within this.
+			ReadHeaderTimeout: cfg.RequestTimeout, ReadTimeout: cfg.RequestTimeout,
+			IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
+			HTTP2: &http.HTTP2Config{
+				MaxConcurrentStreams: cfg.MaxStreamsPerConn,
+				// A connection nothing can be written to for this long is
+				// closed (the client stopped reading: a zero window).
+				WriteByteTimeout: cfg.SendTimeout,
+				SendPingTimeout:  pingEvery, PingTimeout: pingEvery,
+			}}
 	}
+	s.h3.MaxHeaderBytes = maxHeaderBytes
 	return s, nil
 }
 
@@ -519,14 +469,24 @@ func (s *Server) Handler() *Handler { return s.handler }
 // Addr is the UDP address served (the TCP listener has the same port).
 func (s *Server) Addr() *net.UDPAddr { return s.udp.LocalAddr().(*net.UDPAddr) }
 
+// Server timeouts (the write deadline is ServerConfig.SendTimeout).
+const (
+	idleTimeout    = 2 * time.Minute  // a connection with no request in progress
+	pingEvery      = 15 * time.Second // HTTP/2: a silent connection is pinged, and closed if no answer
+	maxHeaderBytes = 16 << 10         // a request's headers (a GET with a Range and an ETag)
+)
+
 // Run serves until ctx ends or a listener fails.
 func (s *Server) Run(ctx context.Context) error {
-	ln, err := s.tr.ListenEarly(s.h3.TLSConfig, s.h3.QUICConfig)
+	// Connections are taken once their handshake completed: the address
+	// counted against MaxConnsPerClient is proven.
+	qln, err := s.tr.Listen(s.h3.TLSConfig, s.h3.QUICConfig)
 	if err != nil {
 		return fmt.Errorf("serve QUIC on %s: %w", s.udp.LocalAddr(), err)
 	}
+	ln := &capQUICListener{Listener: qln, conns: newCounter(s.cfg.MaxConnsPerClient, 0)}
 	errc := make(chan error, 2)
-	go func() { errc <- s.h3.ServeListener(ln) }()
+	go func() { errc <- s.serveQUIC(ln) }()
 	if s.hs != nil {
 		go func() { errc <- s.hs.ServeTLS(s.tcp, "", "") }()
 	}
@@ -536,7 +496,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return nil
 	case err := <-errc:
 		s.Close()
-		if errors.Is(err, http.ErrServerClosed) || errors.Is(err, quic.ErrServerClosed) {
+		if errors.Is(err, http.ErrServerClosed) || errors.Is(err, quic.ErrServerClosed) || errors.Is(err, quic.ErrTransportClosed) {
 			return nil
 		}
 		return fmt.Errorf("serve on %s: %w", s.udp.LocalAddr(), err)

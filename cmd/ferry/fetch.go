@@ -62,6 +62,9 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A peer given without a fingerprint is recorded only once the fetch
+	// succeeded with data from it: one that failed it is not trusted.
+	known.Defer = true
 	known.Notify = func(addr string, fp transfer.Fingerprint, path string) {
 		fmt.Fprintf(e.stderr, "ferry: first contact with %s; trusting its certificate %s from now on (recorded in %s; pin it with %s#%s)\n", addr, fp.Short(), path, addr, fp)
 	}
@@ -87,6 +90,9 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	sr, err := f.Resolve(ctx, pos[0], peers)
 	if err != nil {
 		return fullDiskAdvice(err, e.dataDir)
+	}
+	if !transfer.Matches(sr, pos[0]) { // Resolve checks it; a wrong release must never be fetched
+		return fmt.Errorf("asked for %s but found %s; nothing was fetched", pos[0], sr)
 	}
 	bar := newProgress("fetching " + sr.Manifest.Name + " " + sr.Manifest.Version)
 	stop := make(chan struct{})
@@ -118,6 +124,9 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("fetch of %s interrupted after %s; run the same command again to resume where it stopped", sr, humanBytes(stats.WireBytes))
 		}
 		return fullDiskAdvice(err, e.dataDir)
+	}
+	if err := known.Confirm(stats.Sources...); err != nil {
+		return err
 	}
 	if *jsonOut {
 		return e.printJSON(struct {

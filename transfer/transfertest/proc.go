@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -112,3 +113,19 @@ func ProcessCPU(pid int) time.Duration {
 // clockTick is the unit of /proc's CPU times: USER_HZ, 100 per second on
 // every Linux architecture Go supports.
 const clockTick = 10 * time.Millisecond
+
+// WaitFor polls cond until it holds, failing the test if within passes
+// first. It polls every 10 ms at first, then less often, up to every
+// 100 ms (a condition may run a command).
+func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	pause := 10 * time.Millisecond
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(pause) // polling a condition, bounded by the deadline
+		pause = min(2*pause, 100*time.Millisecond)
+	}
+}

@@ -137,6 +137,16 @@ func (b *bench) source(size int64, seed uint64) (string, *release.Signed, error)
 	return dir, sr, err
 }
 
+// sourceStored is source, and the stored size of the release's chunks.
+func (b *bench) sourceStored(size int64, seed uint64) (string, *release.Signed, int64, error) {
+	src, sr, err := b.source(size, seed)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	total, err := storedBytes(src, sr)
+	return src, sr, total, err
+}
+
 // clone makes a store sharing src's chunk files (hard links): another peer
 // holding the same release, at no disk cost.
 func (b *bench) clone(src, name string) (string, error) {

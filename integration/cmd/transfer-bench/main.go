@@ -14,7 +14,10 @@
 //   - resume: 'ferry fetch' killed with SIGKILL at 20 random moments; bytes
 //     fetched twice per kill ≤ the in-flight cap, < 1% of the release in all;
 //   - memory: peak RSS of 'ferry serve' and 'ferry fetch' moving a 4 GiB
-//     release (goal ≤ 150 MB each).
+//     release (goal ≤ 150 MB each);
+//   - hostile: goodput of 'ferry fetch' of a 512 MiB release from one honest
+//     peer and three hostile ones (a slowloris, a zero-window peer and a
+//     liar), against the same fetch from the honest peer alone (goal ≥ 0.9×).
 //
 // Releases are generated from seeds (transfer/transfertest) and cached in
 // -work between runs. Namespace scenarios need root.
@@ -36,11 +39,12 @@ import (
 
 func main() {
 	work := flag.String("work", "/var/tmp/ferry-transfer-bench", "directory for cached releases and scratch stores")
-	only := flag.String("only", "loopback,lan,satellite,resume,memory", "scenarios to run, comma-separated")
+	only := flag.String("only", "loopback,lan,satellite,resume,memory,hostile", "scenarios to run, comma-separated")
 	loopSize := flag.Int64("loopback-size", 1<<30, "release size for loopback and resume")
 	lanSize := flag.Int64("lan-size", 192<<20, "release size for the shaped LAN")
 	satSize := flag.Int64("satellite-size", 24<<20, "release size for the satellite link")
 	memSize := flag.Int64("memory-size", 4<<30, "release size for the memory scenario")
+	hostileSize := flag.Int64("hostile-size", 512<<20, "release size for the hostile-peers scenario")
 	kills := flag.Int("kills", 20, "kill -9 count in the resume scenario")
 	rounds := flag.Int("rounds", 3, "loopback rounds (ferry and baseline alternate; the best of each counts)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process (the baselines run in it) to this file")
@@ -79,6 +83,7 @@ func main() {
 		{"satellite", func() error { return b.satellite(*satSize) }},
 		{"resume", func() error { return b.resume(*loopSize, *kills) }},
 		{"memory", func() error { return b.memory(*memSize) }},
+		{"hostile", func() error { return b.hostile(*hostileSize) }},
 	} {
 		if !want[s.name] {
 			continue

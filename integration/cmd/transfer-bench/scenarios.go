@@ -17,11 +17,7 @@ import (
 
 // loopback: ferry from one and four peers against net/http HTTPS/TCP.
 func (b *bench) loopback(size int64) error {
-	src, sr, err := b.source(size, 1)
-	if err != nil {
-		return err
-	}
-	total, err := storedBytes(src, sr)
+	src, sr, total, err := b.sourceStored(size, 1)
 	if err != nil {
 		return err
 	}
