@@ -7,8 +7,9 @@ FERRY   := $(BIN)/ferry
 export GOFLAGS := -buildvcs=false
 # apt packages the tests, the demo and the benchmarks use (iproute2:
 # namespaces and tc; debootstrap: the MariaDB fixture image; tar/gzip for
-# bundle fixtures; time: peak RSS in make bench).
-APT_PKGS := iproute2 debootstrap tar gzip ca-certificates time
+# bundle fixtures; time: peak RSS in make bench; docker-compose: compose v1,
+# which the upgrade tests run on beside the v2 plugin).
+APT_PKGS := iproute2 debootstrap tar gzip ca-certificates time docker-compose
 
 .PHONY: all build deps test test-unit bench fuzz demo vet clean clean-cache compose-plugin
 
@@ -35,9 +36,11 @@ vet: deps
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # test runs every test: unit, in-process multi-node, and integration/ (real
-# Docker, namespaces). Long suites are bounded by -timeout.
-test: vet build
-	$(GO) test -count=1 -timeout 20m ./...
+# Docker, namespaces). Long suites are bounded by -timeout. The upgrade
+# tests run on both docker compose v2 (compose-plugin) and Debian's
+# docker-compose v1, and fail rather than skip when one is missing.
+test: vet build compose-plugin
+	FERRY_TEST_REQUIRE_COMPOSE=1 $(GO) test -count=1 -timeout 30m ./...
 
 test-unit: deps
 	$(GO) test -count=1 -short ./...
