@@ -291,7 +291,7 @@ func TestConnectionsPerClientAreCapped(t *testing.T) {
 		if err := context.Cause(quics[2].Context()); !errors.As(err, &ae) || ae.ErrorCode != errTooManyConns {
 			t.Errorf("the third QUIC connection ended with %v; want application error %#x", err, errTooManyConns)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(15 * time.Second): // generous: make test runs this beside the Docker suites on 2 cores
 		t.Fatal("a third QUIC connection from one address was kept")
 	}
 	for i, c := range quics[:2] {
