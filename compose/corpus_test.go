@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ferry-mesh/ferry/internal/composetest"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/cli"
@@ -457,7 +459,11 @@ func findDockerCompose(t *testing.T) *dockerCompose {
 		out, err := cmd.CombinedOutput()
 		return strings.TrimSpace(string(out)), err
 	}
+	composetest.WaitPlugin(t)
 	v, err := version(dc.argv...)
+	if err != nil && composetest.Required() {
+		t.Fatalf("the docker compose v2 plugin is not installed (`docker compose version`: %v)", err)
+	}
 	if err != nil {
 		t.Logf("the docker compose v2 plugin is not installed (`docker compose version`: %v); the corpus is checked against its checked-in files only (make compose-plugin installs it)", err)
 		return nil

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ferry-mesh/ferry/integration/site"
+	"github.com/ferry-mesh/ferry/internal/composetest"
 )
 
 // TestUpgrade runs fixture sites on the real Docker Engine with docker
@@ -228,6 +229,7 @@ func testUpgradeSite(t *testing.T, lab *upLab) {
 // builds the plugin): then it fails.
 func requireComposeV2(t *testing.T) {
 	t.Helper()
+	composetest.WaitPlugin(t)
 	if exec.Command("docker", "compose", "version").Run() != nil {
 		missingCompose(t, "the docker compose v2 plugin (make compose-plugin)")
 	}
@@ -243,7 +245,7 @@ func requireComposeV1(t *testing.T) {
 
 func missingCompose(t *testing.T, what string) {
 	t.Helper()
-	if os.Getenv("FERRY_TEST_REQUIRE_COMPOSE") == "1" {
+	if composetest.Required() {
 		t.Fatalf("%s is not installed", what)
 	}
 	t.Skipf("%s is not installed", what)
