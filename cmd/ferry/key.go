@@ -11,8 +11,8 @@ import (
 func init() {
 	register(&command{
 		name:    "key generate",
-		usage:   "--out FILE",
-		summary: "make a publisher signing key (file mode 0600) and print its public key",
+		usage:   "--out FILE [--unencrypted | --passphrase-file FILE]",
+		summary: "make a signing key (file mode 0600, encrypted with a passphrase) and print its public key",
 		run:     runKeyGenerate,
 	})
 	register(&command{
@@ -32,6 +32,8 @@ func init() {
 func runKeyGenerate(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(commands["key generate"])
 	out := fs.String("out", "", "file to write the private key to (must not exist)")
+	unencrypted := fs.Bool("unencrypted", false, "write the key in the clear (for machines that sign unattended; keep the file safe)")
+	passFile := passphraseFlag(fs)
 	jsonOut := fs.Bool("json", false, "print the public key as JSON")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
@@ -39,15 +41,22 @@ func runKeyGenerate(ctx context.Context, e *env, args []string) error {
 	if *out == "" {
 		return usagef("--out FILE is required")
 	}
-	pub, err := release.GenerateKey(*out)
+	if *unencrypted && *passFile != "" {
+		return usagef("--unencrypted and --passphrase-file exclude each other")
+	}
+	pub, err := writeNewKey(e, *out, *passFile, *unencrypted)
 	if err != nil {
 		return err
 	}
 	if *jsonOut {
-		return e.printJSON(map[string]string{"public_key": pub.String(), "private_key_file": *out})
+		return e.printJSON(map[string]any{"public_key": pub.String(), "private_key_file": *out, "encrypted": !*unencrypted})
 	}
 	fmt.Fprintln(e.stdout, pub)
-	fmt.Fprintf(e.stderr, "Private key written to %s. Keep it secret; give sites the public key above for 'ferry trust add'.\n", *out)
+	how := "encrypted with your passphrase"
+	if *unencrypted {
+		how = "unencrypted"
+	}
+	fmt.Fprintf(e.stderr, "Private key written to %s, %s. Keep it secret; give sites the public key above for 'ferry trust add'.\n", *out, how)
 	return nil
 }
 
