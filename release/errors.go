@@ -12,6 +12,9 @@ var (
 	ErrAmbiguous = errors.New("release reference is ambiguous")
 	// ErrUntrusted means no valid signature by a trusted key.
 	ErrUntrusted = errors.New("release is not signed by a trusted key")
+	// ErrRevoked means a release is signed only by revoked keys (a
+	// revocation signed by a trusted root, or by the key itself).
+	ErrRevoked = errors.New("signing key is revoked")
 	// ErrBadSignature means a signature does not verify.
 	ErrBadSignature = errors.New("signature does not verify")
 	// ErrIncomplete means the store lacks some of a release's chunks.

@@ -91,9 +91,6 @@ func (s *Store) releaseDir(id ID) string { return filepath.Join(s.dir, "releases
 // TrustPath is the trust list's file.
 func (s *Store) TrustPath() string { return filepath.Join(s.dir, "trusted_keys") }
 
-// Trusted loads the trust list.
-func (s *Store) Trusted() (*TrustList, error) { return LoadTrustList(s.TrustPath()) }
-
 // Add stores a release after checking that a trusted key signed it. Its
 // chunks may still be missing. Adding a release that is there is a no-op.
 func (s *Store) Add(sr *Signed) error {
