@@ -346,3 +346,70 @@ func TestTrustListShowsExpiryAndRevocation(t *testing.T) {
 		t.Errorf("revoked key: %+v", ks)
 	}
 }
+
+// The publisher's own store refuses, before anything is packed, to sign
+// with a key its trust would refuse; with no root it trusts the key it
+// signs with, as before roots.
+func TestCreateRefusesAKeyItsStoreWouldRefuse(t *testing.T) {
+	ctx := context.Background()
+	root, key := newKey(t), newKey(t)
+	st := rootedStore(t, root)
+	opt := CreateOptions{Key: key, Name: "demo", Version: "1.0.0", Channel: "beta", Dir: t.TempDir()}
+	if _, err := Create(ctx, st, opt); !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), "cannot be signed") {
+		t.Fatalf("Create with an uncertified key: %v", err)
+	}
+	mustAddStatement(t, st, certify(t, root, key, t2026, t2026, time.Now().Add(time.Hour), "stable"))
+	if _, err := Create(ctx, st, opt); !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), `not "beta"`) {
+		t.Fatalf("Create for a channel the key is not certified for: %v", err)
+	}
+	mustAddStatement(t, st, revoke(t, root, pubOf(key), t2026))
+	opt.Channel = "stable"
+	if _, err := Create(ctx, st, opt); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("Create with a revoked key: %v", err)
+	}
+	if n, _ := st.IDs(); len(n) != 0 {
+		t.Fatalf("a refused Create stored %v", n)
+	}
+	// No root: the key is past this check (the empty folder is refused next).
+	plain, _ := newTestStore(t)
+	if _, err := Create(ctx, plain, opt); err == nil || errors.Is(err, ErrUntrusted) {
+		t.Fatalf("Create in a store without roots: %v", err)
+	}
+}
+
+func TestRotateMakesTheStatementsOfARotation(t *testing.T) {
+	root, old, next := newKey(t), newKey(t), newKey(t)
+	site := rootedStore(t, root)
+	start := time.Now().Add(-24 * time.Hour).UTC().Truncate(time.Second)
+	mustAddStatement(t, site, certify(t, root, old, start.Add(-time.Hour), start, start.AddDate(1, 0, 0), "stable", "beta"))
+	tl, _ := site.Trusted()
+	if _, err := tl.Rotate(root, pubOf(newKey(t)), pubOf(next), nil, time.Hour, ""); err == nil {
+		t.Fatal("Rotate of a key the root never certified succeeded")
+	}
+	sts, err := tl.Rotate(root, pubOf(old), pubOf(next), nil, 30*24*time.Hour, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range sts {
+		mustAddStatement(t, site, st)
+	}
+	base := configOnlyRelease(t, site, old, "1.0.0", 1, 2)
+	for _, c := range []struct {
+		key     ed25519.PrivateKey
+		channel string
+		created time.Time
+		ok      bool
+	}{
+		{old, "beta", start.Add(time.Hour), true},            // signed before the rotation
+		{old, "stable", time.Now().Add(time.Hour), false},    // after it
+		{next, "beta", time.Now().Add(time.Hour), true},      // the old key's channels
+		{next, "other", time.Now().Add(time.Hour), false},    // only those
+		{next, "stable", start.Add(time.Hour), false},        // not before the rotation
+		{next, "stable", time.Now().AddDate(0, 2, 0), false}, // nor after its period
+	} {
+		sr := resigned(t, base, c.key, func(m *Manifest) { m.Channel, m.Created = c.channel, c.created.UTC().Truncate(time.Second) })
+		if err := check(t, site, sr); (err == nil) != c.ok {
+			t.Errorf("%s by %s created %s: %v, want ok=%v", c.channel, pubOf(c.key).Short(), c.created, err, c.ok)
+		}
+	}
+}

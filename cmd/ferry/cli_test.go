@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,5 +89,53 @@ func TestKeyGenerateEncryptsOrRefuses(t *testing.T) {
 	ok(t, "--data", data, "key", "generate", "--out", plain, "--unencrypted")
 	if b, _ := os.ReadFile(plain); !strings.HasPrefix(string(b), "ferry-ed25519-private:") {
 		t.Fatalf("--unencrypted wrote:\n%s", b)
+	}
+}
+
+func TestKeyLifecycleByCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	pub, site, stick := filepath.Join(dir, "publisher"), filepath.Join(dir, "site"), filepath.Join(dir, "stick")
+	t.Setenv(passphraseEnv, "root words")
+	rootPub := strings.TrimSpace(ok(t, "--data", pub, "key", "generate", "--out", filepath.Join(dir, "root.key")))
+	out := ok(t, "--data", pub, "key", "create", "--root", filepath.Join(dir, "root.key"), "--out", filepath.Join(dir, "signing.key"),
+		"--channel", "stable", "--valid", "30d", "--comment", "release team", "--json")
+	var created struct {
+		PublicKey string `json:"public_key"`
+	}
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.PublicKey == "" {
+		t.Fatalf("key create --json printed %s (%v)", out, err)
+	}
+	list := ok(t, "--data", pub, "trust", "list")
+	for _, want := range []string{rootPub, "root", created.PublicKey, "signing", "valid", "stable", time.Now().AddDate(0, 0, 30).UTC().Format(time.DateOnly), "release team"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("trust list lacks %q:\n%s", want, list)
+		}
+	}
+	// Channels are required: no key is certified for everything by default.
+	if code, _, errs := ferry(t, "--data", pub, "key", "certify", "--root", filepath.Join(dir, "root.key"), created.PublicKey); code != 2 || !strings.Contains(errs, "--channel") {
+		t.Fatalf("certify without --channel: exit %d, %s", code, errs)
+	}
+
+	ok(t, "--data", site, "trust", "add", "--root", rootPub)
+	ok(t, "--data", pub, "key", "revoke", "--root", filepath.Join(dir, "root.key"), created.PublicKey, "--reason", "laptop lost", "--to", stick)
+	_, _, errs := ferry(t, "--data", site, "release", "import", stick)
+	if !strings.Contains(errs, "revocation of") {
+		t.Fatalf("import of the revocation stick said: %s", errs)
+	}
+	list = ok(t, "--data", site, "trust", "list", "--json")
+	var keys []release.KeyStatus
+	if err := json.Unmarshal([]byte(list), &keys); err != nil {
+		t.Fatal(err)
+	}
+	var revoked bool
+	for _, k := range keys {
+		revoked = revoked || k.Key.String() == created.PublicKey && k.Status == "revoked" && k.Reason == "laptop lost"
+	}
+	if !revoked {
+		t.Fatalf("the site does not show the key revoked: %s", list)
+	}
+	ok(t, "--data", site, "trust", "rm", rootPub)
+	if code, _, errs := ferry(t, "--data", site, "trust", "rm", rootPub); code != 1 || !strings.Contains(errs, "not in this node's trust list") {
+		t.Fatalf("trust rm of a key not there: exit %d, %s", code, errs)
 	}
 }

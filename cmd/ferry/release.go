@@ -466,6 +466,15 @@ func runReleaseImport(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer st.Close()
+	// Statements first, to say what they are; Import takes in any it
+	// did not, before it judges the releases.
+	sts, err := release.ImportStatements(st, pos[0])
+	if err != nil {
+		return err
+	}
+	for _, s := range sts.Kept {
+		fmt.Fprintf(e.stderr, "Took in the %s.\n", s)
+	}
 	ts, err := release.Import(ctx, st, pos[0])
 	if err != nil {
 		return err
