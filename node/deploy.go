@@ -108,7 +108,10 @@ func (n *Node) upgradeCandidate(st upgrade.Status) (*release.Signed, error) {
 		if st.Name != "" && (m.Name != st.Name || release.CompareVersions(m.Version, st.Version) <= 0) {
 			continue
 		}
-		if n.up.Failed(sr.ID) || !n.isComplete(sr) {
+		n.mu.Lock()
+		refused := n.refused[sr.ID] != ""
+		n.mu.Unlock()
+		if refused || n.up.Failed(sr.ID) || !n.isComplete(sr) {
 			continue
 		}
 		names[m.Name] = true

@@ -27,6 +27,21 @@
 // once, and the upstreams (transfer's multi-peer fetcher); it resumes what
 // the store holds.
 //
+// # Trust
+//
+// Signed statements (certificates and revocations of keys,
+// release.Statement) spread by themselves: each pass of the spread loop
+// takes in, from mesh peers' and upstreams' release lists, the statements
+// the store lacks and its trust makes relevant, before it resolves any
+// release, so a release listed beside its revocation is never fetched. A
+// statement not kept is not asked for again until the trust changes. When
+// the trust changes (a statement taken in, 'ferry trust add' or 'rm'),
+// refused releases get another chance and every held release is judged
+// again: one the trust now refuses stops being fetched, wanted or applied
+// (it stays in the store until removed). A peer's list is read again at
+// least every 20 IndexIntervals, so a statement crosses each hop within
+// about 20 seconds.
+//
 // # Upgrade policy
 //
 // With a compose directory the node calls upgrade.Recover at start, then

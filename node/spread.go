@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"time"
 
@@ -40,14 +39,18 @@ func (n *Node) spreadLoop(ctx context.Context) {
 // reconcile is one pass of the spread loop.
 func (n *Node) reconcile(ctx context.Context) {
 	n.refreshPeerIndexes(ctx)
+	n.pullStatements(ctx)
 	if ctx.Err() != nil {
 		return
 	}
-	n.forgetRefusalsIfTrustChanged()
+	trustChanged := n.forgetRefusalsIfTrustChanged()
 	all, err := n.store.List()
 	if err != nil {
 		n.cfg.Logf("list releases: %v", err)
 		return
+	}
+	if trustChanged {
+		n.judgeHeld(all)
 	}
 	entries, holders := n.known(all)
 	// A refused pick (untrusted, or not what its list said) is left out and
@@ -188,20 +191,20 @@ func (n *Node) refuse(id release.ID, why string) error {
 	return errRefused
 }
 
-// forgetRefusalsIfTrustChanged gives refused releases another chance when
-// the trust list changed ('ferry trust add' while the node runs).
-func (n *Node) forgetRefusalsIfTrustChanged() {
-	fi, err := os.Stat(n.store.TrustPath())
-	var mod time.Time
-	if err == nil {
-		mod = fi.ModTime()
-	}
+// forgetRefusalsIfTrustChanged gives refused releases, and statements not
+// kept, another chance when the trust changed ('ferry trust add' while the
+// node runs, a statement taken in), and reports whether it did.
+func (n *Node) forgetRefusalsIfTrustChanged() bool {
+	stamp := n.store.TrustStamp()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if !mod.Equal(n.trustMod) {
-		n.trustMod = mod
-		clear(n.refused)
+	if stamp == n.trustStamp {
+		return false
 	}
+	n.trustStamp = stamp
+	clear(n.refused)
+	clear(n.stmtIgnored)
+	return true
 }
 
 // prune removes from the store the releases the policy no longer keeps:

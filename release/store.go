@@ -23,6 +23,7 @@ import (
 //	<data>/releases/<id>/manifest.json   exact signed manifest bytes
 //	<data>/releases/<id>/signatures.json
 //	<data>/trusted_keys                  the trust list
+//	<data>/statements/<id>.json          signed statements kept (statements.go)
 //	<data>/lock                          flock: shared by writers, exclusive for GC (mode 0600)
 //
 // A release directory may exist while some of its chunks are still missing
