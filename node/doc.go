@@ -42,6 +42,12 @@
 // least every 20 IndexIntervals, so a statement crosses each hop within
 // about 20 seconds.
 //
+// One name, one release: a listed release with the name and version of
+// another release the node held is read (its manifest, at most
+// maxConflictChecks a pass), and once its signature verifies it is refused
+// and the conflict said once in the log, whether the policy wants it or
+// not.
+//
 // # Upgrade policy
 //
 // With a compose directory the node calls upgrade.Recover at start, then

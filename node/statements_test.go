@@ -3,6 +3,7 @@ package node
 import (
 	"crypto/ed25519"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,4 +91,31 @@ func TestMeshKeyCompromiseWithRevocation(t *testing.T) {
 		defer held.mu.Unlock()
 		return held.refused[evil.ID] != ""
 	})
+}
+
+// TestMeshOneNameOneRelease: two publishers' nodes each offer a different
+// release signed as demo 1.0.0. Every node that sees the second refuses it:
+// each hub keeps its own, and the site takes one and refuses the other.
+func TestMeshOneNameOneRelease(t *testing.T) {
+	mkey := meshKey(t)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a := seedStore(t, dirA, "1.0.0", 128<<10, 70)
+	b := seedStore(t, dirB, "1.0.0", 128<<10, 71)
+	hubA := startMesh(t, Config{DataDir: dirA, Role: "hub"}, mkey)
+	hubB := startMesh(t, Config{DataDir: dirB, Role: "hub"}, mkey, hubA)
+	siteDir := t.TempDir()
+	trustOnly(t, siteDir)
+	site := startMesh(t, Config{DataDir: siteDir, Want: []Want{{Name: "demo"}}}, mkey, hubA, hubB)
+	refuses := func(n *Node, id release.ID) bool {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return strings.Contains(n.refused[id], "signed once")
+	}
+	waitFor(t, 60*time.Second, "each hub refuses the other's demo 1.0.0", func() bool { return refuses(hubA, b.ID) && refuses(hubB, a.ID) })
+	waitFor(t, 60*time.Second, "the site holds one demo 1.0.0 and refuses the other", func() bool {
+		return holds(t, site, a.ID) && refuses(site, b.ID) || holds(t, site, b.ID) && refuses(site, a.ID)
+	})
+	if inStore(t, site, a.ID) && inStore(t, site, b.ID) {
+		t.Fatal("the site stored both releases of demo 1.0.0")
+	}
 }

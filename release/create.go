@@ -88,15 +88,11 @@ func Create(ctx context.Context, s *Store, opt CreateOptions) (*Created, error) 
 	if err != nil {
 		return nil, fmt.Errorf("release %s %s cannot be signed with this key: %w", opt.Name, opt.Version, err)
 	}
-	if all, err := s.List(); err != nil {
+	if id, taken, err := s.VersionTaken(opt.Name, opt.Version); err != nil {
 		return nil, err
-	} else {
-		for _, sr := range all {
-			if sr.Manifest.Name == opt.Name && sr.Manifest.Version == opt.Version {
-				return nil, errorOf(ErrExists, "release %s %s already exists (%s); give the new one another version, or remove the old one with 'ferry release rm %s'",
-					opt.Name, opt.Version, sr.ID.Short(), sr.ID.Short())
-			}
-		}
+	} else if taken {
+		return nil, errorOf(ErrExists, "release %s %s already exists (%s), and a version is signed once, even after its release is removed: give the new one another version",
+			opt.Name, opt.Version, id.Short())
 	}
 	note := func(format string, a ...any) {
 		if opt.Notes != nil {

@@ -31,6 +31,9 @@
 //     revokes), at most MaxStatements, each verified and under its ID.
 //   - Import takes a stick's statements in before it judges the releases
 //     on it, and keeps them even when it refuses those releases.
+//   - One name, one release: a store refuses (ErrConflict) any release
+//     under a name and version it ever held as another release, by Add,
+//     Import or Create (versions.go), even after the first was removed.
 //   - A private key file is never overwritten, and is read only when other
 //     users cannot read or change it; a wrong passphrase changes nothing.
 //   - Pack stores a layer as its tar-split metadata plus the stream of its

@@ -41,8 +41,12 @@ type kindError struct {
 	kind error
 }
 
-func (e *kindError) Error() string        { return e.msg }
-func (e *kindError) Is(target error) bool { return target == e.kind }
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Is(target error) bool {
+	// A revoked key is an untrusted one: callers that refuse an untrusted
+	// release refuse a revoked one.
+	return target == e.kind || e.kind == ErrRevoked && target == ErrUntrusted
+}
 
 // errorOf formats a message for users that errors.Is matches to kind.
 func errorOf(kind error, format string, a ...any) error {

@@ -253,7 +253,11 @@ func Import(ctx context.Context, s *Store, dir string) ([]Transferred, error) {
 		}
 		// A release this node does not trust is left on the stick; the
 		// trusted ones beside it still come in.
-		if err := trust.Check(sr); err != nil {
+		err = trust.Check(sr)
+		if err == nil {
+			err = s.CheckVersion(sr)
+		}
+		if err != nil {
 			out = append(out, Transferred{Release: sr.String(), Refused: err.Error()})
 			refused = err
 			continue

@@ -111,6 +111,9 @@ func (s *Store) put(sr *Signed) error {
 	if _, err := os.Stat(final); err == nil {
 		return nil
 	}
+	if err := s.claimVersion(sr); err != nil {
+		return err
+	}
 	tmp, err := os.MkdirTemp(filepath.Join(s.dir, "releases"), ".tmp-")
 	if err != nil {
 		return fmt.Errorf("store release %s: %w", sr, err)
@@ -226,28 +229,35 @@ func (s *Store) Resolve(ref string) (*Signed, error) {
 	return s.Get(id)
 }
 
-// resolveName returns the newest release named name at version. It reads
-// the releases one at a time and keeps only the newest match: a store of
-// several releases of gigabytes each would otherwise hold all their
-// manifests at once, and read the match a second time.
+// resolveName returns the release named name at version. It reads the
+// releases one at a time and keeps only the last match: a store of several
+// releases of gigabytes each would otherwise hold all their manifests at
+// once, and read the match a second time. Two matches (a store older than
+// one name, one release) are ErrAmbiguous.
 func (s *Store) resolveName(ref, name, version string) (*Signed, error) {
 	ids, err := s.IDs()
 	if err != nil {
 		return nil, err
 	}
 	var found *Signed
+	var all []string
 	for _, id := range ids {
 		sr, err := s.Get(id)
 		if err != nil {
 			continue // damaged: 'ferry release list' reports it
 		}
 		m := sr.Manifest
-		if m.Name == name && m.Version == version && (found == nil || m.Created.After(found.Manifest.Created)) {
+		if m.Name == name && m.Version == version {
 			found = sr
+			all = append(all, id.Short())
 		}
 	}
-	if found == nil {
+	switch {
+	case found == nil:
 		return nil, errorOf(ErrNotFound, "no release %s in this store ('ferry release list' shows what is here)", ref)
+	case len(all) > 1:
+		// Only a store made before one name meant one release holds two.
+		return nil, errorOf(ErrAmbiguous, "%s names %d different releases (%s): that version was signed twice; give the release ID", ref, len(all), strings.Join(all, ", "))
 	}
 	return found, nil
 }
