@@ -102,7 +102,7 @@ func (n *Node) upgradeCandidate(st upgrade.Status) (*release.Signed, error) {
 	for _, sr := range all {
 		m := sr.Manifest
 		e := entryOf(sr)
-		if len(n.policy.Want) > 0 && n.policy.match(e) < 0 {
+		if len(n.policy.Want) > 0 && n.policy.match(e) < 0 || len(n.policy.Want) == 0 && !channelMatches("", e.Channel, n.policy.Role) {
 			continue
 		}
 		if st.Name != "" && (m.Name != st.Name || release.CompareVersions(m.Version, st.Version) <= 0) {

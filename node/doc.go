@@ -10,11 +10,13 @@
 //
 // What a node wants depends on its role (Policy): a site the newest release
 // of each --want NAME[@CHANNEL] (newest by release.CompareVersions, then by
-// creation; without --want the newest of each distribution it sees), and it
+// creation; a plain NAME is the stable channel, NAME@* every channel;
+// without --want the newest stable release of each distribution it sees), and it
 // keeps the two newest complete ones of each, removing older ones with
 // release.Store.Remove but never one a site runs, would roll back to, or is
 // being applied (upgrade.InUse); a hub or a courier wants and keeps every
-// release of its wanted distributions (every release without --want); a
+// release of its wanted distributions, of every channel unless the want
+// names one (every release without --want); a
 // publisher fetches nothing.
 //
 // The node learns of releases from three places: its store, its upstreams'
