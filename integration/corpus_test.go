@@ -186,7 +186,7 @@ func TestComposeCorpus(t *testing.T) {
 	bin := buildFerry(t)
 	keyDir := t.TempDir()
 	key := filepath.Join(keyDir, "publisher.key")
-	if out, err := exec.Command(bin, "--data", filepath.Join(keyDir, "store"), "key", "generate", "--out", key).CombinedOutput(); err != nil {
+	if out, err := exec.Command(bin, "--data", filepath.Join(keyDir, "store"), "key", "generate", "--out", key, "--unencrypted").CombinedOutput(); err != nil {
 		t.Fatalf("key generate: %v: %s", err, out)
 	}
 	installs := map[string]bool{"o3-refapp": true, "bahmni-lite": true, "ozone": true}

@@ -27,7 +27,7 @@ func smallRelease(t *testing.T) (cli, *imagetest.Image, string) {
 	c := cli{t: t, bin: buildFerry(t), data: t.TempDir()}
 	dir := t.TempDir()
 	key := filepath.Join(dir, "publisher.key")
-	c.ok("key", "generate", "--out", key)
+	c.ok("key", "generate", "--out", key, "--unencrypted")
 	img := imagetest.NewImage("demo", []string{"ferry-test/demo:1"}, imagetest.Layer(imagetest.File{Name: "data", Body: imagetest.Noise(7, 1<<20)}))
 	archive := filepath.Join(dir, "demo.tar")
 	compose := filepath.Join(dir, "docker-compose.yml")

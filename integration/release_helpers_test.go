@@ -355,7 +355,7 @@ func newWorld(t *testing.T) *world {
 	}
 	w.key = filepath.Join(w.dir, "publisher.key")
 	keys := cli{t: t, bin: w.bin, data: filepath.Join(w.dir, "keystore")}
-	w.pubkey = strings.TrimSpace(keys.ok("key", "generate", "--out", w.key))
+	w.pubkey = strings.TrimSpace(keys.ok("key", "generate", "--out", w.key, "--unencrypted"))
 	return w
 }
 

@@ -47,7 +47,7 @@ func TestSpreadSiteUpgradesByPolicy(t *testing.T) {
 	dir := t.TempDir()
 	hubData, siteData := t.TempDir(), t.TempDir()
 	hubCLI, siteCLI := cli{t: t, bin: bin, data: hubData}, cli{t: t, bin: bin, data: siteData}
-	pub := strings.TrimSpace(hubCLI.ok("key", "generate", "--out", filepath.Join(dir, "publisher.key")))
+	pub := strings.TrimSpace(hubCLI.ok("key", "generate", "--out", filepath.Join(dir, "publisher.key"), "--unencrypted"))
 	siteCLI.ok("trust", "add", pub)
 	composeFile := filepath.Join(dir, "docker-compose.yml")
 	if err := os.WriteFile(composeFile, site.ComposeFile(), 0o644); err != nil {

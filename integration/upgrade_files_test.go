@@ -67,7 +67,7 @@ func testUpgradeFiles(t *testing.T, lab *upLab, composeProg string) {
 	env := []string{"FERRY_COMPOSE=" + composeProg}
 	pub := t.TempDir()
 	key := filepath.Join(pub, "publisher.key")
-	lab.ok(t, nil, "key", "generate", "--out", key)
+	lab.ok(t, nil, "key", "generate", "--out", key, "--unencrypted")
 	tag := lab.tag[upGood1]
 	// Versions are per compose program: both runs share the lab's store.
 	prefix := map[string]string{"docker compose": "1", "docker-compose": "2"}[composeProg]

@@ -76,7 +76,7 @@ func newUpLab(t *testing.T) *upLab {
 	})
 	dir := t.TempDir()
 	key := filepath.Join(dir, "publisher.key")
-	lab.ok(t, nil, "key", "generate", "--out", key)
+	lab.ok(t, nil, "key", "generate", "--out", key, "--unencrypted")
 	composeFile := filepath.Join(dir, "docker-compose.yml")
 	if err := os.WriteFile(composeFile, site.ComposeFile(), 0o644); err != nil {
 		t.Fatal(err)

@@ -102,13 +102,16 @@ func (n *Node) upgradeCandidate(st upgrade.Status) (*release.Signed, error) {
 	for _, sr := range all {
 		m := sr.Manifest
 		e := entryOf(sr)
-		if len(n.policy.Want) > 0 && n.policy.match(e) < 0 {
+		if len(n.policy.Want) > 0 && n.policy.match(e) < 0 || len(n.policy.Want) == 0 && !channelMatches("", e.Channel, n.policy.Role) {
 			continue
 		}
 		if st.Name != "" && (m.Name != st.Name || release.CompareVersions(m.Version, st.Version) <= 0) {
 			continue
 		}
-		if n.up.Failed(sr.ID) || !n.isComplete(sr) {
+		n.mu.Lock()
+		refused := n.refused[sr.ID] != ""
+		n.mu.Unlock()
+		if refused || n.up.Failed(sr.ID) || !n.isComplete(sr) {
 			continue
 		}
 		names[m.Name] = true

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/ferry-mesh/ferry/release"
@@ -26,6 +28,8 @@ func TestUpgradeCandidate(t *testing.T) {
 	if err := s.Add(v12); err != nil {
 		t.Fatal(err)
 	}
+	// A complete beta, newer than everything: a stable site never takes it.
+	beta := betaOf(t, s, seedStore(t, dir, "1.3.0", 64<<10, 54), "1.4.0-beta.1")
 	s.Close()
 
 	for _, tc := range []struct {
@@ -41,6 +45,9 @@ func TestUpgradeCandidate(t *testing.T) {
 		{"first install of the wanted distribution", []Want{{Name: "demo"}}, upgrade.Status{}, v11, false},
 		{"first install, several distributions, no want", nil, upgrade.Status{}, nil, true},
 		{"without want, the distribution that runs", nil, upgrade.Status{Name: "demo", Version: "1.0.0"}, v11, false},
+		{"a beta is not taken by a stable site", []Want{{Name: "demo"}}, upgrade.Status{Name: "demo", Version: "1.1.0"}, nil, false},
+		{"nor without want", nil, upgrade.Status{Name: "demo", Version: "1.1.0"}, nil, false},
+		{"a beta site takes it", []Want{{Name: "demo", Channel: "beta"}}, upgrade.Status{Name: "demo", Version: "1.1.0"}, beta, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n, err := New(Config{DataDir: dir, Listen: "127.0.0.1:0", APIAddr: "127.0.0.1:0", Want: tc.want,
@@ -58,4 +65,28 @@ func TestUpgradeCandidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// betaOf stores sr again as version on the beta channel (same chunks, new
+// signed manifest) and removes sr.
+func betaOf(t *testing.T, s *release.Store, sr *release.Signed, version string) *release.Signed {
+	t.Helper()
+	m := *sr.Manifest
+	m.Version, m.Channel = version, "beta"
+	raw, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigs, _ := json.Marshal([]release.Signature{release.Sign(raw, key)})
+	beta, err := release.DecodeSigned(raw, sigs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(beta); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Remove(context.Background(), sr.ID); err != nil {
+		t.Fatal(err)
+	}
+	return beta
 }

@@ -10,11 +10,13 @@
 //
 // What a node wants depends on its role (Policy): a site the newest release
 // of each --want NAME[@CHANNEL] (newest by release.CompareVersions, then by
-// creation; without --want the newest of each distribution it sees), and it
+// creation; a plain NAME is the stable channel, NAME@* every channel;
+// without --want the newest stable release of each distribution it sees), and it
 // keeps the two newest complete ones of each, removing older ones with
 // release.Store.Remove but never one a site runs, would roll back to, or is
 // being applied (upgrade.InUse); a hub or a courier wants and keeps every
-// release of its wanted distributions (every release without --want); a
+// release of its wanted distributions, of every channel unless the want
+// names one (every release without --want); a
 // publisher fetches nothing.
 //
 // The node learns of releases from three places: its store, its upstreams'
@@ -26,6 +28,27 @@
 // every peer that holds the release whole (gossiped) or in part (listed) at
 // once, and the upstreams (transfer's multi-peer fetcher); it resumes what
 // the store holds.
+//
+// # Trust
+//
+// Signed statements (certificates and revocations of keys,
+// release.Statement) spread by themselves: each pass of the spread loop
+// takes in, from mesh peers' and upstreams' release lists, the statements
+// the store lacks and its trust makes relevant, before it resolves any
+// release, so a release listed beside its revocation is never fetched. A
+// statement not kept is not asked for again until the trust changes. When
+// the trust changes (a statement taken in, 'ferry trust add' or 'rm'),
+// refused releases get another chance and every held release is judged
+// again: one the trust now refuses stops being fetched, wanted or applied
+// (it stays in the store until removed). A peer's list is read again at
+// least every 20 IndexIntervals, so a statement crosses each hop within
+// about 20 seconds.
+//
+// One name, one release: a listed release with the name and version of
+// another release the node held is read (its manifest, at most
+// maxConflictChecks a pass), and once its signature verifies it is refused
+// and the conflict said once in the log, whether the policy wants it or
+// not.
 //
 // # Upgrade policy
 //

@@ -23,9 +23,11 @@ type peerIndex struct {
 	url     string // the wire API it was read from
 	heldKey string // the peer's gossiped holdings when it was read
 	entries []transfer.IndexEntry
-	at      time.Time // when it was read or last failed
-	err     string    // the last failure, "" if the list is current
-	reading bool      // a read is under way
+	// statements are the signed statements the peer lists.
+	statements []release.ID
+	at         time.Time // when it was read or last failed
+	err        string    // the last failure, "" if the list is current
+	reading    bool      // a read is under way
 }
 
 // lists reports whether the peer's release list names id.
@@ -287,8 +289,9 @@ func (n *Node) readPeerIndex(ctx context.Context, pi *peerIndex, tp transfer.Pee
 		}
 		pi.err = err.Error()
 	} else {
-		changed = pi.err != "" || !slices.EqualFunc(pi.entries, ix.Releases, func(a, b transfer.IndexEntry) bool { return a.ID == b.ID })
-		pi.entries, pi.heldKey, pi.err = ix.Releases, key, ""
+		changed = pi.err != "" || !slices.EqualFunc(pi.entries, ix.Releases, func(a, b transfer.IndexEntry) bool { return a.ID == b.ID }) ||
+			!slices.Equal(pi.statements, ix.Statements)
+		pi.entries, pi.statements, pi.heldKey, pi.err = ix.Releases, ix.Statements, key, ""
 	}
 	n.mu.Unlock()
 	if changed {

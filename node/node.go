@@ -118,21 +118,23 @@ type Node struct {
 	kick    chan struct{} // wakes the spread loop; buffered, never blocks
 	upKick  chan struct{} // wakes the upgrade loop; buffered, never blocks
 
-	mu        sync.Mutex                        // protects the fields below
-	fetching  map[release.ID]context.CancelFunc // releases with a fetch goroutine
-	complete  map[release.ID]bool               // releases known complete
-	refused   map[release.ID]string             // releases not fetched, and why (said once)
-	trustMod  time.Time                         // trust list's mtime when refused was last cleared
-	upEntries []transfer.IndexEntry             // upstreams' lists as last read
-	upHolders map[release.ID][]transfer.Peer    // which upstream lists what
-	peerIdx   map[string]*peerIndex             // mesh peers' release lists, by peer ID
-	refusedFP map[transfer.Fingerprint]bool     // client certificates refused, logged once
-	applying  release.ID                        // release being applied by this node
-	deployed  upgrade.Status                    // what the site runs, as last read
-	said      map[string]string                 // last message logged per subject, to say it once
-	retryAt   map[release.ID]time.Time          // releases whose fetch failed: not restarted before
-	meta      *mesh.NodeMeta                    // metadata last gossiped
-	wg        sync.WaitGroup                    // fetch goroutines and peer list reads
+	mu           sync.Mutex                        // protects the fields below
+	fetching     map[release.ID]context.CancelFunc // releases with a fetch goroutine
+	complete     map[release.ID]bool               // releases known complete
+	refused      map[release.ID]string             // releases not fetched, and why (said once)
+	trustStamp   string                            // store.TrustStamp when refused was last cleared
+	upEntries    []transfer.IndexEntry             // upstreams' lists as last read
+	upHolders    map[release.ID][]transfer.Peer    // which upstream lists what
+	upStatements map[release.ID][]transfer.Peer    // which upstream lists which statement
+	stmtIgnored  map[release.ID]bool               // statements not kept: not asked again until trust changes
+	peerIdx      map[string]*peerIndex             // mesh peers' release lists, by peer ID
+	refusedFP    map[transfer.Fingerprint]bool     // client certificates refused, logged once
+	applying     release.ID                        // release being applied by this node
+	deployed     upgrade.Status                    // what the site runs, as last read
+	said         map[string]string                 // last message logged per subject, to say it once
+	retryAt      map[release.ID]time.Time          // releases whose fetch failed: not restarted before
+	meta         *mesh.NodeMeta                    // metadata last gossiped
+	wg           sync.WaitGroup                    // fetch goroutines and peer list reads
 }
 
 // New opens the store, the node's identity and its listeners.
@@ -171,7 +173,7 @@ func New(cfg Config) (*Node, error) {
 		fetching: map[release.ID]context.CancelFunc{}, complete: map[release.ID]bool{},
 		refused: map[release.ID]string{}, upHolders: map[release.ID][]transfer.Peer{},
 		peerIdx: map[string]*peerIndex{}, refusedFP: map[transfer.Fingerprint]bool{},
-		said: map[string]string{}, retryAt: map[release.ID]time.Time{},
+		said: map[string]string{}, retryAt: map[release.ID]time.Time{}, stmtIgnored: map[release.ID]bool{},
 	}
 	n.ctx, n.stop = context.WithCancel(context.Background())
 	if n.store, err = release.OpenStore(cfg.DataDir); err != nil {
@@ -509,6 +511,7 @@ func (n *Node) watchUpstreams(ctx context.Context) {
 func (n *Node) pollUpstreams(ctx context.Context) {
 	var entries []transfer.IndexEntry
 	holders := map[release.ID][]transfer.Peer{}
+	statements := map[release.ID][]transfer.Peer{}
 	for _, up := range n.cfg.Upstreams {
 		ix, err := n.client.Index(ctx, up)
 		if err != nil {
@@ -521,9 +524,12 @@ func (n *Node) pollUpstreams(ctx context.Context) {
 			entries = append(entries, e)
 			holders[e.ID] = append(holders[e.ID], up)
 		}
+		for _, id := range ix.Statements {
+			statements[id] = append(statements[id], up)
+		}
 	}
 	n.mu.Lock()
-	n.upEntries, n.upHolders = entries, holders
+	n.upEntries, n.upHolders, n.upStatements = entries, holders, statements
 	n.mu.Unlock()
 }
 

@@ -16,7 +16,14 @@ type Want struct {
 	Channel string `json:"channel,omitempty"`
 }
 
-// ParseWant parses NAME or NAME@CHANNEL.
+// StableChannel is the channel a site takes from a want that names none,
+// and without any want.
+const StableChannel = "stable"
+
+// AnyChannel as a want's channel (NAME@*) takes every channel.
+const AnyChannel = "*"
+
+// ParseWant parses NAME, NAME@CHANNEL or NAME@*.
 func ParseWant(s string) (Want, error) {
 	name, channel, _ := strings.Cut(s, "@")
 	if name == "" || strings.ContainsAny(s, ":/ \t") || strings.Count(s, "@") > 1 {
@@ -33,17 +40,41 @@ func (w Want) String() string {
 	return w.Name + "@" + w.Channel
 }
 
-func (w Want) matches(e transfer.IndexEntry) bool {
-	return e.Name == w.Name && (w.Channel == "" || e.Channel == w.Channel)
+// matches reports whether e is of the want's distribution and channel; a
+// want without a channel is every channel to a hub or a courier (they
+// carry what their sites may want) and the stable channel to a site.
+func (w Want) matches(e transfer.IndexEntry, role mesh.Role) bool {
+	return e.Name == w.Name && channelMatches(w.Channel, e.Channel, role)
+}
+
+// channelMatches reports whether a release of channel is what a want of
+// want's channel takes at a node of role. A release without a channel
+// counts as stable.
+func channelMatches(want, channel string, role mesh.Role) bool {
+	if channel == "" {
+		channel = StableChannel
+	}
+	switch {
+	case want == AnyChannel:
+		return true
+	case want == "" && role != mesh.RoleSite:
+		return true
+	case want == "":
+		return channel == StableChannel
+	}
+	return channel == want
 }
 
 // Policy is what a node wants and keeps, by its role:
 //
-//	site       the newest release of each Want (without Want: the newest of
-//	           each distribution); it keeps the Keep newest complete ones of
+//	site       the newest release of each Want (without Want: the newest
+//	           stable release of each distribution); a Want without a
+//	           channel means the stable channel, NAME@* every channel;
+//	           it keeps the Keep newest complete ones of
 //	           each and removes the older ones, never one a site runs, would
 //	           roll back to, or is being applied
-//	hub        every release matching a Want (without Want: every release);
+//	hub        every release matching a Want, of every channel unless the
+//	           Want names one (without Want: every release);
 //	courier    it removes nothing
 //	publisher  nothing: it serves what it made, fetches nothing
 //
@@ -81,16 +112,19 @@ func (p Policy) Wanted(entries []transfer.IndexEntry) []transfer.IndexEntry {
 
 // match returns the index of the first Want e matches, or -1.
 func (p Policy) match(e transfer.IndexEntry) int {
-	return slices.IndexFunc(p.Want, func(w Want) bool { return w.matches(e) })
+	return slices.IndexFunc(p.Want, func(w Want) bool { return w.matches(e, p.Role) })
 }
 
 // groups splits entries by Want (each entry may fall in several), or by
-// distribution name when there is no Want.
+// distribution name when there is no Want (a site's: stable releases only).
 func (p Policy) groups(entries []transfer.IndexEntry) [][]transfer.IndexEntry {
 	var out [][]transfer.IndexEntry
 	if len(p.Want) == 0 {
 		byName := map[string]int{}
 		for _, e := range entries {
+			if !channelMatches("", e.Channel, p.Role) {
+				continue
+			}
 			i, ok := byName[e.Name]
 			if !ok {
 				i = len(out)
@@ -104,7 +138,7 @@ func (p Policy) groups(entries []transfer.IndexEntry) [][]transfer.IndexEntry {
 	for _, w := range p.Want {
 		var g []transfer.IndexEntry
 		for _, e := range entries {
-			if w.matches(e) {
+			if w.matches(e, p.Role) {
 				g = append(g, e)
 			}
 		}

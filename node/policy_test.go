@@ -45,13 +45,15 @@ func TestPolicyWanted(t *testing.T) {
 		want []byte
 	}{
 		{"site wants the newest of its channel", Policy{Role: site, Want: []Want{{"openmrs", "stable"}}}, []byte{2}},
-		{"site without channel takes any channel", Policy{Role: site, Want: []Want{{"openmrs", ""}}}, []byte{4}},
+		{"a beta is not taken by a stable site: no channel means stable", Policy{Role: site, Want: []Want{{"openmrs", ""}}}, []byte{2}},
+		{"site on every channel", Policy{Role: site, Want: []Want{{"openmrs", AnyChannel}}}, []byte{4}},
 		{"site on beta", Policy{Role: site, Want: []Want{{"openmrs", "beta"}}}, []byte{4}},
 		{"site, two wants", Policy{Role: site, Want: []Want{{"openmrs", "stable"}, {"other", ""}}}, []byte{2, 6}},
-		{"site without want: newest of each distribution", Policy{Role: site}, []byte{4, 6}},
+		{"site without want: newest stable of each distribution", Policy{Role: site}, []byte{2, 6}},
 		{"site wants what nobody has", Policy{Role: site, Want: []Want{{"openmrs", "rc"}}}, nil},
 		{"hub wants every release of its distribution", Policy{Role: hub, Want: []Want{{"openmrs", "stable"}}}, []byte{1, 2, 3}},
 		{"hub without want: everything", Policy{Role: hub}, []byte{1, 2, 3, 4, 5, 6}},
+		{"hub carries every channel of a plain want", Policy{Role: hub, Want: []Want{{"openmrs", ""}}}, []byte{1, 2, 3, 4}},
 		{"courier like a hub", Policy{Role: courier, Want: []Want{{"other", ""}}}, []byte{5, 6}},
 		{"publisher fetches nothing", Policy{Role: publisher}, nil},
 	} {
@@ -121,6 +123,7 @@ func TestParseWant(t *testing.T) {
 	}{
 		{"openmrs", Want{Name: "openmrs"}, true},
 		{"openmrs@stable", Want{Name: "openmrs", Channel: "stable"}, true},
+		{"openmrs@*", Want{Name: "openmrs", Channel: AnyChannel}, true},
 		{"", Want{}, false},
 		{"@stable", Want{}, false},
 		{"a:b", Want{}, false},

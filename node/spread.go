@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"time"
 
@@ -40,14 +39,18 @@ func (n *Node) spreadLoop(ctx context.Context) {
 // reconcile is one pass of the spread loop.
 func (n *Node) reconcile(ctx context.Context) {
 	n.refreshPeerIndexes(ctx)
+	n.pullStatements(ctx)
 	if ctx.Err() != nil {
 		return
 	}
-	n.forgetRefusalsIfTrustChanged()
+	trustChanged := n.forgetRefusalsIfTrustChanged()
 	all, err := n.store.List()
 	if err != nil {
 		n.cfg.Logf("list releases: %v", err)
 		return
+	}
+	if trustChanged {
+		n.judgeHeld(all)
 	}
 	entries, holders := n.known(all)
 	// A refused pick (untrusted, or not what its list said) is left out and
@@ -79,8 +82,49 @@ func (n *Node) reconcile(ctx context.Context) {
 			break
 		}
 	}
+	n.detectConflicts(ctx, all, entries, holders)
 	n.prune(ctx, all)
 	n.publishMeta()
+}
+
+// maxConflictChecks bounds the manifests read per pass to check a release
+// listed under a name and version this node knows as another release.
+const maxConflictChecks = 4
+
+// detectConflicts reads the manifest of each listed release that has the
+// name and version of another release this node held, and refuses it
+// (ErrConflict, said once) once its signature verifies: one name, one
+// release, whether or not the policy wants it. A release whose list lied
+// about its name is refused as such.
+func (n *Node) detectConflicts(ctx context.Context, all []*release.Signed, entries []transfer.IndexEntry, holders map[release.ID][]transfer.Peer) {
+	taken, err := n.store.TakenVersions()
+	if err != nil {
+		n.say("versions", "read the versions this node held: "+err.Error())
+		return
+	}
+	checked := 0
+	for _, e := range entries {
+		id, ok := taken[release.NameVersion(e.Name, e.Version)]
+		if !ok || id == e.ID || findRelease(all, e.ID) != nil || checked >= maxConflictChecks || ctx.Err() != nil {
+			continue
+		}
+		n.mu.Lock()
+		skip := n.refused[e.ID] != "" || time.Now().Before(n.retryAt[e.ID])
+		n.mu.Unlock()
+		if skip {
+			continue
+		}
+		checked++
+		_, err := n.resolve(ctx, e, holders[e.ID])
+		switch {
+		case err == nil:
+			n.cfg.Logf("release %s %s (%s) was stored although this node held %s as that version", e.Name, e.Version, e.ID.Short(), id.Short())
+		case !errors.Is(err, errRefused):
+			n.mu.Lock()
+			n.retryAt[e.ID] = time.Now().Add(fetchRetry) // unreachable: not every pass
+			n.mu.Unlock()
+		}
+	}
 }
 
 // errRefused marks a release the node will not fetch (said in the log once).
@@ -163,7 +207,9 @@ func (n *Node) resolve(ctx context.Context, e transfer.IndexEntry, from []transf
 			return nil, n.refuse(e.ID, fmt.Sprintf("%s listed release %s as %s %s (%s), but its signed manifest says %s %s (%s); it is not fetched",
 				p, e.ID.Short(), e.Name, e.Version, e.Channel, m.Name, m.Version, m.Channel))
 		}
-		if err := n.store.Add(sr); err != nil {
+		if err := n.store.Add(sr); errors.Is(err, release.ErrConflict) {
+			return nil, n.refuse(e.ID, fmt.Sprintf("%s offered by %s: %v", sr, p, err))
+		} else if err != nil {
 			return nil, fmt.Errorf("store release %s: %w", sr, err)
 		}
 		n.server.Handler().Invalidate(sr.ID) // new: lists it at once
@@ -188,20 +234,20 @@ func (n *Node) refuse(id release.ID, why string) error {
 	return errRefused
 }
 
-// forgetRefusalsIfTrustChanged gives refused releases another chance when
-// the trust list changed ('ferry trust add' while the node runs).
-func (n *Node) forgetRefusalsIfTrustChanged() {
-	fi, err := os.Stat(n.store.TrustPath())
-	var mod time.Time
-	if err == nil {
-		mod = fi.ModTime()
-	}
+// forgetRefusalsIfTrustChanged gives refused releases, and statements not
+// kept, another chance when the trust changed ('ferry trust add' while the
+// node runs, a statement taken in), and reports whether it did.
+func (n *Node) forgetRefusalsIfTrustChanged() bool {
+	stamp := n.store.TrustStamp()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if !mod.Equal(n.trustMod) {
-		n.trustMod = mod
-		clear(n.refused)
+	if stamp == n.trustStamp {
+		return false
 	}
+	n.trustStamp = stamp
+	clear(n.refused)
+	clear(n.stmtIgnored)
+	return true
 }
 
 // prune removes from the store the releases the policy no longer keeps:

@@ -81,15 +81,18 @@ func Create(ctx context.Context, s *Store, opt CreateOptions) (*Created, error) 
 	if err := checkName("channel", opt.Channel); err != nil {
 		return nil, err
 	}
-	if all, err := s.List(); err != nil {
+	created := time.Now().UTC().Truncate(time.Second)
+	var signer PublicKey
+	copy(signer[:], opt.Key.Public().(ed25519.PublicKey))
+	trustSigner, err := s.signerFor(signer, opt.Channel, created)
+	if err != nil {
+		return nil, fmt.Errorf("release %s %s cannot be signed with this key: %w", opt.Name, opt.Version, err)
+	}
+	if id, taken, err := s.VersionTaken(opt.Name, opt.Version); err != nil {
 		return nil, err
-	} else {
-		for _, sr := range all {
-			if sr.Manifest.Name == opt.Name && sr.Manifest.Version == opt.Version {
-				return nil, errorOf(ErrExists, "release %s %s already exists (%s); give the new one another version, or remove the old one with 'ferry release rm %s'",
-					opt.Name, opt.Version, sr.ID.Short(), sr.ID.Short())
-			}
-		}
+	} else if taken {
+		return nil, errorOf(ErrExists, "release %s %s already exists (%s), and a version is signed once, even after its release is removed: give the new one another version",
+			opt.Name, opt.Version, id.Short())
 	}
 	note := func(format string, a ...any) {
 		if opt.Notes != nil {
@@ -122,7 +125,7 @@ func Create(ctx context.Context, s *Store, opt CreateOptions) (*Created, error) 
 		Name:        opt.Name,
 		Version:     opt.Version,
 		Channel:     opt.Channel,
-		Created:     time.Now().UTC().Truncate(time.Second),
+		Created:     created,
 		Compose:     pl.compose,
 		Env:         nilIfEmpty(pl.env),
 		EnvDefaults: nilIfEmpty(pl.defaults),
@@ -182,12 +185,12 @@ func Create(ctx context.Context, s *Store, opt CreateOptions) (*Created, error) 
 	}
 	ok = true
 	out := &Created{Signed: sr}
-	t, err := s.Trusted()
-	if err != nil {
-		return nil, err
-	}
-	if !t.Trusts(sr.Signatures[0].Key) {
-		if err := t.Add(sr.Signatures[0].Key, "publisher key used by 'ferry release create'"); err != nil {
+	if trustSigner {
+		t, err := s.Trusted()
+		if err != nil {
+			return nil, err
+		}
+		if err := t.Add(signer, "publisher key used by 'ferry release create'"); err != nil {
 			return nil, err
 		}
 		out.TrustedKey = true

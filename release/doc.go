@@ -8,13 +8,34 @@
 // blob the ordered chunks that rebuild it. The
 // release ID is the SHA-256 of the exact manifest bytes, which are never
 // re-encoded after signing; publishers sign those bytes with ed25519, and a
-// node accepts a release only when a key in its trust list (TrustList) signed
-// it.
+// node accepts a release only when a key it trusts (TrustList) signed it.
+//
+// Trust follows TUF's roles (trust.go): an offline root key certifies
+// signing keys, each for some channels and a period of creation times, in
+// signed statements (statement.go) that travel beside releases: in the
+// store, over the wire, on sticks. A revocation, signed by a root or by the
+// key itself, refuses every release of a key for good. A publisher key in
+// the trust list is trusted directly (any channel, no expiry), as every key
+// was before roots. Private keys at rest are age-encrypted with a
+// passphrase unless asked otherwise (keyfile.go).
 //
 // What always holds:
 //
 //   - Store.Add refuses a release no trusted key signed; a stored release's
 //     manifest hashes to the ID it is stored under (Get checks).
+//   - A release signed only by revoked keys is refused (ErrRevoked) by Add,
+//     Import and TrustList.Check, whatever its creation time says; a
+//     certificate never brings a revoked key back. A root signs no release.
+//   - A store keeps a statement only when its trust makes it relevant
+//     (signed by a root in the list, or a revocation by the trusted key it
+//     revokes), at most MaxStatements, each verified and under its ID.
+//   - Import takes a stick's statements in before it judges the releases
+//     on it, and keeps them even when it refuses those releases.
+//   - One name, one release: a store refuses (ErrConflict) any release
+//     under a name and version it ever held as another release, by Add,
+//     Import or Create (versions.go), even after the first was removed.
+//   - A private key file is never overwritten, and is read only when other
+//     users cannot read or change it; a wrong passphrase changes nothing.
 //   - Pack stores a layer as its tar-split metadata plus the stream of its
 //     file contents, both content-defined chunks, so a rebuild that only
 //     changes mtimes adds almost nothing; WriteArchive rebuilds each blob

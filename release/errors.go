@@ -12,6 +12,9 @@ var (
 	ErrAmbiguous = errors.New("release reference is ambiguous")
 	// ErrUntrusted means no valid signature by a trusted key.
 	ErrUntrusted = errors.New("release is not signed by a trusted key")
+	// ErrRevoked means a release is signed only by revoked keys (a
+	// revocation signed by a trusted root, or by the key itself).
+	ErrRevoked = errors.New("signing key is revoked")
 	// ErrBadSignature means a signature does not verify.
 	ErrBadSignature = errors.New("signature does not verify")
 	// ErrIncomplete means the store lacks some of a release's chunks.
@@ -38,8 +41,12 @@ type kindError struct {
 	kind error
 }
 
-func (e *kindError) Error() string        { return e.msg }
-func (e *kindError) Is(target error) bool { return target == e.kind }
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Is(target error) bool {
+	// A revoked key is an untrusted one: callers that refuse an untrusted
+	// release refuse a revoked one.
+	return target == e.kind || e.kind == ErrRevoked && target == ErrUntrusted
+}
 
 // errorOf formats a message for users that errors.Is matches to kind.
 func errorOf(kind error, format string, a ...any) error {

@@ -22,6 +22,7 @@ import (
 //	DIR/releases/<id>/manifest.json, signatures.json
 //	DIR/releases/<id>/export.json       what the export put in the folder
 //	DIR/chunks/<2 hex>/<64 hex>        chunks in their stored encoding
+//	DIR/statements/<id>.json           the store's statements (stickstatements.go)
 //
 // The release files are written last: an export cut short has no release in
 // it and imports nothing. export.json records how many of the release's
@@ -125,6 +126,13 @@ func Export(ctx context.Context, s *Store, sr *Signed, dir string, since *Manife
 		return t, exportErr(dir, err)
 	}
 	recJSON, _ := json.Marshal(rec)
+	ids, err := s.StatementIDs()
+	if err != nil {
+		return t, err
+	}
+	if _, err := exportStatementsIn(s, root, dir, ids); err != nil {
+		return t, err
+	}
 	for _, f := range []struct {
 		name string
 		data []byte
@@ -195,8 +203,16 @@ func Import(ctx context.Context, s *Store, dir string) ([]Transferred, error) {
 		return nil, fmt.Errorf("import %s: %w", dir, err)
 	}
 	defer root.Close()
+	// Statements first: a revocation on the stick counts for the releases
+	// beside it.
+	if _, err := ImportStatements(s, dir); err != nil {
+		return nil, err
+	}
 	ents, err := fs.ReadDir(root.FS(), "releases")
 	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := root.Stat("statements"); serr == nil {
+			return nil, nil // a stick of statements only
+		}
 		return nil, fmt.Errorf("%s holds no ferry export (no releases/ folder); give the folder 'ferry release export' wrote", dir)
 	}
 	if err != nil {
@@ -237,7 +253,11 @@ func Import(ctx context.Context, s *Store, dir string) ([]Transferred, error) {
 		}
 		// A release this node does not trust is left on the stick; the
 		// trusted ones beside it still come in.
-		if err := trust.Check(sr); err != nil {
+		err = trust.Check(sr)
+		if err == nil {
+			err = s.CheckVersion(sr)
+		}
+		if err != nil {
 			out = append(out, Transferred{Release: sr.String(), Refused: err.Error()})
 			refused = err
 			continue

@@ -1,18 +1,11 @@
 package release
 
 import (
-	"bytes"
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"strings"
-
-	"github.com/ferry-mesh/ferry/internal/safefile"
 )
 
 // PublicKey is a publisher's ed25519 public key.
@@ -79,58 +72,6 @@ func (s Signature) Verify(raw []byte) error {
 		return fmt.Errorf("signature by %s: %w", s.Key.Short(), ErrBadSignature)
 	}
 	return nil
-}
-
-// GenerateKey writes a new private key to path (mode 0600) and returns its
-// public key. It refuses to overwrite an existing file.
-func GenerateKey(path string) (PublicKey, error) {
-	var k PublicKey
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return k, err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return k, fmt.Errorf("%s already exists; refusing to overwrite a key (move it away first)", path)
-	}
-	if err != nil {
-		return k, fmt.Errorf("write key: %w", err)
-	}
-	line := privateKeyPrefix + base64.StdEncoding.EncodeToString(priv.Seed()) + "\n"
-	if _, err := f.WriteString(line); err != nil {
-		f.Close()
-		os.Remove(path)
-		return k, fmt.Errorf("write key %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
-		return k, fmt.Errorf("write key %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return k, fmt.Errorf("write key %s: %w", path, err)
-	}
-	copy(k[:], pub)
-	return k, nil
-}
-
-// LoadPrivateKey reads a key written by GenerateKey. It refuses a file
-// other users can read or change (safefile.ErrLoosePermissions; the error
-// says the chmod to run): whoever reads the key can sign releases.
-func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
-	b, err := safefile.ReadSecret(path, "signing key")
-	if errors.Is(err, safefile.ErrLoosePermissions) {
-		return nil, err
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read key: %w", err)
-	}
-	s, ok := strings.CutPrefix(string(bytes.TrimSpace(b)), privateKeyPrefix)
-	seed, err := base64.StdEncoding.DecodeString(s)
-	if !ok || err != nil || len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("%s is not a ferry private key (make one with 'ferry key generate --out FILE')", path)
-	}
-	return ed25519.NewKeyFromSeed(seed), nil
 }
 
 // Signed is a release as stored and as sent on the wire: the exact manifest

@@ -11,7 +11,7 @@ import (
 func TestKeyRoundTripAndSignature(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "key")
-	pub, err := GenerateKey(path)
+	pub, err := GenerateKey(path, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +22,7 @@ func TestKeyRoundTripAndSignature(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("key file mode %v, want 0600", fi.Mode().Perm())
 	}
-	if _, err := GenerateKey(path); err == nil || !strings.Contains(err.Error(), "already exists") {
+	if _, err := GenerateKey(path, ""); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("GenerateKey over an existing file: %v, want refusal", err)
 	}
 	priv, err := LoadPrivateKey(path)
@@ -67,7 +67,7 @@ func TestParsePublicKeyErrors(t *testing.T) {
 // run.
 func TestLoadPrivateKeyRefusesLoosePermissions(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "publisher.key")
-	if _, err := GenerateKey(path); err != nil {
+	if _, err := GenerateKey(path, ""); err != nil {
 		t.Fatal(err)
 	}
 	os.Chmod(path, 0o644)

@@ -23,6 +23,7 @@ import (
 //	<data>/releases/<id>/manifest.json   exact signed manifest bytes
 //	<data>/releases/<id>/signatures.json
 //	<data>/trusted_keys                  the trust list
+//	<data>/statements/<id>.json          signed statements kept (statements.go)
 //	<data>/lock                          flock: shared by writers, exclusive for GC (mode 0600)
 //
 // A release directory may exist while some of its chunks are still missing
@@ -91,9 +92,6 @@ func (s *Store) releaseDir(id ID) string { return filepath.Join(s.dir, "releases
 // TrustPath is the trust list's file.
 func (s *Store) TrustPath() string { return filepath.Join(s.dir, "trusted_keys") }
 
-// Trusted loads the trust list.
-func (s *Store) Trusted() (*TrustList, error) { return LoadTrustList(s.TrustPath()) }
-
 // Add stores a release after checking that a trusted key signed it. Its
 // chunks may still be missing. Adding a release that is there is a no-op.
 func (s *Store) Add(sr *Signed) error {
@@ -112,6 +110,9 @@ func (s *Store) put(sr *Signed) error {
 	final := s.releaseDir(sr.ID)
 	if _, err := os.Stat(final); err == nil {
 		return nil
+	}
+	if err := s.claimVersion(sr); err != nil {
+		return err
 	}
 	tmp, err := os.MkdirTemp(filepath.Join(s.dir, "releases"), ".tmp-")
 	if err != nil {
@@ -228,28 +229,35 @@ func (s *Store) Resolve(ref string) (*Signed, error) {
 	return s.Get(id)
 }
 
-// resolveName returns the newest release named name at version. It reads
-// the releases one at a time and keeps only the newest match: a store of
-// several releases of gigabytes each would otherwise hold all their
-// manifests at once, and read the match a second time.
+// resolveName returns the release named name at version. It reads the
+// releases one at a time and keeps only the last match: a store of several
+// releases of gigabytes each would otherwise hold all their manifests at
+// once, and read the match a second time. Two matches (a store older than
+// one name, one release) are ErrAmbiguous.
 func (s *Store) resolveName(ref, name, version string) (*Signed, error) {
 	ids, err := s.IDs()
 	if err != nil {
 		return nil, err
 	}
 	var found *Signed
+	var all []string
 	for _, id := range ids {
 		sr, err := s.Get(id)
 		if err != nil {
 			continue // damaged: 'ferry release list' reports it
 		}
 		m := sr.Manifest
-		if m.Name == name && m.Version == version && (found == nil || m.Created.After(found.Manifest.Created)) {
+		if m.Name == name && m.Version == version {
 			found = sr
+			all = append(all, id.Short())
 		}
 	}
-	if found == nil {
+	switch {
+	case found == nil:
 		return nil, errorOf(ErrNotFound, "no release %s in this store ('ferry release list' shows what is here)", ref)
+	case len(all) > 1:
+		// Only a store made before one name meant one release holds two.
+		return nil, errorOf(ErrAmbiguous, "%s names %d different releases (%s): that version was signed twice; give the release ID", ref, len(all), strings.Join(all, ", "))
 	}
 	return found, nil
 }

@@ -13,14 +13,20 @@
 //	/v1/releases/<id>/signatures.json   its signatures (JSON array of release.Signature)
 //	/v1/releases/<id>/have.bin          its have-bitmap (binary, see below)
 //	/v1/chunks/<id[:2]>/<id>            a chunk in its stored encoding (see chunkstore)
+//	/v1/statements/<id>.json            a signed statement (release.Statement)
 //
 // <id> is 64 lowercase hex digits: a release ID (SHA-256 of the manifest
 // bytes) or a chunk ID (SHA-256 of the chunk's content).
 //
 // The release list is {"releases":[{"id","name","version","channel",
-// "created","chunks"}]}. A node lists every release it holds, whole or in
-// part; "chunks" is the length of release.UniqueChunks. Unknown fields are
-// ignored by readers, so the list may grow.
+// "created","chunks"}],"statements":[<id>...]}. A node lists every release
+// it holds, whole or in part; "chunks" is the length of
+// release.UniqueChunks; "statements" names the signed statements
+// (certificates, revocations) it holds, each served at its path (at most
+// release.MaxStatements; older nodes list none). Unknown fields are ignored
+// by readers, so the list may grow. A statement is checked against its ID
+// and its signatures when received (Client.Statement); whether its signer
+// is trusted is the store's to judge.
 //
 // The have-bitmap has one bit per entry of release.UniqueChunks(manifest):
 // ceil(n/8) bytes, bit i is (0x80 >> i%8) of byte i/8, spare bits zero. A

@@ -54,6 +54,8 @@ func TestHandlerStatusCodes(t *testing.T) {
 		{"malformed chunk id", "GET", "/v1/chunks/ab/xyz", nil, 400},
 		{"chunk in the wrong directory", "GET", "/v1/chunks/00/" + chunk.String(), nil, 400},
 		{"malformed release id", "GET", "/v1/releases/nothex/manifest.json", nil, 400},
+		{"absent statement", "GET", StatementPath(absent), nil, 404},
+		{"malformed statement id", "GET", "/v1/statements/nothex.json", nil, 400},
 		{"unknown path", "GET", "/v2/whatever", nil, 404},
 		{"post", "POST", IndexPath, nil, 405},
 	} {

@@ -15,6 +15,10 @@ const maxIndexSize = 4 << 20
 // Index is the release list a node serves at IndexPath.
 type Index struct {
 	Releases []IndexEntry `json:"releases"`
+	// Statements are the IDs of the signed statements the node holds
+	// (certificates, revocations: release.Statement), each served at
+	// StatementPath. Older nodes do not list any.
+	Statements []release.ID `json:"statements,omitempty"`
 }
 
 // IndexEntry names one release. A node lists the releases it holds whole or
@@ -52,6 +56,9 @@ func DecodeIndex(b []byte) (*Index, error) {
 	var ix Index
 	if err := json.Unmarshal(b, &ix); err != nil {
 		return nil, fmt.Errorf("release list: %v: %w", err, ErrBadResponse)
+	}
+	if len(ix.Statements) > release.MaxStatements {
+		return nil, fmt.Errorf("release list names %d statements, more than %d: %w", len(ix.Statements), release.MaxStatements, ErrBadResponse)
 	}
 	for i, e := range ix.Releases {
 		if e.ID.IsZero() || e.Name == "" || e.Version == "" || e.Chunks < 0 {

@@ -29,6 +29,9 @@ func ChunkPath(id chunkstore.ID) string {
 	return "/v1/chunks/" + h[:2] + "/" + h
 }
 
+// StatementPath is where a signed statement (release.Statement) is served.
+func StatementPath(id release.ID) string { return "/v1/statements/" + id.String() + ".json" }
+
 // resource is what a request path names.
 type resource int
 
@@ -38,6 +41,7 @@ const (
 	resSignatures
 	resHave
 	resChunk
+	resStatement
 )
 
 // parsePath decodes a request path. Anything else is ErrBadRequest (an
@@ -66,6 +70,16 @@ func parsePath(p string) (resource, chunkstore.ID, error) {
 		case "have.bin":
 			return resHave, id, nil
 		}
+	case len(parts) == 3 && parts[0] == "v1" && parts[1] == "statements":
+		name, ok := strings.CutSuffix(parts[2], ".json")
+		if !ok {
+			break
+		}
+		id, err := wireID(name)
+		if err != nil {
+			return 0, zero, fmt.Errorf("path %q: statement ID: %w", p, ErrBadRequest)
+		}
+		return resStatement, id, nil
 	case len(parts) == 4 && parts[0] == "v1" && parts[1] == "chunks":
 		id, err := wireID(parts[3])
 		if err != nil || parts[2] != parts[3][:2] {

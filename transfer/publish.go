@@ -127,7 +127,27 @@ func writeFile(path string, body []byte) error {
 
 // addToIndex adds (or replaces) an entry of the release list at path.
 func addToIndex(path string, e IndexEntry) error {
-	ix := &Index{}
+	return updateIndex(path, func(ix *Index) {
+		kept := ix.Releases[:0]
+		for _, old := range ix.Releases {
+			if old.ID != e.ID {
+				kept = append(kept, old)
+			}
+		}
+		ix.Releases = append(kept, e)
+		sort.Slice(ix.Releases, func(i, j int) bool {
+			a, b := ix.Releases[i], ix.Releases[j]
+			if a.Name != b.Name {
+				return a.Name < b.Name
+			}
+			return release.CompareVersions(a.Version, b.Version) < 0
+		})
+	})
+}
+
+// updateIndex changes the release list of a static directory at path.
+func updateIndex(path string, change func(ix *Index)) error {
+	ix := &Index{Releases: []IndexEntry{}}
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
@@ -137,20 +157,7 @@ func addToIndex(path string, e IndexEntry) error {
 	case !errors.Is(err, fs.ErrNotExist):
 		return err
 	}
-	kept := ix.Releases[:0]
-	for _, old := range ix.Releases {
-		if old.ID != e.ID {
-			kept = append(kept, old)
-		}
-	}
-	ix.Releases = append(kept, e)
-	sort.Slice(ix.Releases, func(i, j int) bool {
-		a, b := ix.Releases[i], ix.Releases[j]
-		if a.Name != b.Name {
-			return a.Name < b.Name
-		}
-		return release.CompareVersions(a.Version, b.Version) < 0
-	})
+	change(ix)
 	out, err := json.MarshalIndent(ix, "", " ")
 	if err != nil {
 		return err

@@ -253,7 +253,7 @@ func (rs *resolver) take(byName bool) (sr *release.Signed, from Peer, done bool,
 	c := rs.verified[0]
 	rs.verified = rs.verified[1:]
 	if err := rs.f.cfg.Releases.Add(c.sr); err != nil {
-		if errors.Is(err, release.ErrUntrusted) || errors.Is(err, release.ErrBadSignature) {
+		if errors.Is(err, release.ErrUntrusted) || errors.Is(err, release.ErrBadSignature) || errors.Is(err, release.ErrConflict) {
 			rs.refusal = fmt.Errorf("fetch from %s: %w", c.p, err) // the error says what to do
 			return nil, Peer{}, false, nil
 		}

@@ -165,6 +165,8 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		err = h.serveHave(w, r, id)
 	case resChunk:
 		err = h.serveChunk(w, r, id)
+	case resStatement:
+		err = h.serveStatement(w, r, id)
 	}
 	if err != nil {
 		writeError(w, err)
@@ -188,6 +190,9 @@ func (h *Handler) serveIndex(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 			out.Releases = append(out.Releases, entryOf(sr, len(e.chunks)))
+		}
+		if out.Statements, err = h.statementIDs(); err != nil {
+			return err
 		}
 		body, _ := json.Marshal(out)
 		ix = &cachedIndex{body: body, at: time.Now()}

@@ -30,6 +30,10 @@ func runReleasePublish(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The store's certificates and revocations go with every release.
+	if _, err := transfer.PublishStatements(st, *to); err != nil {
+		return err
+	}
 	if *jsonOut {
 		return e.printJSON(struct {
 			Release string `json:"release"`

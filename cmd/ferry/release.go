@@ -19,7 +19,7 @@ import (
 
 func init() {
 	for _, c := range []*command{
-		{name: "release create", usage: "--key FILE --name NAME --version V [--channel C] (--compose FILE... | --dir FOLDER) [--env FILE] [--profile P]... [--manage KEY]... [--default KEY]... [--include PATH]... [--exclude PATH]... [--images PATH]... [--json]",
+		{name: "release create", usage: "--key FILE [--passphrase-file FILE] --name NAME --version V [--channel C] (--compose FILE... | --dir FOLDER) [--env FILE] [--profile P]... [--manage KEY]... [--default KEY]... [--include PATH]... [--exclude PATH]... [--images PATH]... [--json]",
 			summary: "pack a compose project, its files and its images into a signed release", run: runReleaseCreate},
 		{name: "release list", usage: "[--json]", summary: "list the releases in the store", run: runReleaseList},
 		{name: "release show", usage: "REF [--json]", summary: "show a release's manifest: images, compose files, managed .env keys", run: runReleaseShow},
@@ -87,6 +87,7 @@ func runReleaseCreate(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(c)
 	var opt release.CreateOptions
 	keyFile := fs.String("key", "", "publisher private key (from 'ferry key generate')")
+	passFile := passphraseFlag(fs)
 	fs.StringVar(&opt.Name, "name", "", "distribution name, e.g. openmrs")
 	fs.StringVar(&opt.Version, "version", "", "release version, e.g. 3.2.0")
 	fs.StringVar(&opt.Channel, "channel", "stable", "release channel")
@@ -122,7 +123,7 @@ func runReleaseCreate(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stderr, "note: %s\n", sentence(errors.New(n)))
 		}
 	}
-	key, err := release.LoadPrivateKey(*keyFile)
+	key, err := loadKey(e, *keyFile, *passFile)
 	if err != nil {
 		return err
 	}
@@ -465,6 +466,15 @@ func runReleaseImport(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer st.Close()
+	// Statements first, to say what they are; Import takes in any it
+	// did not, before it judges the releases.
+	sts, err := release.ImportStatements(st, pos[0])
+	if err != nil {
+		return err
+	}
+	for _, s := range sts.Kept {
+		fmt.Fprintf(e.stderr, "Took in the %s.\n", s)
+	}
 	ts, err := release.Import(ctx, st, pos[0])
 	if err != nil {
 		return err

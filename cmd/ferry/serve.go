@@ -32,7 +32,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.APIAddr, "api", node.DefaultAPIAddr, "local JSON API address (loopback only)")
 	var upstreams, wants, joins stringList
 	fs.Var(&upstreams, "upstream", "hub (HOST:PORT[#FINGERPRINT]) or static directory URL (http(s)://HOST/PATH) to fetch releases from (repeatable)")
-	fs.Var(&wants, "want", "distribution to fetch, NAME or NAME@CHANNEL (repeatable): a site fetches its newest release, a hub or courier every one")
+	fs.Var(&wants, "want", "distribution to fetch, NAME, NAME@CHANNEL or NAME@* (repeatable): a site fetches its newest release (plain NAME: the stable channel), a hub or courier every one")
 	limit := fs.String("limit", "", "bandwidth cap for each direction: bits (4Mbit, 500kbit) or bytes (2MB, 500kB) per second")
 	fs.StringVar(&cfg.Role, "role", "site", "what this node is: site, hub, courier or publisher")
 	fs.StringVar(&cfg.Site, "site", "", "site name, gossiped and shown in status")

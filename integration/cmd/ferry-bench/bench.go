@@ -81,7 +81,7 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 	b.key = filepath.Join(b.work, "publisher.key")
-	if _, err := f.exec(ctx, false, "key", "generate", "--out", b.key); err != nil {
+	if _, err := f.exec(ctx, false, "key", "generate", "--out", b.key, "--unencrypted"); err != nil {
 		return err
 	}
 	b.base = fixture.New(fixture.Options{Size: b.size, Seed: b.seed})

@@ -126,7 +126,7 @@ func (d *demo) makeKeys(ctx context.Context) error {
 	var pub struct {
 		PublicKey string `json:"public_key"`
 	}
-	if err := d.hub.FerryJSON(ctx, &pub, "key generate", "--out", d.keyFile, "--json"); err != nil {
+	if err := d.hub.FerryJSON(ctx, &pub, "key generate", "--out", d.keyFile, "--unencrypted", "--json"); err != nil {
 		return err
 	}
 	d.pubKey = pub.PublicKey

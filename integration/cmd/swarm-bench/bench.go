@@ -107,7 +107,7 @@ func (b *bench) makeRelease() error {
 	var pub struct {
 		PublicKey string `json:"public_key"`
 	}
-	if err := b.seed.FerryJSON(b.ctx, &pub, "key generate", "--out", key, "--json"); err != nil {
+	if err := b.seed.FerryJSON(b.ctx, &pub, "key generate", "--out", key, "--unencrypted", "--json"); err != nil {
 		return err
 	}
 	b.pubKey = pub.PublicKey

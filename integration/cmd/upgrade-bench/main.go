@@ -165,7 +165,7 @@ func (b *bench) releases(ctx context.Context) error {
 	dir := filepath.Join(b.work, "publish")
 	os.MkdirAll(dir, 0o755)
 	key := filepath.Join(dir, "publisher.key")
-	if out, err := b.ferry(ctx, "key", "generate", "--out", key); err != nil {
+	if out, err := b.ferry(ctx, "key", "generate", "--out", key, "--unencrypted"); err != nil {
 		return fmt.Errorf("key generate: %v: %s", err, out)
 	}
 	compose := filepath.Join(dir, "docker-compose.yml")
