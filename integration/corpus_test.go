@@ -154,6 +154,7 @@ func TestComposeCorpus(t *testing.T) {
 		t.Skip("packs and installs releases on the Docker Engine")
 	}
 	requireDocker(t)
+	t.Parallel() // beside TestUpgrade: both mostly wait on Docker
 	cases := loadCorpus(t)
 	if len(cases) < 10 {
 		t.Fatalf("the corpus holds %d cases", len(cases))

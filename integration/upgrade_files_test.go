@@ -68,7 +68,7 @@ func testUpgradeFiles(t *testing.T, lab *upLab, composeProg string) {
 	pub := t.TempDir()
 	key := filepath.Join(pub, "publisher.key")
 	lab.ok(t, nil, "key", "generate", "--out", key, "--unencrypted")
-	tag := lab.tag[upGood1]
+	tag := lab.tag[filesDist]
 	// Versions are per compose program: both runs share the lab's store.
 	prefix := map[string]string{"docker compose": "1", "docker-compose": "2"}[composeProg]
 	vA, vB, vLoop := prefix+".0.0", prefix+".1.0", prefix+".2.0"

@@ -64,13 +64,20 @@ func newUpLab(t *testing.T) *upLab {
 	id := uniqueName()
 	lab.tag[upGood1], lab.tag[upGood2] = upGood1+"-"+id, upGood2+"-"+id
 	lab.tag[upSick], lab.sickBuild = lab.tag[upGood2], upSick+"-"+id
-	for v, tag := range map[string]string{upGood1: lab.tag[upGood1], upGood2: lab.tag[upGood2], upSick: lab.sickBuild} {
-		if err := site.EnsureApp(ctx, tag, site.AppOptions{Sick: v == upSick, Version: v}, logf); err != nil {
+	// The files tests run beside the others, which remove and reload their
+	// images: they have images of their own.
+	lab.tag[filesDist] = "files-" + id
+	for v, tag := range map[string]string{upGood1: lab.tag[upGood1], upGood2: lab.tag[upGood2], upSick: lab.sickBuild, filesDist: lab.tag[filesDist]} {
+		version := v
+		if v == filesDist {
+			version = upGood1
+		}
+		if err := site.EnsureApp(ctx, tag, site.AppOptions{Sick: v == upSick, Version: version}, logf); err != nil {
 			t.Fatal(err)
 		}
 	}
 	t.Cleanup(func() {
-		for _, tag := range []string{lab.tag[upGood1], lab.tag[upGood2], lab.sickBuild} {
+		for _, tag := range []string{lab.tag[upGood1], lab.tag[upGood2], lab.sickBuild, lab.tag[filesDist]} {
 			exec.Command("docker", append([]string{"rmi"}, site.AppImages(tag)...)...).Run()
 		}
 	})

@@ -19,16 +19,26 @@ func TestUpgrade(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs sites on the Docker Engine")
 	}
+	t.Parallel() // beside TestComposeCorpus: both mostly wait on Docker
 	lab := newUpLab(t)
-	t.Run("site", func(t *testing.T) { testUpgradeSite(t, lab) })
-	t.Run("crash", func(t *testing.T) { testUpgradeCrash(t, lab) })
-	t.Run("files with docker compose", func(t *testing.T) {
-		requireComposeV2(t)
-		testUpgradeFiles(t, lab, "docker compose")
-	})
-	t.Run("files with docker-compose v1", func(t *testing.T) {
-		requireComposeV1(t)
-		testUpgradeFiles(t, lab, "docker-compose")
+	// Three groups of sites at once: they mostly wait on Docker (health
+	// gates, dumps), and make test must stay within its time.
+	t.Run("group", func(t *testing.T) {
+		t.Run("site and crash", func(t *testing.T) {
+			t.Parallel()
+			t.Run("site", func(t *testing.T) { testUpgradeSite(t, lab) })
+			t.Run("crash", func(t *testing.T) { testUpgradeCrash(t, lab) })
+		})
+		t.Run("files with docker compose", func(t *testing.T) {
+			t.Parallel()
+			requireComposeV2(t)
+			testUpgradeFiles(t, lab, "docker compose")
+		})
+		t.Run("files with docker-compose v1", func(t *testing.T) {
+			t.Parallel()
+			requireComposeV1(t)
+			testUpgradeFiles(t, lab, "docker-compose")
+		})
 	})
 }
 
