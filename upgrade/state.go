@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ferry-mesh/ferry/compose"
+	"github.com/ferry-mesh/ferry/internal/i18n"
 )
 
 // Step names a step of an operation. They are written in the journal.
@@ -30,6 +31,9 @@ const (
 	StepRollback  Step = "rollback"
 	StepDone      Step = "done"
 )
+
+// Name is the step in plain words.
+func (s Step) Name() i18n.Message { return i18n.Message{Key: i18n.Key("step." + string(s))} }
 
 // beforeSwitch says whether the site's files, database and images are
 // still as they were at this step (its application services may be

@@ -106,5 +106,7 @@ func TestCatalogueCoversCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d calls checked", calls)
+	if calls == 0 {
+		t.Fatal("found no i18n.M call: the scan looks in the wrong place")
+	}
 }
