@@ -118,8 +118,12 @@ func (u *Upgrader) drop(ctx context.Context, j *journal, outcome string, err err
 		err = fmt.Errorf("%w (and when putting the site back as it was: %v)", err, uerr)
 	}
 	u.st.clearJournal()
+	text := i18n.M("upgrade.not_made", "version", j.Version)
+	if j.Op == OpRollback {
+		text = i18n.M("upgrade.return_not_made", "version", versionPhrase(j.Version))
+	}
 	u.st.audit(Record{Time: time.Now().UTC(), Op: j.Op, Outcome: outcome, Release: j.Release, Version: j.Version,
-		From: j.PreviousVersion, Message: err.Error(), Duration: time.Since(j.Started).Round(time.Second).String()})
+		From: j.PreviousVersion, Message: err.Error(), Text: &text, Detail: err.Error(), Duration: time.Since(j.Started).Round(time.Second).String()})
 	return err
 }
 
@@ -279,7 +283,7 @@ func (u *Upgrader) commit(j *journal) error {
 	text := i18n.M("upgrade.done", "name", j.Name, "version", j.Version)
 	msg := text.In(i18n.EN)
 	rec := Record{Time: time.Now().UTC(), Op: OpUpgrade, Outcome: OutcomeUpgraded, Release: j.Release, Version: j.Version,
-		From: j.PreviousVersion, Message: msg, Duration: time.Since(j.Started).Round(time.Second).String(), Backup: j.Backup}
+		From: j.PreviousVersion, Message: msg, Text: &text, Duration: time.Since(j.Started).Round(time.Second).String(), Backup: j.Backup}
 	if info, err := u.readBackupInfo(j.Backup); err == nil {
 		rec.BackupSeconds = info.Seconds
 	}

@@ -35,7 +35,7 @@ func (u *Upgrader) healthGate(ctx context.Context, d *docker, s *site, op string
 		}
 		summary := strings.Join(waiting, "; ")
 		if time.Now().After(deadline) {
-			return &unhealthyError{fmt.Sprintf("%s did not start correctly within %s (%s)", what.In(i18n.EN), humanDuration(timeout), summary)}
+			return &kindError{ErrUnhealthy, fmt.Sprintf("%s did not start correctly within %s (%s)", what.In(i18n.EN), humanDuration(timeout), summary)}
 		}
 		if summary != lastSummary || time.Since(lastReport) >= 30*time.Second {
 			u.event(Event{Op: op, Step: StepHealth, Detail: summary,
@@ -179,12 +179,6 @@ func probeHost(hostIP string) string {
 	return hostIP
 }
 
-// unhealthyError reads as plain words and is ErrUnhealthy.
-type unhealthyError struct{ msg string }
-
-func (e *unhealthyError) Error() string { return e.msg }
-func (e *unhealthyError) Unwrap() error { return ErrUnhealthy }
-
 // serviceFailed says, in plain words, why a service will not come up on
 // its own: it exited with an error and docker will not restart it, or
 // docker restarted it maxRestarts times during the gate.
@@ -204,5 +198,5 @@ func serviceFailed(ctx context.Context, name string, c *container, restartsSeen 
 	if logs := lastLogLines(ctx, c.ID, 5); logs != "" {
 		why += "; its last lines: " + logs
 	}
-	return &unhealthyError{why}
+	return &kindError{ErrUnhealthy, why}
 }

@@ -2,6 +2,8 @@ package upgrade
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -47,5 +49,44 @@ func TestEventsSpeakBothLanguages(t *testing.T) {
 	want := "L'opération (un retour à la version que le site utilisait avant la première mise à jour par ferry) a été interrompue avant que les réglages, la base de données ou les programmes du site ne changent ; elle est abandonnée."
 	if got := ev.Text.In(i18n.FR); got != want {
 		t.Errorf("French:\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestRecordsAndAttentionSpeakBothLanguages: the audit log and the
+// attention flag keep the plain sentence as a catalogue message and the
+// technical detail apart.
+func TestRecordsAndAttentionSpeakBothLanguages(t *testing.T) {
+	u := newTestUpgrader(t)
+	j := &journal{Op: OpUpgrade, Step: StepRollback, Started: time.Now(), Release: strings.Repeat("cd", 32), Version: "3.3.0",
+		PreviousVersion: "3.2.0", Backup: "b", RestoreFrom: "b"}
+	if err := os.MkdirAll(u.st.dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	err := u.rollbackFailed(j, "3.2.0", errors.New("mariadb: exit 1"))
+	if got := Explain(err).In(i18n.FR); got != "La remise en place de la version précédente a échoué ; quelqu'un doit examiner le site avant tout autre changement." {
+		t.Errorf("Explain: %q", got)
+	}
+	st, _ := u.Status()
+	if st.AttentionText == nil || !strings.HasPrefix(st.AttentionText.In(i18n.FR), "La remise en place de la version 3.2.0 a échoué.") {
+		t.Errorf("attention: %+v", st.AttentionText)
+	}
+	recs, _ := u.Records()
+	if len(recs) != 1 || recs[0].Text == nil || recs[0].Detail != "mariadb: exit 1" || strings.Contains(recs[0].Text.In(i18n.FR), "mariadb") {
+		t.Fatalf("records: %+v", recs)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	for err, want := range map[error]string{
+		fmt.Errorf("%w: version 3.1 is not newer than 3.2", ErrNotNewer): "err.not_newer",
+		fmt.Errorf("apply: %w", ErrBusy):                                 "err.busy",
+		&kindError{ErrNothingToApply, "up to date"}:                      "err.nothing_to_apply",
+		fmt.Errorf("%w: health", ErrRolledBack):                          "err.rolled_back",
+		context.Canceled:                                                 "err.interrupted",
+		errors.New("disk full"):                                          "err.failed",
+	} {
+		if got := Explain(err); string(got.Key) != want || !i18n.Known(got.Key) {
+			t.Errorf("Explain(%v) = %s, want %s (in the catalogue)", err, got.Key, want)
+		}
 	}
 }

@@ -60,7 +60,7 @@ func (u *Upgrader) rollback(ctx context.Context, j *journal) error {
 	}
 	msg := text.In(i18n.EN)
 	u.st.audit(Record{Time: time.Now().UTC(), Op: j.Op, Outcome: OutcomeRolledBack, Release: j.Release, Version: j.Version,
-		From: j.PreviousVersion, Message: j.Reason + " " + msg, Duration: time.Since(j.Started).Round(time.Second).String(), Backup: j.RestoreFrom})
+		From: j.PreviousVersion, Message: j.Reason + " " + msg, Text: &text, Detail: sentence(j.Reason), Duration: time.Since(j.Started).Round(time.Second).String(), Backup: j.RestoreFrom})
 	u.st.pruneBackups(u.cfg.KeepBackups, u.protectedBackup())
 	if err := u.st.clearJournal(); err != nil {
 		return err
@@ -74,7 +74,8 @@ func (u *Upgrader) rollback(ctx context.Context, j *journal) error {
 // its own), and the site is flagged for attention until an operation ends
 // well.
 func (u *Upgrader) rollbackFailed(j *journal, prev string, cause error) error {
-	msg := fmt.Sprintf("Putting back %s failed: %v. The site may be half on one version and half on another; the backup is in %s. Ask for help before changing anything.", prev, cause, u.st.backupDir(j.RestoreFrom))
+	text := i18n.M("rollback.failed", "prev", versionPhrase(prev), "backup", u.st.backupDir(j.RestoreFrom))
+	msg := withDetail(text, cause.Error())
 	left, leftVersion := j.Release, j.Version
 	if j.Op == OpRollback {
 		left, leftVersion = j.Previous, j.PreviousVersion
@@ -83,15 +84,15 @@ func (u *Upgrader) rollbackFailed(j *journal, prev string, cause error) error {
 	if left != "" {
 		errs = append(errs, u.st.markFailed(left, leftVersion))
 	}
-	errs = append(errs, u.st.setAttention(msg))
+	errs = append(errs, u.st.setAttention(text, cause.Error()))
 	errs = append(errs, u.st.audit(Record{Time: time.Now().UTC(), Op: j.Op, Outcome: OutcomeRollbackFailed, Release: j.Release, Version: j.Version,
-		From: j.PreviousVersion, Message: msg, Backup: j.RestoreFrom}))
+		From: j.PreviousVersion, Message: msg, Text: &text, Detail: cause.Error(), Backup: j.RestoreFrom}))
 	if err := errors.Join(errs...); err != nil {
 		// The journal stays: the next start tries the rollback again.
-		return fmt.Errorf("%s (and recording it failed: %v)", msg, err)
+		return &kindError{ErrRollbackFailed, fmt.Sprintf("%s (and recording it failed: %v)", msg, err)}
 	}
 	u.st.clearJournal()
-	return errors.New(msg)
+	return &kindError{ErrRollbackFailed, msg}
 }
 
 func (u *Upgrader) protectedBackup() string {
@@ -267,7 +268,7 @@ func (u *Upgrader) commitReturn(j *journal) error {
 	text := i18n.M("rollback.returned", "prev", versionPhrase(j.Version), "version", j.PreviousVersion)
 	msg := text.In(i18n.EN)
 	u.st.audit(Record{Time: time.Now().UTC(), Op: OpRollback, Outcome: OutcomeReturned, Release: j.Release, Version: j.Version,
-		From: j.PreviousVersion, Message: msg, Duration: time.Since(j.Started).Round(time.Second).String(), Backup: j.Backup})
+		From: j.PreviousVersion, Message: msg, Text: &text, Duration: time.Since(j.Started).Round(time.Second).String(), Backup: j.Backup})
 	u.st.pruneBackups(u.cfg.KeepBackups, u.protectedBackup(), j.Backup)
 	if err := u.st.clearJournal(); err != nil {
 		return err

@@ -366,14 +366,18 @@ func (u *Upgrader) recoverLocked(ctx context.Context) error {
 	}
 	switch {
 	case j.Step.beforeSwitch():
-		u.emit(j.Op, j.Step, i18n.M("recover.dropped", "what", what))
+		text := i18n.M("recover.dropped", "what", what)
+		u.emit(j.Op, j.Step, text)
 		undoErr := u.undoBeforeSwitch(ctx, j)
 		msg := fmt.Sprintf("interrupted at step %s, before the site's settings, database or programs changed; dropped", j.Step)
+		rec := Record{Time: time.Now().UTC(), Op: j.Op, Outcome: OutcomeInterrupted, Release: j.Release,
+			Version: j.Version, From: j.PreviousVersion, Text: &text}
 		if undoErr != nil {
 			msg += "; " + undoErr.Error()
+			rec.Detail = undoErr.Error()
 		}
-		u.st.audit(Record{Time: time.Now().UTC(), Op: j.Op, Outcome: OutcomeInterrupted, Release: j.Release,
-			Version: j.Version, From: j.PreviousVersion, Message: msg})
+		rec.Message = msg
+		u.st.audit(rec)
 		if err := u.st.clearJournal(); err != nil {
 			return err
 		}
@@ -449,9 +453,9 @@ func (u *Upgrader) Latest() (*release.Signed, error) {
 	}
 	if best == nil {
 		if cur != nil {
-			return nil, fmt.Errorf("no complete release newer than %s is in the store; the site is up to date", cur.Version)
+			return nil, &kindError{ErrNothingToApply, fmt.Sprintf("no complete release newer than %s is in the store; the site is up to date", cur.Version)}
 		}
-		return nil, errors.New("no complete release is in the store ('ferry release list' shows what is here)")
+		return nil, &kindError{ErrNothingToApply, "no complete release is in the store ('ferry release list' shows what is here)"}
 	}
 	return best, nil
 }
@@ -485,6 +489,9 @@ type Status struct {
 	// uncertain (a rollback failed) and someone must look before anything
 	// else is changed; it clears when an operation ends well.
 	Attention string `json:"attention,omitempty"`
+	// AttentionText is Attention's plain sentence as a catalogue message
+	// (its detail is in Attention).
+	AttentionText *i18n.Message `json:"attention_text,omitempty"`
 	// StateDir holds the journal, backups and audit log.
 	StateDir string `json:"state_dir"`
 }
@@ -502,7 +509,7 @@ type Running struct {
 func (u *Upgrader) Status() (Status, error) {
 	s := Status{Project: u.cfg.Project, ComposeDir: u.cfg.ComposeDir, StateDir: u.st.dir}
 	if a := u.st.attention(); a != nil {
-		s.Attention = a.Message
+		s.Attention, s.AttentionText = a.Message, a.Text
 	}
 	cur, err := u.st.current()
 	if err != nil {
