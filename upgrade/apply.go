@@ -120,7 +120,7 @@ func (u *Upgrader) drop(ctx context.Context, j *journal, outcome string, err err
 	u.st.clearJournal()
 	text := i18n.M("upgrade.not_made", "version", j.Version)
 	if j.Op == OpRollback {
-		text = i18n.M("upgrade.return_not_made", "version", versionPhrase(j.Version))
+		text = i18n.M("upgrade.return_not_made", "version", VersionPhrase(j.Version))
 	}
 	u.st.audit(Record{Time: time.Now().UTC(), Op: j.Op, Outcome: outcome, Release: j.Release, Version: j.Version,
 		From: j.PreviousVersion, Message: err.Error(), Text: &text, Detail: err.Error(), Duration: time.Since(j.Started).Round(time.Second).String()})
@@ -244,7 +244,7 @@ func (u *Upgrader) forward(ctx context.Context, j *journal, sr *release.Signed) 
 	if err := u.setStep(j, StepHealth); err != nil {
 		return err
 	}
-	if err := u.healthGate(ctx, d, s, OpUpgrade, versionPhrase(m.Version)); err != nil {
+	if err := u.healthGate(ctx, d, s, OpUpgrade, VersionPhrase(m.Version)); err != nil {
 		if ctx.Err() != nil {
 			// Stopped by the user or the daemon: leave the journal so that
 			// the next start finishes the job.

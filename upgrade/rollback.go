@@ -36,7 +36,7 @@ func (u *Upgrader) rollback(ctx context.Context, j *journal) error {
 	}
 	if j.Op == OpUpgrade {
 		u.event(Event{Op: j.Op, Step: StepRollback, Detail: sentence(j.Reason),
-			Text: i18n.M("rollback.auto", "version", j.Version, "prev", versionPhrase(prev))})
+			Text: i18n.M("rollback.auto", "version", j.Version, "prev", VersionPhrase(prev))})
 	}
 	err := u.restore(ctx, j)
 	if err != nil && ctx.Err() != nil {
@@ -54,7 +54,7 @@ func (u *Upgrader) rollback(ctx context.Context, j *journal) error {
 		return err
 	}
 	u.st.clearAttention()
-	text := i18n.M("rollback.done", "prev", versionPhrase(prev), "version", j.Version)
+	text := i18n.M("rollback.done", "prev", VersionPhrase(prev), "version", j.Version)
 	if j.FirstInstall {
 		text = i18n.M("rollback.done_first", "version", j.Version)
 	}
@@ -74,7 +74,7 @@ func (u *Upgrader) rollback(ctx context.Context, j *journal) error {
 // its own), and the site is flagged for attention until an operation ends
 // well.
 func (u *Upgrader) rollbackFailed(j *journal, prev string, cause error) error {
-	text := i18n.M("rollback.failed", "prev", versionPhrase(prev), "backup", u.st.backupDir(j.RestoreFrom))
+	text := i18n.M("rollback.failed", "prev", VersionPhrase(prev), "backup", u.st.backupDir(j.RestoreFrom))
 	msg := withDetail(text, cause.Error())
 	left, leftVersion := j.Release, j.Version
 	if j.Op == OpRollback {
@@ -153,7 +153,7 @@ func (u *Upgrader) Rollback(ctx context.Context) error {
 	if err := u.setStep(j, StepPreflight); err != nil {
 		return err
 	}
-	u.emit(OpRollback, StepPreflight, i18n.M("rollback.preflight", "prev", versionPhrase(prevVersion), "saved", prevInfo.Created))
+	u.emit(OpRollback, StepPreflight, i18n.M("rollback.preflight", "prev", VersionPhrase(prevVersion), "saved", prevInfo.Created))
 	d, err := u.docker(ctx)
 	if err != nil {
 		return fail(err)
@@ -186,7 +186,7 @@ func (u *Upgrader) Rollback(ctx context.Context) error {
 	if _, err := u.backup(ctx, d, s, j, cur); err != nil {
 		return fail(err)
 	}
-	u.emit(OpRollback, StepRollback, i18n.M("rollback.start", "prev", versionPhrase(prevVersion), "version", cur.Version, "backup", j.Backup))
+	u.emit(OpRollback, StepRollback, i18n.M("rollback.start", "prev", VersionPhrase(prevVersion), "version", cur.Version, "backup", j.Backup))
 	return u.rollback(ctx, j)
 }
 
@@ -230,7 +230,7 @@ func (u *Upgrader) previousImages(ctx context.Context, cur *current, info *backu
 	if sr == nil {
 		return nil, fmt.Errorf("%w: Docker no longer has the programs of %s (%d missing), and ferry's store does not hold them; import that release (ferry release import) and try again", ErrNoPrevious, prevVersion, len(lost))
 	}
-	u.emit(OpRollback, StepPreflight, i18n.M("rollback.load_lost", "n", len(lost), "prev", versionPhrase(prevVersion)))
+	u.emit(OpRollback, StepPreflight, i18n.M("rollback.load_lost", "n", len(lost), "prev", VersionPhrase(prevVersion)))
 	return sr, nil
 }
 
@@ -265,7 +265,7 @@ func (u *Upgrader) commitReturn(j *journal) error {
 		u.st.markFailed(j.Previous, j.PreviousVersion)
 	}
 	u.st.clearAttention()
-	text := i18n.M("rollback.returned", "prev", versionPhrase(j.Version), "version", j.PreviousVersion)
+	text := i18n.M("rollback.returned", "prev", VersionPhrase(j.Version), "version", j.PreviousVersion)
 	msg := text.In(i18n.EN)
 	u.st.audit(Record{Time: time.Now().UTC(), Op: OpRollback, Outcome: OutcomeReturned, Release: j.Release, Version: j.Version,
 		From: j.PreviousVersion, Message: msg, Text: &text, Duration: time.Since(j.Started).Round(time.Second).String(), Backup: j.Backup})

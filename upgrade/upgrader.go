@@ -360,9 +360,9 @@ func (u *Upgrader) recoverLocked(ctx context.Context) error {
 	if err != nil || j == nil {
 		return err
 	}
-	what := i18n.M("subject.upgrade_to", "version", versionPhrase(j.Version))
+	what := i18n.M("subject.upgrade_to", "version", VersionPhrase(j.Version))
 	if j.Op == OpRollback {
-		what = i18n.M("subject.return_to", "version", versionPhrase(j.Version))
+		what = i18n.M("subject.return_to", "version", VersionPhrase(j.Version))
 	}
 	switch {
 	case j.Step.beforeSwitch():
@@ -520,7 +520,7 @@ func (u *Upgrader) Status() (Status, error) {
 		if cur.Backup != "" {
 			s.Previous = cur.PreviousVersion
 			if s.Previous == "" {
-				s.Previous = "(as before ferry's first install)"
+				s.Previous = statusBeforeFerry
 			}
 		}
 	}
@@ -546,13 +546,14 @@ func humanBytes(n int64) string { return i18n.FormatBytes(i18n.EN, n) }
 
 func humanDuration(d time.Duration) string { return i18n.FormatDuration(i18n.EN, d) }
 
-// versionPhrase names a version as the messages do. A journal names some
-// versions with a phrase ("the previous version"), which is translated.
-func versionPhrase(v string) i18n.Message {
+// VersionPhrase names a version as the messages do. A journal and Status
+// name some versions with a phrase ("the previous version"), which is
+// translated.
+func VersionPhrase(v string) i18n.Message {
 	switch v {
 	case "", "the previous version":
 		return i18n.M("subject.previous")
-	case beforeFerry:
+	case beforeFerry, statusBeforeFerry:
 		return i18n.M("subject.before_ferry")
 	}
 	return i18n.M("subject.version", "version", v)
@@ -561,3 +562,7 @@ func versionPhrase(v string) i18n.Message {
 // beforeFerry is what a journal names the version a site ran before
 // ferry's first upgrade.
 const beforeFerry = "the version the site ran before ferry's first upgrade"
+
+// statusBeforeFerry is Status.Previous when ferry's first upgrade would be
+// undone.
+const statusBeforeFerry = "(as before ferry's first install)"

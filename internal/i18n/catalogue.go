@@ -11,6 +11,10 @@ var source = []struct {
 	key    Key
 	en, fr string
 }{
+	// A text as it stands, not translated (an English record older than
+	// the catalogue).
+	{"text", "{text}", "{text}"},
+
 	// What an operation is about: phrases other messages hold.
 	{"subject.site", "the site", "le site"},
 	{"subject.version", "version {version}", "la version {version}"},
@@ -142,26 +146,28 @@ var source = []struct {
 	{"err.failed", "The operation failed.", "L'opération a échoué."},
 
 	// The command line.
-	{"cli.details", "details", "détails"},
+	{"cli.details", "Details: {detail}", "Détails : {detail}"},
 	{"cli.yes_no", "[y/N]", "[o/N]"},
+	{"cli.rolled_back", "The upgrade failed and the site was put back as it was (the messages above say why; 'ferry upgrade log' keeps them).",
+		"La mise à jour a échoué et le site a été remis comme avant (les messages ci-dessus disent pourquoi ; 'ferry upgrade log' les garde)."},
 	{"cli.nothing_changed", "Nothing was changed.", "Rien n'a été changé."},
-	{"cli.confirm_install", "Install {name} {version} on site {site}? The site will be unavailable for a few minutes while it starts.",
-		"Installer {name} {version} sur le site {site} ? Le site sera indisponible quelques minutes pendant son démarrage."},
-	{"cli.confirm_upgrade", "Upgrade site {site} from {from} to {name} {version}? The site will be unavailable for a few minutes while it restarts.",
-		"Mettre à jour le site {site} de {from} vers {name} {version} ? Le site sera indisponible quelques minutes pendant son redémarrage."},
-	{"cli.confirm_rollback", "Return site {site} from {version} to {prev:msg}? The database goes back to how it was before the upgrade to {version}; today's data is saved in a backup first.",
-		"Ramener le site {site} de la version {version} à {prev:msg} ? La base de données revient à son état d'avant la mise à jour vers la version {version} ; les données d'aujourd'hui sont d'abord sauvegardées."},
+	{"cli.confirm_install", "Install {name} {version} on site \"{site}\"? The site will be unavailable for a few minutes while it starts.",
+		"Installer {name} {version} sur le site « {site} » ? Le site sera indisponible quelques minutes pendant son démarrage."},
+	{"cli.confirm_upgrade", "Upgrade site \"{site}\" from {from} to {name} {version}? The site will be unavailable for a few minutes while it restarts.",
+		"Mettre à jour le site « {site} » de {from} vers {name} {version} ? Le site sera indisponible quelques minutes pendant son redémarrage."},
+	{"cli.confirm_rollback", "Return site \"{site}\" from {version} to {prev:msg}? The database goes back to how it was before the upgrade to {version}; today's data is saved in a backup first.",
+		"Ramener le site « {site} » de la version {version} à {prev:msg} ? La base de données revient à son état d'avant la mise à jour vers la version {version} ; les données d'aujourd'hui sont d'abord sauvegardées."},
 	{"cli.status_attention", "ATTENTION: the site needs someone to look at it: {why:msg}",
 		"ATTENTION : quelqu'un doit examiner le site : {why:msg}"},
 	{"cli.status_site", "site:      {site} ({dir})", "site :        {site} ({dir})"},
 	{"cli.status_runs", "runs:      {name} {version} (release {release}, since {since:date})",
-		"utilise :    {name} {version} (version publiée {release}, depuis le {since:date})"},
-	{"cli.status_runs_none", "runs:      no release installed by ferry yet", "utilise :    aucune version installée par ferry pour l'instant"},
-	{"cli.status_previous", "previous:  {prev:msg} ('ferry rollback' returns to it)", "précédente : {prev:msg} ('ferry rollback' y revient)"},
+		"utilise :     {name} {version} (version publiée {release}, depuis le {since:date})"},
+	{"cli.status_runs_none", "runs:      no release installed by ferry yet", "utilise :     aucune version installée par ferry pour l'instant"},
+	{"cli.status_previous", "previous:  {prev:msg} ('ferry rollback' returns to it)", "précédente :  {prev:msg} ('ferry rollback' y revient)"},
 	{"cli.status_running", "running:   {what:msg}, at the step: {step:msg} (since {since:date})",
-		"en cours :   {what:msg}, à l'étape : {step:msg} (depuis le {since:date})"},
-	{"cli.status_last", "last:      {when:date}: {what:msg}", "dernière :   {when:date} : {what:msg}"},
-	{"cli.status_failed", "failed:    {versions} (not tried again on their own)", "en échec :   {versions} (pas réessayées automatiquement)"},
+		"en cours :    {what:msg}, à l'étape : {step:msg} (depuis le {since:date})"},
+	{"cli.status_last", "last:      {when:date}: {what:msg}", "dernière :    {when:date} : {what:msg}"},
+	{"cli.status_failed", "failed:    {versions} (not tried again on their own)", "en échec :    {versions} (pas réessayées automatiquement)"},
 	{"cli.status_backups", "backups:   {n:count}", "sauvegardes : {n:count}"},
 }
 
