@@ -244,7 +244,7 @@ func (u *Upgrader) forward(ctx context.Context, j *journal, sr *release.Signed) 
 	if err := u.setStep(j, StepHealth); err != nil {
 		return err
 	}
-	if err := u.healthGate(ctx, d, s, OpUpgrade, VersionPhrase(m.Version)); err != nil {
+	if err := u.healthGate(ctx, d, s, OpUpgrade, i18n.M("subject.version", "version", m.Version)); err != nil {
 		if ctx.Err() != nil {
 			// Stopped by the user or the daemon: leave the journal so that
 			// the next start finishes the job.

@@ -360,7 +360,7 @@ func (u *Upgrader) recoverLocked(ctx context.Context) error {
 	if err != nil || j == nil {
 		return err
 	}
-	what := i18n.M("subject.upgrade_to", "version", VersionPhrase(j.Version))
+	what := i18n.M("subject.upgrade_to", "version", i18n.M("subject.version", "version", j.Version))
 	if j.Op == OpRollback {
 		what = i18n.M("subject.return_to", "version", VersionPhrase(j.Version))
 	}
@@ -546,9 +546,10 @@ func humanBytes(n int64) string { return i18n.FormatBytes(i18n.EN, n) }
 
 func humanDuration(d time.Duration) string { return i18n.FormatDuration(i18n.EN, d) }
 
-// VersionPhrase names a version as the messages do. A journal and Status
-// name some versions with a phrase ("the previous version"), which is
-// translated.
+// VersionPhrase names the version an operation returns to as the
+// messages do: its number ("back on 3.1.0"; "la version 3.1.0" in French).
+// A journal and Status name some versions with a phrase ("the previous
+// version"), which is translated.
 func VersionPhrase(v string) i18n.Message {
 	switch v {
 	case "", "the previous version":
@@ -556,7 +557,7 @@ func VersionPhrase(v string) i18n.Message {
 	case beforeFerry, statusBeforeFerry:
 		return i18n.M("subject.before_ferry")
 	}
-	return i18n.M("subject.version", "version", v)
+	return i18n.M("subject.number", "version", v)
 }
 
 // beforeFerry is what a journal names the version a site ran before

@@ -264,7 +264,7 @@ func runUpgradeStatus(ctx context.Context, e *env, args []string) error {
 		line(i18n.M("cli.status_previous", "prev", upgrade.VersionPhrase(s.Previous)))
 	}
 	if r := s.Running; r != nil {
-		what := i18n.M("subject.upgrade_to", "version", upgrade.VersionPhrase(r.Version))
+		what := i18n.M("subject.upgrade_to", "version", i18n.M("subject.version", "version", r.Version))
 		if r.Op == upgrade.OpRollback {
 			what = i18n.M("subject.return_to", "version", upgrade.VersionPhrase(r.Version))
 		}

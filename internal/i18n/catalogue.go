@@ -18,6 +18,7 @@ var source = []struct {
 	// What an operation is about: phrases other messages hold.
 	{"subject.site", "the site", "le site"},
 	{"subject.version", "version {version}", "la version {version}"},
+	{"subject.number", "{version}", "la version {version}"},
 	{"subject.previous", "the previous version", "la version précédente"},
 	{"subject.before_ferry", "the version the site ran before ferry's first upgrade", "la version que le site utilisait avant la première mise à jour par ferry"},
 	{"subject.upgrade_to", "an upgrade to {version:msg}", "une mise à jour vers {version:msg}"},
