@@ -6,12 +6,20 @@ import (
 	"go/token"
 	"io/fs"
 	"maps"
+	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 )
+
+// sameInBoth are the keys whose French is the English word.
+var sameInBoth = map[Key]bool{"text": true, "web.nav.home": true, "web.role.site": true}
+
+// templateCall finds {{.T "key" ...}} and {{$.T "key" ...}} in a template.
+var templateCall = regexp.MustCompile(`\.T "([^"]+)"`)
 
 // TestCatalogueBothLanguages: every key has an English and a French text,
 // both with the same arguments of the same kinds.
@@ -24,7 +32,7 @@ func TestCatalogueBothLanguages(t *testing.T) {
 			t.Errorf("%s: a language is missing (en %q, fr %q)", s.key, s.en, s.fr)
 			continue
 		}
-		if s.en == s.fr && s.key != "text" {
+		if s.en == s.fr && !sameInBoth[s.key] {
 			t.Errorf("%s: the French text is the English one: %q", s.key, s.en)
 		}
 		e, ok := catalogue[s.key]
@@ -43,8 +51,10 @@ func TestCatalogueBothLanguages(t *testing.T) {
 	}
 }
 
-// TestCatalogueCoversCode: every i18n.M call in ferry's code names a key
-// of the catalogue and gives exactly the arguments its text uses.
+// TestCatalogueCoversCode: every i18n.M call in ferry's code, and every
+// call of a page's T method (in Go, or in a template: {{.T "key" ...}}),
+// names a key of the catalogue; a Go call gives exactly the arguments
+// its text uses.
 func TestCatalogueCoversCode(t *testing.T) {
 	root := filepath.Join("..", "..")
 	calls := 0
@@ -54,6 +64,19 @@ func TestCatalogueCoversCode(t *testing.T) {
 		}
 		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") && path != root {
 			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".html") {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, m := range templateCall.FindAllStringSubmatch(string(b), -1) {
+				calls++
+				if !Known(Key(m[1])) {
+					t.Errorf("%s: key %q is not in the catalogue", path, m[1])
+				}
+			}
+			return nil
 		}
 		if d.IsDir() || !strings.HasSuffix(path, ".go") {
 			return nil
@@ -68,10 +91,10 @@ func TestCatalogueCoversCode(t *testing.T) {
 				return true
 			}
 			sel, ok := call.Fun.(*ast.SelectorExpr)
-			if !ok || sel.Sel.Name != "M" {
+			if !ok || len(call.Args) == 0 {
 				return true
 			}
-			if x, ok := sel.X.(*ast.Ident); !ok || x.Name != "i18n" {
+			if x, ok := sel.X.(*ast.Ident); (!ok || x.Name != "i18n" || sel.Sel.Name != "M") && sel.Sel.Name != "T" {
 				return true
 			}
 			lit, ok := call.Args[0].(*ast.BasicLit)
