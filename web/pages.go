@@ -49,7 +49,7 @@ func loadPages() (*pages, error) {
 		"asset":         func(name string) string { return "/static/" + name + "?v=" + assetVersion },
 		"upgradePhrase": upgrade.VersionPhrase,
 		"join":          func(s []string) string { return strings.Join(s, ", ") },
-		"since":         func(t time.Time) time.Duration { return time.Since(t).Round(time.Second) },
+		"since":         func(t time.Time) time.Duration { return max(time.Since(t).Round(time.Second), time.Second) },
 		"ms":            func(d time.Duration) int64 { return d.Milliseconds() },
 		"totalBytes": func(bs []upgrade.Backup) int64 {
 			var n int64

@@ -275,7 +275,7 @@ var source = []struct {
 	{"web.nearby.holds", "Holds {what}", "Possède {what}"},
 	{"web.nearby.fetching", "Receiving {what}", "Reçoit {what}"},
 	{"web.nearby.seen", "Heard from {ago:duration} ago", "Entendu il y a {ago:duration}"},
-	{"web.nearby.rtt", "answers in {ms:count} ms", "répond en {ms:count} ms"},
+	{"web.nearby.seen_rtt", "Heard from {ago:duration} ago; answers in {ms:count} ms", "Entendu il y a {ago:duration} ; répond en {ms:count} ms"},
 	{"web.role.site", "site", "site"},
 	{"web.role.hub", "district hub", "relais de district"},
 	{"web.role.courier", "courier laptop", "ordinateur de passage"},
