@@ -301,7 +301,6 @@ type homeData struct {
 	Health    *upgrade.Health
 	Available []Release // complete, newer than what runs, not failed here
 	Arriving  []arriving
-	Operation *operation // running now (from the console or the daemon)
 	Running   *upgrade.Running
 	RunsSince time.Time
 }
@@ -333,9 +332,6 @@ func (c *Console) homePage(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		d.Running = o.Site.Running
 		d.Available = available(o)
-	}
-	if op := c.progress.snapshot(); op != nil && op.Running {
-		d.Operation = op
 	}
 	for _, rel := range o.Releases {
 		if rel.Complete || rel.Bytes == 0 {

@@ -157,6 +157,9 @@ func (op *operation) view(l i18n.Lang) ProgressView {
 	switch {
 	case op.Err == nil:
 		v.Outcome, v.Result = "done", i18n.M("web.progress.done").In(l)
+		if n := len(op.Events); n > 0 && op.Events[n-1].Step == upgrade.StepDone {
+			v.Result = v.Events[n-1].Text // "Done: the site now runs …"
+		}
 		for i := range v.Steps {
 			v.Steps[i].State = "done"
 		}
