@@ -81,8 +81,9 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // TestConsoleSignInCSRFAndLockout: a real node's console over HTTPS with
 // the node's certificate: pages need signing in; the session cookie is a
 // secure one; a change needs the session's CSRF token and the console's
-// own origin; a page under another name (DNS rebinding) is refused; and
-// wrong passwords lock the address out, right password included.
+// own origin; a page under another name (DNS rebinding) is refused; a new
+// password signs everyone out; and wrong passwords lock the address out,
+// right password included.
 func TestConsoleSignInCSRFAndLockout(t *testing.T) {
 	data := t.TempDir()
 	if err := web.SetPassword(data, "271828"); err != nil {
@@ -148,13 +149,24 @@ func TestConsoleSignInCSRFAndLockout(t *testing.T) {
 	if a := send(t, c, "GET", base+"/", nil, nil); a.code != http.StatusSeeOther {
 		t.Errorf("after sign-out, GET /: %d, want 303", a.code)
 	}
+	// A new password signs everyone out.
+	send(t, c, "POST", base+"/signin", url.Values{"password": {"271828"}}, nil)
+	if a := send(t, c, "GET", base+"/", nil, nil); a.code != http.StatusOK {
+		t.Fatalf("signed in again: %d", a.code)
+	}
+	if err := web.SetPassword(data, "314159"); err != nil {
+		t.Fatal(err)
+	}
+	if a := send(t, c, "GET", base+"/", nil, nil); a.code != http.StatusSeeOther {
+		t.Errorf("after the password changed, GET /: %d, want 303 to sign in", a.code)
+	}
 	for i := 1; i <= 5; i++ {
 		a := send(t, c, "POST", base+"/signin", url.Values{"password": {"000000"}}, nil)
 		if want := map[bool]int{true: http.StatusTooManyRequests, false: http.StatusUnauthorized}[i == 5]; a.code != want {
 			t.Fatalf("wrong password #%d: %d, want %d", i, a.code, want)
 		}
 	}
-	if a := send(t, c, "POST", base+"/signin", url.Values{"password": {"271828"}}, nil); a.code != http.StatusTooManyRequests || !strings.Contains(a.body, "Wait 1 minute") {
+	if a := send(t, c, "POST", base+"/signin", url.Values{"password": {"314159"}}, nil); a.code != http.StatusTooManyRequests || !strings.Contains(a.body, "Wait 1 minute") {
 		t.Errorf("the right password while locked out: %d, want 429 saying how long to wait\n%s", a.code, a.body)
 	}
 }

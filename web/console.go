@@ -6,8 +6,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -114,6 +117,10 @@ type Console struct {
 	pages    *pages
 	progress progress
 
+	pwMu    sync.Mutex // protects pwStamp and pwHash
+	pwStamp string     // the password file's size and time when read
+	pwHash  string
+
 	healthMu sync.Mutex // protects health, healthAt, healthErr
 	health   upgrade.Health
 	healthAt time.Time
@@ -153,8 +160,32 @@ func New(cfg Config) (*Console, error) {
 
 // PasswordSet reports whether a site password is set.
 func (c *Console) PasswordSet() bool {
-	phc, err := readPasswordHash(c.pwPath)
+	phc, err := c.passwordHash()
 	return err == nil && phc != ""
+}
+
+// passwordHash is the site password's hash ("" when none is set), read
+// again when its file changed. A new password signs everyone out.
+func (c *Console) passwordHash() (string, error) {
+	stamp := ""
+	if fi, err := os.Stat(c.pwPath); err == nil {
+		stamp = fmt.Sprint(fi.Size(), fi.ModTime().UnixNano())
+	}
+	c.pwMu.Lock()
+	defer c.pwMu.Unlock()
+	if stamp != "" && stamp == c.pwStamp {
+		return c.pwHash, nil
+	}
+	phc, err := readPasswordHash(c.pwPath)
+	if err != nil {
+		return "", err
+	}
+	if phc != c.pwHash && c.pwHash != "" {
+		c.sessions.endAll()
+		c.cfg.Logf("console: the site password changed; everyone is signed out")
+	}
+	c.pwStamp, c.pwHash = stamp, phc
+	return phc, nil
 }
 
 // Limits of the console's server: a browser needs a few connections; a
@@ -175,7 +206,9 @@ func (c *Console) Serve(ctx context.Context, ln net.Listener, cert tls.Certifica
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          nil,
+		// A browser that has not accepted the node's certificate yet
+		// fails its handshakes; that is no news for the node's log.
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(netutil.LimitListener(ln, maxConns), "", "") }()
@@ -284,6 +317,9 @@ func (c *Console) session(r *http.Request) *session {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil {
 		return nil
+	}
+	if phc, err := c.passwordHash(); err != nil || phc == "" {
+		return nil // the password was removed or damaged: nobody is in
 	}
 	return c.sessions.get(ck.Value)
 }

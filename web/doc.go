@@ -32,8 +32,8 @@
 // as an argon2id hash (12 MiB, 3 passes) in <data>/node/console.password
 // (mode 0600), read at each sign-in. A session is a random token in a
 // cookie (__Host-ferry-session: Secure, HttpOnly, SameSite=Strict), held
-// in memory: it ends after 30 minutes idle or 12 hours, and when the node
-// stops.
+// in memory: it ends after 30 minutes idle or 12 hours, when the node
+// stops, and for everyone when the password changes.
 //
 // What always holds:
 //

@@ -236,7 +236,7 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 		c.renderSignin(w, r, http.StatusBadRequest, i18n.M("web.err.form"))
 		return
 	}
-	phc, err := readPasswordHash(c.pwPath)
+	phc, err := c.passwordHash()
 	if err != nil || phc == "" {
 		if err != nil {
 			c.cfg.Logf("console: %v", err)
