@@ -45,6 +45,9 @@ type NodeStatus struct {
 	Started   time.Time `json:"started"`
 	Upstreams []string  `json:"upstreams"`
 	SentBytes int64     `json:"sent_bytes"` // chunk bytes served to peers
+	// Console lists the site console's addresses (none when it is off);
+	// browsers see the node's certificate there, Fingerprint.
+	Console []string `json:"console,omitempty"`
 }
 
 // ReleaseStatus is one release in the store and how much of it is here.
@@ -80,7 +83,7 @@ func (n *Node) Status() (*Status, error) {
 		Node: NodeStatus{
 			Fingerprint: n.id.Fingerprint, Listen: n.server.Addr().String(), API: n.api.Addr().String(),
 			Role: n.policy.Role.String(), Site: n.cfg.Site, DataDir: n.cfg.DataDir, Started: n.started,
-			Upstreams: []string{}, SentBytes: n.server.Handler().SentBytes(),
+			Upstreams: []string{}, SentBytes: n.server.Handler().SentBytes(), Console: n.ConsoleURLs(),
 		},
 		Releases:  []ReleaseStatus{},
 		Transfers: n.fetcher.Progress(),
@@ -132,7 +135,7 @@ func (n *Node) Status() (*Status, error) {
 		if err != nil {
 			return nil, err
 		}
-		st.Upgrade = &UpgradeStatus{Status: us, Policy: n.cfg.Upgrade.Policy.String()}
+		st.Upgrade = &UpgradeStatus{Status: us, Policy: n.upgradePolicy().String()}
 		n.mu.Lock()
 		if !n.applying.IsZero() {
 			st.Upgrade.Applying = n.applying.String()

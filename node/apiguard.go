@@ -34,9 +34,9 @@ import (
 //
 // Authorisation asks each of the guard's authorizers in turn. Today there
 // is one: the node's API token, a bearer token in <data>/node/api.token,
-// which only the node's user can read (mode 0600). The site console adds
-// its signed-in sessions as a second authorizer beside it; every rule
-// above applies to the console's pages as well.
+// which only the node's user can read (mode 0600). The site console is
+// served on its own port with a guard of its own (package web), under the
+// same rules with its sessions in place of the token.
 type apiGuard struct {
 	cop         *http.CrossOriginProtection
 	authorizers []authorizer

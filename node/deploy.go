@@ -19,7 +19,7 @@ func (n *Node) upgradeLoop(ctx context.Context) {
 	if err := n.up.Recover(ctx); err != nil && ctx.Err() == nil {
 		n.cfg.Logf("upgrade: finishing an interrupted operation: %v", err)
 	}
-	n.cfg.Logf("upgrade policy for %s: %s", n.up.Project(), n.cfg.Upgrade.Policy)
+	n.cfg.Logf("upgrade policy for %s: %s", n.up.Project(), n.upgradePolicy())
 	tick := time.NewTicker(n.cfg.Upgrade.CheckInterval)
 	defer tick.Stop()
 	for {
@@ -52,8 +52,11 @@ func (n *Node) readDeployed() upgrade.Status {
 
 func (n *Node) maybeUpgrade(ctx context.Context) {
 	st := n.readDeployed()
-	pol := n.cfg.Upgrade.Policy
-	if pol.Manual() || !pol.Due(time.Now()) || st.Running != nil {
+	pol := n.upgradePolicy()
+	n.mu.Lock()
+	operating := n.operating
+	n.mu.Unlock()
+	if pol.Manual() || !pol.Due(time.Now()) || st.Running != nil || operating {
 		return
 	}
 	if st.Attention != "" {
@@ -72,7 +75,9 @@ func (n *Node) maybeUpgrade(ctx context.Context) {
 	n.applying = sr.ID
 	n.mu.Unlock()
 	n.cfg.Logf("upgrade: applying %s (policy %s)", sr, pol)
+	n.console.Begin(upgrade.OpUpgrade)
 	err = n.up.Apply(ctx, sr.ID.String())
+	n.console.End(err)
 	n.mu.Lock()
 	n.applying = release.ID{}
 	n.mu.Unlock()

@@ -3,8 +3,8 @@
 // the mesh (mesh) when given the organisation's key, fetches the releases
 // its policy wants from upstreams and mesh peers, removes those a site no
 // longer keeps, applies releases to the site (upgrade) as its upgrade
-// policy says, and answers the local JSON API that 'ferry status' and
-// 'ferry peers' read.
+// policy says, answers the local JSON API that 'ferry status' and
+// 'ferry peers' read, and serves the site console (package web).
 //
 // # Policy
 //
@@ -59,6 +59,20 @@
 // inside the window; "manual" (the default) never, leaving it to 'ferry
 // upgrade'. The daemon and the CLI exclude each other through the upgrade
 // package's lock; what the site runs is read every minute and gossiped.
+// A policy set in the site console is kept in <data>/node/upgrade-policy
+// and replaces the configured one from then on, across restarts.
+//
+// # Site console
+//
+// With ConsoleConfig.Addr (the CLI's default :7750) the node serves the
+// site console (package web) over HTTPS with its own certificate, so that
+// the fingerprint a browser shows is the node's ID. The console reads the
+// node (consoleSite: Status, Peers, the audit log, the backups, the site's
+// health) and starts upgrades and rollbacks in the background, one at a
+// time, never beside the daemon's own or a 'ferry upgrade' (then: busy);
+// their progress reaches it through upgrade.Config.OnEvent. When the
+// default address cannot be listened on, the node runs without a console
+// and says so; an address given (Required) must be served.
 //
 // # Mesh
 //
@@ -77,6 +91,8 @@
 //	known_peers         peers trusted on first use (upstreams given without fingerprint)
 //	api.addr            where the local API listens, while the node runs
 //	api.token           the local API's token (mode 0600; made at start if missing or open to others)
+//	console.password    the site console's password, an argon2id hash (mode 0600; 'ferry console password')
+//	upgrade-policy      the upgrade policy set in the site console, if one was
 //	fetch-<id>.lock     held while a release is being fetched (any process)
 //
 // # Local API
@@ -96,12 +112,16 @@
 // requests that change state (all but GET, HEAD, OPTIONS) need
 // "Authorization: Bearer TOKEN", the token in <data>/node/api.token that
 // only the node's user can read (401), and a JSON body (415). The site
-// console adds its sessions as a second authorizer beside the token.
+// console does not go through this API: it is in the node's process, on
+// its own port, with its own guard (package web) under the same rules:
+// Host checked against the machine's names, cross-origin changes refused,
+// and a signed-in session with its CSRF token instead of the API token.
 //
 // Status ('ferry status --json'):
 //
 //	node       fingerprint, mesh_id ("" without mesh), peers (how many), listen,
-//	           api, role, site, want, data_dir, started, upstreams, sent_bytes
+//	           api, role, site, want, data_dir, started, upstreams, sent_bytes,
+//	           console (the site console's URLs; absent when it is off)
 //	releases   per release in the store: id, name, version, channel,
 //	           total_chunks, have_chunks, bytes, have_bytes (content bytes),
 //	           complete, fetching, bytes_per_second (receive rate while
@@ -138,6 +158,7 @@
 //     to, or one being applied.
 //   - The local API listens on a loopback address only, answers only
 //     requests whose Host is loopback, and changes nothing for a request
-//     without the node's token (or, later, a console session) or from
-//     another origin.
+//     without the node's token or from another origin.
+//   - The site console changes nothing without a signed-in session, and
+//     runs one upgrade or rollback at a time.
 package node

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/ferry-mesh/ferry/release"
 	"github.com/ferry-mesh/ferry/transfer"
 	"github.com/ferry-mesh/ferry/upgrade"
+	"github.com/ferry-mesh/ferry/web"
 )
 
 // DefaultAPIAddr is where the local API listens by default.
@@ -53,6 +55,8 @@ type Config struct {
 	Mesh MeshConfig
 	// Upgrade, with a compose directory, lets the node apply releases.
 	Upgrade UpgradeConfig
+	// Console, with an address, serves the site console.
+	Console ConsoleConfig
 	// Logf receives plain one-line messages; default discards them.
 	Logf func(format string, args ...any)
 }
@@ -118,6 +122,9 @@ type Node struct {
 	kick    chan struct{} // wakes the spread loop; buffered, never blocks
 	upKick  chan struct{} // wakes the upgrade loop; buffered, never blocks
 
+	console   *web.Console // the site console (console.go); nil without one
+	consoleLn net.Listener
+
 	mu           sync.Mutex                        // protects the fields below
 	fetching     map[release.ID]context.CancelFunc // releases with a fetch goroutine
 	complete     map[release.ID]bool               // releases known complete
@@ -130,6 +137,7 @@ type Node struct {
 	peerIdx      map[string]*peerIndex             // mesh peers' release lists, by peer ID
 	refusedFP    map[transfer.Fingerprint]bool     // client certificates refused, logged once
 	applying     release.ID                        // release being applied by this node
+	operating    bool                              // an operation the console started runs
 	deployed     upgrade.Status                    // what the site runs, as last read
 	said         map[string]string                 // last message logged per subject, to say it once
 	retryAt      map[release.ID]time.Time          // releases whose fetch failed: not restarted before
@@ -232,9 +240,12 @@ func New(cfg Config) (*Node, error) {
 			Store: n.store, DataDir: cfg.DataDir, ComposeDir: cfg.Upgrade.ComposeDir, Project: cfg.Upgrade.Project,
 			HealthTimeout: cfg.Upgrade.HealthTimeout, HealthURL: cfg.Upgrade.HealthURL,
 			DBService: cfg.Upgrade.DBService, BackupData: cfg.Upgrade.BackupData,
-			OnEvent: func(ev upgrade.Event) { cfg.Logf("upgrade: %s", ev.Message) },
+			OnEvent: func(ev upgrade.Event) { cfg.Logf("upgrade: %s", ev.Message); n.console.Event(ev) },
 		})
 		if err != nil {
+			return nil, err
+		}
+		if err := n.loadPolicy(dir); err != nil {
 			return nil, err
 		}
 	}
@@ -248,6 +259,11 @@ func New(cfg Config) (*Node, error) {
 	}
 	if err := os.WriteFile(filepath.Join(dir, "api.addr"), []byte(n.api.Addr().String()+"\n"), 0o644); err != nil {
 		return nil, fmt.Errorf("record local API address: %w", err)
+	}
+	if cfg.Console.Addr != "" {
+		if err := n.openConsole(dir); err != nil {
+			return nil, err
+		}
 	}
 	ok = true
 	return n, nil
@@ -282,8 +298,12 @@ func (n *Node) Mesh() *mesh.Mesh { return n.mesh }
 func (n *Node) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- n.server.Run(ctx) }()
+	if n.console != nil {
+		go func() { errc <- n.console.Serve(ctx, n.consoleLn, n.id.Cert) }()
+		n.cfg.Logf("site console on %s (certificate SHA-256 %s)", strings.Join(n.ConsoleURLs(), " "), web.FormatFingerprint(n.id.Fingerprint[:]))
+	}
 	apiSrv := &http.Server{Handler: n.apiHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		err := apiSrv.Serve(n.api)
@@ -332,6 +352,9 @@ func (n *Node) Close() error {
 	n.stop()
 	if n.mesh != nil {
 		n.mesh.Close()
+	}
+	if n.consoleLn != nil {
+		n.consoleLn.Close()
 	}
 	if n.api != nil {
 		n.api.Close()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ferry-mesh/ferry/compose"
+	"github.com/ferry-mesh/ferry/internal/i18n"
 	"github.com/ferry-mesh/ferry/release"
 	"github.com/ferry-mesh/ferry/release/imagesrc"
 )
@@ -63,7 +64,7 @@ func (u *Upgrader) Apply(ctx context.Context, ref string) error {
 		return err
 	}
 	if cur != nil && cur.Release == sr.ID.String() {
-		u.emit(OpUpgrade, StepDone, "The site already runs %s %s; nothing to do.", m.Name, m.Version)
+		u.emit(OpUpgrade, StepDone, i18n.M("upgrade.already", "name", m.Name, "version", m.Version))
 		return nil
 	}
 	j := &journal{Op: OpUpgrade, Started: time.Now().UTC(), Release: sr.ID.String(), Name: m.Name, Version: m.Version,
@@ -77,7 +78,7 @@ func (u *Upgrader) Apply(ctx context.Context, ref string) error {
 	if err := u.setStep(j, StepPreflight); err != nil {
 		return err
 	}
-	u.emit(OpUpgrade, StepPreflight, "Checking that version %s is complete, signed by a trusted publisher, and that the site is ready for it…", m.Version)
+	u.emit(OpUpgrade, StepPreflight, i18n.M("upgrade.preflight", "version", m.Version))
 	d, s, err := u.preflight(ctx, j, sr, cur)
 	if err != nil {
 		return fail(OutcomeRefused, err)
@@ -117,8 +118,12 @@ func (u *Upgrader) drop(ctx context.Context, j *journal, outcome string, err err
 		err = fmt.Errorf("%w (and when putting the site back as it was: %v)", err, uerr)
 	}
 	u.st.clearJournal()
+	text := i18n.M("upgrade.not_made", "version", j.Version)
+	if j.Op == OpRollback {
+		text = i18n.M("upgrade.return_not_made", "version", VersionPhrase(j.Version))
+	}
 	u.st.audit(Record{Time: time.Now().UTC(), Op: j.Op, Outcome: outcome, Release: j.Release, Version: j.Version,
-		From: j.PreviousVersion, Message: err.Error(), Duration: time.Since(j.Started).Round(time.Second).String()})
+		From: j.PreviousVersion, Message: err.Error(), Text: &text, Detail: err.Error(), Duration: time.Since(j.Started).Round(time.Second).String()})
 	return err
 }
 
@@ -137,7 +142,7 @@ func (u *Upgrader) undoBeforeSwitch(ctx context.Context, j *journal) error {
 		os.RemoveAll(u.st.backupDir(j.Backup))
 	}
 	if len(j.Stopped) > 0 {
-		u.emit(j.Op, j.Step, "Starting the site's application again, as it was…")
+		u.emit(j.Op, j.Step, i18n.M("upgrade.restart_as_was"))
 		if _, err := dockerCmd(bg, append([]string{"start"}, j.Stopped...)...); err != nil {
 			errs = append(errs, fmt.Errorf("start the site's services again: %w", err))
 		} else if ctx.Err() == nil {
@@ -157,7 +162,7 @@ func (u *Upgrader) waitAsBefore(ctx context.Context, op string) error {
 	if err != nil || s.compose == nil {
 		return err
 	}
-	if err := u.healthGate(ctx, d, s, op, "the site"); err != nil {
+	if err := u.healthGate(ctx, d, s, op, i18n.M("subject.site")); err != nil {
 		return fmt.Errorf("the site's services were started again: %w", err)
 	}
 	return nil
@@ -183,7 +188,7 @@ func (u *Upgrader) stopApp(ctx context.Context, d *docker, j *journal) error {
 	if len(j.Stopped) == 0 {
 		return nil
 	}
-	u.emit(j.Op, StepStop, "Stopping the site's application so that nothing is entered during the backup (the database stays up)…")
+	u.emit(j.Op, StepStop, i18n.M("upgrade.stop"))
 	if _, err := dockerCmd(ctx, append([]string{"stop"}, j.Stopped...)...); err != nil {
 		return fmt.Errorf("stop the site's application: %w", err)
 	}
@@ -202,7 +207,7 @@ func (u *Upgrader) forward(ctx context.Context, j *journal, sr *release.Signed) 
 	if err := u.setStep(j, StepSwitch); err != nil {
 		return err
 	}
-	u.emit(OpUpgrade, StepSwitch, "Switching the site's settings and programs to version %s (the site's own settings and override files are kept)…", m.Version)
+	u.emit(OpUpgrade, StepSwitch, i18n.M("upgrade.switch", "version", m.Version))
 	if j.SwitchTags == nil { // a recovery finishing the switch keeps the first record
 		j.SwitchTags = map[string]string{}
 		for _, img := range m.Images {
@@ -228,7 +233,7 @@ func (u *Upgrader) forward(ctx context.Context, j *journal, sr *release.Signed) 
 	if err != nil {
 		return u.startRollback(ctx, j, err.Error())
 	}
-	u.emit(OpUpgrade, StepStart, "Starting version %s…", m.Version)
+	u.emit(OpUpgrade, StepStart, i18n.M("upgrade.start", "version", m.Version))
 	if err := u.up(ctx, d, s, "--remove-orphans"); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("stopped while starting version %s; the next 'ferry upgrade' or daemon start finishes or undoes it: %w", m.Version, ctx.Err())
@@ -239,7 +244,7 @@ func (u *Upgrader) forward(ctx context.Context, j *journal, sr *release.Signed) 
 	if err := u.setStep(j, StepHealth); err != nil {
 		return err
 	}
-	if err := u.healthGate(ctx, d, s, OpUpgrade, m.Version); err != nil {
+	if err := u.healthGate(ctx, d, s, OpUpgrade, i18n.M("subject.version", "version", m.Version)); err != nil {
 		if ctx.Err() != nil {
 			// Stopped by the user or the daemon: leave the journal so that
 			// the next start finishes the job.
@@ -275,9 +280,10 @@ func (u *Upgrader) commit(j *journal) error {
 	}
 	u.st.clearAttention()
 	u.st.pruneBackups(u.cfg.KeepBackups, c.Backup)
-	msg := fmt.Sprintf("Done: the site now runs %s %s.", j.Name, j.Version)
+	text := i18n.M("upgrade.done", "name", j.Name, "version", j.Version)
+	msg := text.In(i18n.EN)
 	rec := Record{Time: time.Now().UTC(), Op: OpUpgrade, Outcome: OutcomeUpgraded, Release: j.Release, Version: j.Version,
-		From: j.PreviousVersion, Message: msg, Duration: time.Since(j.Started).Round(time.Second).String(), Backup: j.Backup}
+		From: j.PreviousVersion, Message: msg, Text: &text, Duration: time.Since(j.Started).Round(time.Second).String(), Backup: j.Backup}
 	if info, err := u.readBackupInfo(j.Backup); err == nil {
 		rec.BackupSeconds = info.Seconds
 	}
@@ -287,7 +293,7 @@ func (u *Upgrader) commit(j *journal) error {
 	if err := u.st.clearJournal(); err != nil {
 		return err
 	}
-	u.emit(OpUpgrade, StepDone, "%s", msg)
+	u.emit(OpUpgrade, StepDone, text)
 	return nil
 }
 
@@ -299,7 +305,7 @@ func (u *Upgrader) preflight(ctx context.Context, j *journal, sr *release.Signed
 		return fmt.Errorf("%w: %s", ErrPreflight, fmt.Sprintf(format, a...))
 	}
 	if failed, _ := u.st.failed(); failed[sr.ID.String()] != "" && j.Op == OpUpgrade {
-		u.emit(OpUpgrade, StepPreflight, "Note: version %s failed on this site before; trying again because it was asked for.", m.Version)
+		u.emit(OpUpgrade, StepPreflight, i18n.M("upgrade.failed_before", "version", m.Version))
 	}
 	if cur != nil && cur.Name != "" && cur.Name != m.Name {
 		return nil, nil, bad("the site runs %s, not %s", cur.Name, m.Name)

@@ -19,6 +19,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/ferry-mesh/ferry/compose"
+	"github.com/ferry-mesh/ferry/internal/i18n"
 )
 
 // backupInfo describes a backup; it is info.json in the backup directory.
@@ -303,7 +304,7 @@ func (u *Upgrader) backup(ctx context.Context, d *docker, s *site, j *journal, c
 		if err != nil {
 			return nil, err
 		}
-		u.emit(j.Op, StepBackup, "Saving a backup of the database (this can take a few minutes)…")
+		u.emit(j.Op, StepBackup, i18n.M("backup.db"))
 		n, err := conn.dump(ctx, filepath.Join(dir, "db.sql.gz"))
 		if err != nil {
 			return nil, fmt.Errorf("back up the database: %w", err)
@@ -321,7 +322,7 @@ func (u *Upgrader) backup(ctx context.Context, d *docker, s *site, j *journal, c
 				return nil, err
 			}
 			if cdir != "" && exists(cdir) {
-				u.emit(j.Op, StepBackup, "Saving the configuration checksums and the site's settings…")
+				u.emit(j.Op, StepBackup, i18n.M("backup.settings"))
 				if err := tarDir(cdir, filepath.Join(dir, "checksums.tar")); err != nil {
 					return nil, fmt.Errorf("back up the configuration checksums: %w", err)
 				}
@@ -374,11 +375,11 @@ func (u *Upgrader) backup(ctx context.Context, d *docker, s *site, j *journal, c
 	}
 	switch {
 	case s.compose == nil:
-		u.emit(j.Op, StepBackup, "Nothing to back up: this is the site's first install.")
+		u.emit(j.Op, StepBackup, i18n.M("backup.nothing"))
 	case info.Database == "":
-		u.emit(j.Op, StepBackup, "Backup of the site's settings saved (the site has no database service).")
+		u.emit(j.Op, StepBackup, i18n.M("backup.settings_only"))
 	default:
-		u.emit(j.Op, StepBackup, "Backup saved (database: %s, in %s).", humanBytes(info.DBSize), humanDuration(time.Since(start)))
+		u.emit(j.Op, StepBackup, i18n.M("backup.saved", "size", info.DBSize, "took", time.Since(start).Round(time.Second)))
 	}
 	return info, nil
 }
@@ -677,7 +678,7 @@ func (u *Upgrader) backupData(ctx context.Context, s *site, j *journal, dir stri
 		return nil
 	}
 	size := dirSize(ddir)
-	u.emit(j.Op, StepBackup, "Saving the application's data folder (attachments, search index: %s)…", humanBytes(size))
+	u.emit(j.Op, StepBackup, i18n.M("backup.data", "size", size))
 	if err := tarDir(ddir, filepath.Join(dir, "data.tar")); err != nil {
 		return fmt.Errorf("back up the application's data folder: %w", err)
 	}

@@ -65,7 +65,9 @@
 //     site flagged for attention (Status.Attention) until an operation ends
 //     well.
 //   - Progress is reported as Events in plain words, from the goroutine
-//     running the operation; every outcome is appended to audit.jsonl and
+//     running the operation: each sentence is a message of the catalogue
+//     (internal/i18n), read in English or French, with any technical detail
+//     apart (Event.Detail); every outcome is appended to audit.jsonl and
 //     summarised by Status.
 //
 // State, under <data>/upgrade/<project>-<8 hex of the compose folder's path>/

@@ -8,16 +8,18 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ferry-mesh/ferry/internal/i18n"
 )
 
 // healthGate waits until every service of the project runs, every service
 // with a healthcheck is healthy, and the HTTP probe answers 200; or until
 // HealthTimeout. It reports progress as it waits.
-func (u *Upgrader) healthGate(ctx context.Context, d *docker, s *site, op, version string) error {
+func (u *Upgrader) healthGate(ctx context.Context, d *docker, s *site, op string, what i18n.Message) error {
 	timeout := u.cfg.HealthTimeout
 	start := time.Now()
 	deadline := start.Add(timeout)
-	u.emit(op, StepHealth, "Waiting for %s to start and answer (up to %s)…", versionWords(version), humanDuration(timeout))
+	u.emit(op, StepHealth, i18n.M("health.wait", "what", what, "limit", timeout))
 	client := &http.Client{Timeout: 5 * time.Second}
 	var lastSummary string
 	var lastReport time.Time
@@ -28,15 +30,16 @@ func (u *Upgrader) healthGate(ctx context.Context, d *docker, s *site, op, versi
 			return err
 		}
 		if len(waiting) == 0 {
-			u.emit(op, StepHealth, "%s is up and answers correctly (after %s).", upperFirst(versionWords(version)), humanDuration(time.Since(start)))
+			u.emit(op, StepHealth, i18n.M("health.up", "what", what, "took", time.Since(start).Round(time.Second)))
 			return nil
 		}
 		summary := strings.Join(waiting, "; ")
 		if time.Now().After(deadline) {
-			return &unhealthyError{fmt.Sprintf("%s did not start correctly within %s (%s)", upperFirst(versionWords(version)), humanDuration(timeout), summary)}
+			return &kindError{ErrUnhealthy, fmt.Sprintf("%s did not start correctly within %s (%s)", what.In(i18n.EN), humanDuration(timeout), summary)}
 		}
 		if summary != lastSummary || time.Since(lastReport) >= 30*time.Second {
-			u.emit(op, StepHealth, "Still waiting (%s of %s): %s", humanDuration(time.Since(start)), humanDuration(timeout), summary)
+			u.event(Event{Op: op, Step: StepHealth, Detail: summary,
+				Text: i18n.M("health.still", "waited", time.Since(start).Round(time.Second), "limit", timeout)})
 			lastSummary, lastReport = summary, time.Now()
 		}
 		select {
@@ -45,20 +48,6 @@ func (u *Upgrader) healthGate(ctx context.Context, d *docker, s *site, op, versi
 		case <-time.After(u.cfg.PollInterval):
 		}
 	}
-}
-
-func versionWords(v string) string {
-	if strings.HasPrefix(v, "the ") {
-		return v
-	}
-	return "version " + v
-}
-
-func upperFirst(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // maxRestarts is how many times docker may restart a service on its own
@@ -190,12 +179,6 @@ func probeHost(hostIP string) string {
 	return hostIP
 }
 
-// unhealthyError reads as plain words and is ErrUnhealthy.
-type unhealthyError struct{ msg string }
-
-func (e *unhealthyError) Error() string { return e.msg }
-func (e *unhealthyError) Unwrap() error { return ErrUnhealthy }
-
 // serviceFailed says, in plain words, why a service will not come up on
 // its own: it exited with an error and docker will not restart it, or
 // docker restarted it maxRestarts times during the gate.
@@ -215,5 +198,5 @@ func serviceFailed(ctx context.Context, name string, c *container, restartsSeen 
 	if logs := lastLogLines(ctx, c.ID, 5); logs != "" {
 		why += "; its last lines: " + logs
 	}
-	return &unhealthyError{why}
+	return &kindError{ErrUnhealthy, why}
 }

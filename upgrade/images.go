@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-mesh/ferry/internal/i18n"
 	"github.com/ferry-mesh/ferry/release"
 )
 
@@ -50,7 +51,7 @@ func archiveSize(m *release.Manifest, images []release.Image) int64 {
 func (u *Upgrader) loadImages(ctx context.Context, j *journal, m *release.Manifest) error {
 	missing := missingImages(ctx, m)
 	if len(missing) == 0 {
-		u.emit(j.Op, StepLoad, "Docker already has every program of version %s.", m.Version)
+		u.emit(j.Op, StepLoad, i18n.M("load.have_all", "version", m.Version))
 		return nil
 	}
 	j.Tags = map[string]string{}
@@ -70,7 +71,7 @@ func (u *Upgrader) loadImages(ctx context.Context, j *journal, m *release.Manife
 	}
 	defer unlock()
 	total := archiveSize(m, missing)
-	u.emitProgress(j.Op, StepLoad, 0, total, "Loading %d new programs of version %s into Docker (%s)…", len(missing), m.Version, humanBytes(total))
+	u.emitProgress(j.Op, StepLoad, 0, total, i18n.M("load.start", "n", len(missing), "version", m.Version, "size", total))
 	pr, pw := io.Pipe()
 	cw := &countingWriter{w: pw}
 	werr := make(chan error, 1)
@@ -95,7 +96,7 @@ wait:
 			break wait
 		case <-tick.C:
 			n := cw.n.Load()
-			u.emitProgress(j.Op, StepLoad, n, total, "Loading into Docker: %s of %s…", humanBytes(n), humanBytes(total))
+			u.emitProgress(j.Op, StepLoad, n, total, i18n.M("load.progress", "done", n, "total", total))
 		}
 	}
 	tick.Stop()
@@ -113,7 +114,7 @@ wait:
 	if err := putBackTags(ctx, j.Tags); err != nil {
 		return err
 	}
-	u.emit(j.Op, StepLoad, "Loaded %d programs into Docker.", len(missing))
+	u.emit(j.Op, StepLoad, i18n.M("load.done", "n", len(missing)))
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ferry-mesh/ferry/compose"
+	"github.com/ferry-mesh/ferry/internal/i18n"
 	"github.com/ferry-mesh/ferry/release"
 )
 
@@ -34,7 +35,8 @@ func (u *Upgrader) rollback(ctx context.Context, j *journal) error {
 		prev = "the previous version"
 	}
 	if j.Op == OpUpgrade {
-		u.emit(j.Op, StepRollback, "%s Putting back %s…", sentence(j.Reason), prev)
+		u.event(Event{Op: j.Op, Step: StepRollback, Detail: sentence(j.Reason),
+			Text: i18n.M("rollback.auto", "version", j.Version, "prev", VersionPhrase(prev))})
 	}
 	err := u.restore(ctx, j)
 	if err != nil && ctx.Err() != nil {
@@ -52,17 +54,18 @@ func (u *Upgrader) rollback(ctx context.Context, j *journal) error {
 		return err
 	}
 	u.st.clearAttention()
-	msg := fmt.Sprintf("Done: the site is back on %s, exactly as before. The new version %s will not be tried again on its own.", prev, j.Version)
+	text := i18n.M("rollback.done", "prev", VersionPhrase(prev), "version", j.Version)
 	if j.FirstInstall {
-		msg = fmt.Sprintf("Done: the first install of %s was undone. It will not be tried again on its own.", j.Version)
+		text = i18n.M("rollback.done_first", "version", j.Version)
 	}
+	msg := text.In(i18n.EN)
 	u.st.audit(Record{Time: time.Now().UTC(), Op: j.Op, Outcome: OutcomeRolledBack, Release: j.Release, Version: j.Version,
-		From: j.PreviousVersion, Message: j.Reason + " " + msg, Duration: time.Since(j.Started).Round(time.Second).String(), Backup: j.RestoreFrom})
+		From: j.PreviousVersion, Message: j.Reason + " " + msg, Text: &text, Detail: sentence(j.Reason), Duration: time.Since(j.Started).Round(time.Second).String(), Backup: j.RestoreFrom})
 	u.st.pruneBackups(u.cfg.KeepBackups, u.protectedBackup())
 	if err := u.st.clearJournal(); err != nil {
 		return err
 	}
-	u.emit(j.Op, StepDone, "%s", msg)
+	u.emit(j.Op, StepDone, text)
 	return fmt.Errorf("%w: %s %s", ErrRolledBack, sentence(j.Reason), msg)
 }
 
@@ -71,7 +74,8 @@ func (u *Upgrader) rollback(ctx context.Context, j *journal) error {
 // its own), and the site is flagged for attention until an operation ends
 // well.
 func (u *Upgrader) rollbackFailed(j *journal, prev string, cause error) error {
-	msg := fmt.Sprintf("Putting back %s failed: %v. The site may be half on one version and half on another; the backup is in %s. Ask for help before changing anything.", prev, cause, u.st.backupDir(j.RestoreFrom))
+	text := i18n.M("rollback.failed", "prev", VersionPhrase(prev), "backup", u.st.backupDir(j.RestoreFrom))
+	msg := withDetail(text, cause.Error())
 	left, leftVersion := j.Release, j.Version
 	if j.Op == OpRollback {
 		left, leftVersion = j.Previous, j.PreviousVersion
@@ -80,15 +84,15 @@ func (u *Upgrader) rollbackFailed(j *journal, prev string, cause error) error {
 	if left != "" {
 		errs = append(errs, u.st.markFailed(left, leftVersion))
 	}
-	errs = append(errs, u.st.setAttention(msg))
+	errs = append(errs, u.st.setAttention(text, cause.Error()))
 	errs = append(errs, u.st.audit(Record{Time: time.Now().UTC(), Op: j.Op, Outcome: OutcomeRollbackFailed, Release: j.Release, Version: j.Version,
-		From: j.PreviousVersion, Message: msg, Backup: j.RestoreFrom}))
+		From: j.PreviousVersion, Message: msg, Text: &text, Detail: cause.Error(), Backup: j.RestoreFrom}))
 	if err := errors.Join(errs...); err != nil {
 		// The journal stays: the next start tries the rollback again.
-		return fmt.Errorf("%s (and recording it failed: %v)", msg, err)
+		return &kindError{ErrRollbackFailed, fmt.Sprintf("%s (and recording it failed: %v)", msg, err)}
 	}
 	u.st.clearJournal()
-	return errors.New(msg)
+	return &kindError{ErrRollbackFailed, msg}
 }
 
 func (u *Upgrader) protectedBackup() string {
@@ -135,7 +139,7 @@ func (u *Upgrader) Rollback(ctx context.Context) error {
 	}
 	prevVersion := cur.PreviousVersion
 	if prevVersion == "" {
-		prevVersion = "the version the site ran before ferry's first upgrade"
+		prevVersion = beforeFerry
 	}
 	j := &journal{Op: OpRollback, Started: time.Now().UTC(), Release: cur.Previous, Version: prevVersion,
 		Previous: cur.Release, PreviousVersion: cur.Version, RestoreFrom: cur.Backup, Files: cur.Files, Dirs: cur.Dirs,
@@ -149,7 +153,7 @@ func (u *Upgrader) Rollback(ctx context.Context) error {
 	if err := u.setStep(j, StepPreflight); err != nil {
 		return err
 	}
-	u.emit(OpRollback, StepPreflight, "Checking that the site can go back to %s (saved on %s)…", prevVersion, prevInfo.Created.Local().Format("2 Jan 2006 15:04"))
+	u.emit(OpRollback, StepPreflight, i18n.M("rollback.preflight", "prev", VersionPhrase(prevVersion), "saved", prevInfo.Created))
 	d, err := u.docker(ctx)
 	if err != nil {
 		return fail(err)
@@ -182,7 +186,7 @@ func (u *Upgrader) Rollback(ctx context.Context) error {
 	if _, err := u.backup(ctx, d, s, j, cur); err != nil {
 		return fail(err)
 	}
-	u.emit(OpRollback, StepRollback, "Putting back %s. The database goes back to how it was before the upgrade to %s; today's state is kept in backup %s.", prevVersion, cur.Version, j.Backup)
+	u.emit(OpRollback, StepRollback, i18n.M("rollback.start", "prev", VersionPhrase(prevVersion), "version", cur.Version, "backup", j.Backup))
 	return u.rollback(ctx, j)
 }
 
@@ -226,7 +230,7 @@ func (u *Upgrader) previousImages(ctx context.Context, cur *current, info *backu
 	if sr == nil {
 		return nil, fmt.Errorf("%w: Docker no longer has the programs of %s (%d missing), and ferry's store does not hold them; import that release (ferry release import) and try again", ErrNoPrevious, prevVersion, len(lost))
 	}
-	u.emit(OpRollback, StepPreflight, "Docker no longer has %d of the programs of %s; they will be loaded from ferry's store first.", len(lost), prevVersion)
+	u.emit(OpRollback, StepPreflight, i18n.M("rollback.load_lost", "n", len(lost), "prev", VersionPhrase(prevVersion)))
 	return sr, nil
 }
 
@@ -261,14 +265,15 @@ func (u *Upgrader) commitReturn(j *journal) error {
 		u.st.markFailed(j.Previous, j.PreviousVersion)
 	}
 	u.st.clearAttention()
-	msg := fmt.Sprintf("Done: the site is back on %s. Version %s will not be installed again on its own.", j.Version, j.PreviousVersion)
+	text := i18n.M("rollback.returned", "prev", VersionPhrase(j.Version), "version", j.PreviousVersion)
+	msg := text.In(i18n.EN)
 	u.st.audit(Record{Time: time.Now().UTC(), Op: OpRollback, Outcome: OutcomeReturned, Release: j.Release, Version: j.Version,
-		From: j.PreviousVersion, Message: msg, Duration: time.Since(j.Started).Round(time.Second).String(), Backup: j.Backup})
+		From: j.PreviousVersion, Message: msg, Text: &text, Duration: time.Since(j.Started).Round(time.Second).String(), Backup: j.Backup})
 	u.st.pruneBackups(u.cfg.KeepBackups, u.protectedBackup(), j.Backup)
 	if err := u.st.clearJournal(); err != nil {
 		return err
 	}
-	u.emit(OpRollback, StepDone, "%s", msg)
+	u.emit(OpRollback, StepDone, text)
 	return nil
 }
 
@@ -305,14 +310,14 @@ func (u *Upgrader) restore(ctx context.Context, j *journal) error {
 		}
 	}
 	if len(stop) > 0 {
-		u.emit(j.Op, StepRollback, "Stopping the new version…")
+		u.emit(j.Op, StepRollback, i18n.M("rollback.stop"))
 		if _, err := dockerCmd(ctx, append([]string{"stop"}, stop...)...); err != nil {
 			return err
 		}
 	}
 	// Files: what the backup holds goes back; compose files that were not
 	// there before (the release's new ones) go away.
-	u.emit(j.Op, StepRollback, "Putting back the previous settings…")
+	u.emit(j.Op, StepRollback, i18n.M("rollback.settings"))
 	keep := map[string]bool{}
 	for _, f := range info.Files {
 		keep[f] = true
@@ -369,7 +374,7 @@ func (u *Upgrader) restore(ctx context.Context, j *journal) error {
 		return err
 	}
 	if info.Database != "" {
-		u.emit(j.Op, StepRollback, "Putting back the database as it was before the upgrade (this can take a few minutes)…")
+		u.emit(j.Op, StepRollback, i18n.M("rollback.db"))
 		if err := u.up(ctx, d, s, dbSvc); err != nil {
 			return err
 		}
@@ -389,7 +394,7 @@ func (u *Upgrader) restore(ctx context.Context, j *journal) error {
 		if ddir == "" {
 			return fmt.Errorf("restore the application's data folder: volume %s no longer exists", loc.Volume)
 		}
-		u.emit(j.Op, StepRollback, "Putting back the application's data folder (%s)…", humanBytes(info.DataSize))
+		u.emit(j.Op, StepRollback, i18n.M("rollback.data", "size", info.DataSize))
 		if err := untarDir(filepath.Join(dir, "data.tar"), ddir); err != nil {
 			return fmt.Errorf("restore the application's data folder: %w", err)
 		}
@@ -416,11 +421,11 @@ func (u *Upgrader) restore(ctx context.Context, j *journal) error {
 			os.RemoveAll(cdir) // they did not exist before
 		}
 	}
-	u.emit(j.Op, StepRollback, "Starting the previous version…")
+	u.emit(j.Op, StepRollback, i18n.M("rollback.start_prev"))
 	if err := u.up(ctx, d, s, "--remove-orphans"); err != nil {
 		return err
 	}
-	return u.healthGate(ctx, d, s, j.Op, "the previous version")
+	return u.healthGate(ctx, d, s, j.Op, i18n.M("subject.previous"))
 }
 
 // undoFirstInstall removes what a first install started: its containers and

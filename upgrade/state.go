@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ferry-mesh/ferry/compose"
+	"github.com/ferry-mesh/ferry/internal/i18n"
 )
 
 // Step names a step of an operation. They are written in the journal.
@@ -30,6 +31,9 @@ const (
 	StepRollback  Step = "rollback"
 	StepDone      Step = "done"
 )
+
+// Name is the step in plain words.
+func (s Step) Name() i18n.Message { return i18n.Message{Key: i18n.Key("step." + string(s))} }
 
 // beforeSwitch says whether the site's files, database and images are
 // still as they were at this step (its application services may be
@@ -121,21 +125,26 @@ type current struct {
 // attention is attention.json: the site's state is uncertain (a rollback
 // failed) until an operation ends well.
 type attention struct {
-	Time    time.Time `json:"time"`
-	Message string    `json:"message"`
+	Time    time.Time     `json:"time"`
+	Message string        `json:"message"`
+	Text    *i18n.Message `json:"text,omitempty"` // Message, for the catalogue
 }
 
 // Record is one line of the audit log.
 type Record struct {
-	Time     time.Time `json:"time"`
-	Op       string    `json:"op"`
-	Outcome  string    `json:"outcome"` // see the Outcome constants
-	Release  string    `json:"release,omitempty"`
-	Version  string    `json:"version,omitempty"`
-	From     string    `json:"from,omitempty"` // version before
-	Message  string    `json:"message"`
-	Duration string    `json:"duration,omitempty"`
-	Backup   string    `json:"backup,omitempty"`
+	Time    time.Time `json:"time"`
+	Op      string    `json:"op"`
+	Outcome string    `json:"outcome"` // see the Outcome constants
+	Release string    `json:"release,omitempty"`
+	Version string    `json:"version,omitempty"`
+	From    string    `json:"from,omitempty"` // version before
+	Message string    `json:"message"`        // in English, with the detail
+	// Text is the plain sentence as a catalogue message and Detail the
+	// technical detail (absent in records older than the catalogue).
+	Text     *i18n.Message `json:"text,omitempty"`
+	Detail   string        `json:"detail,omitempty"`
+	Duration string        `json:"duration,omitempty"`
+	Backup   string        `json:"backup,omitempty"`
 	// BackupSeconds is how long the backup took, reported apart because it
 	// is work the manual procedure skips.
 	BackupSeconds float64 `json:"backup_seconds,omitempty"`
@@ -253,8 +262,8 @@ func (s *state) attention() *attention {
 	return &a
 }
 
-func (s *state) setAttention(msg string) error {
-	return s.writeJSON("attention.json", &attention{Time: time.Now().UTC(), Message: msg})
+func (s *state) setAttention(text i18n.Message, detail string) error {
+	return s.writeJSON("attention.json", &attention{Time: time.Now().UTC(), Message: withDetail(text, detail), Text: &text})
 }
 
 func (s *state) clearAttention() {

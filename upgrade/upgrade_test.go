@@ -437,7 +437,7 @@ func TestRollbackFailedMarksAndFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := u.rollbackFailed(j, "3.2.0", errors.New("the database did not start"))
-	if err == nil || !strings.Contains(err.Error(), "Putting back 3.2.0 failed: the database did not start") {
+	if !errors.Is(err, ErrRollbackFailed) || !strings.Contains(err.Error(), "Putting back 3.2.0 failed") || !strings.Contains(err.Error(), "the database did not start") {
 		t.Fatalf("error = %v", err)
 	}
 	if !u.Failed(mustID(rel)) {

@@ -10,12 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/ferry-mesh/ferry/chunkstore"
 	"github.com/ferry-mesh/ferry/compose"
+	"github.com/ferry-mesh/ferry/internal/i18n"
 	"github.com/ferry-mesh/ferry/release"
 )
 
@@ -89,12 +89,18 @@ type Config struct {
 
 // Event is one line of progress.
 type Event struct {
-	Time    time.Time `json:"time"`
-	Op      string    `json:"op"`
-	Step    Step      `json:"step"`
-	Message string    `json:"message"` // plain words for the site's staff
-	Done    int64     `json:"done,omitempty"`
-	Total   int64     `json:"total,omitempty"`
+	Time time.Time `json:"time"`
+	Op   string    `json:"op"`
+	Step Step      `json:"step"`
+	// Text is the plain sentence for the site's staff, to be put into
+	// words in their language (i18n); Detail is what went wrong in
+	// technical terms, when something did (English).
+	Text   i18n.Message `json:"text"`
+	Detail string       `json:"detail,omitempty"`
+	// Message is Text in English, followed by Detail: for logs.
+	Message string `json:"message"`
+	Done    int64  `json:"done,omitempty"`
+	Total   int64  `json:"total,omitempty"`
 }
 
 // Upgrader applies releases to one compose project. Its methods may be
@@ -274,14 +280,28 @@ func (u *Upgrader) Project() string { return u.cfg.Project }
 // StateDir returns where the journal, backups and audit log live.
 func (u *Upgrader) StateDir() string { return u.st.dir }
 
-func (u *Upgrader) emit(op string, step Step, format string, a ...any) {
-	u.emitProgress(op, step, 0, 0, format, a...)
+func (u *Upgrader) emit(op string, step Step, text i18n.Message) {
+	u.event(Event{Op: op, Step: step, Text: text})
 }
 
-func (u *Upgrader) emitProgress(op string, step Step, done, total int64, format string, a ...any) {
-	if u.cfg.OnEvent != nil {
-		u.cfg.OnEvent(Event{Time: time.Now(), Op: op, Step: step, Message: fmt.Sprintf(format, a...), Done: done, Total: total})
+func (u *Upgrader) emitProgress(op string, step Step, done, total int64, text i18n.Message) {
+	u.event(Event{Op: op, Step: step, Text: text, Done: done, Total: total})
+}
+
+func (u *Upgrader) event(ev Event) {
+	if u.cfg.OnEvent == nil {
+		return
 	}
+	ev.Time, ev.Message = time.Now(), withDetail(ev.Text, ev.Detail)
+	u.cfg.OnEvent(ev)
+}
+
+// withDetail is a message in English followed by its technical detail.
+func withDetail(text i18n.Message, detail string) string {
+	if detail == "" {
+		return text.In(i18n.EN)
+	}
+	return text.In(i18n.EN) + " Details: " + detail
 }
 
 // setStep records the step in the journal (atomically), then reaches the
@@ -340,20 +360,24 @@ func (u *Upgrader) recoverLocked(ctx context.Context) error {
 	if err != nil || j == nil {
 		return err
 	}
-	what := "An upgrade to version " + j.Version
+	what := i18n.M("subject.upgrade_to", "version", i18n.M("subject.version", "version", j.Version))
 	if j.Op == OpRollback {
-		what = "A return to version " + j.Version
+		what = i18n.M("subject.return_to", "version", VersionPhrase(j.Version))
 	}
 	switch {
 	case j.Step.beforeSwitch():
-		u.emit(j.Op, j.Step, "%s was interrupted before the site's settings, database or programs changed; it is dropped.", what)
+		text := i18n.M("recover.dropped", "what", what)
+		u.emit(j.Op, j.Step, text)
 		undoErr := u.undoBeforeSwitch(ctx, j)
 		msg := fmt.Sprintf("interrupted at step %s, before the site's settings, database or programs changed; dropped", j.Step)
+		rec := Record{Time: time.Now().UTC(), Op: j.Op, Outcome: OutcomeInterrupted, Release: j.Release,
+			Version: j.Version, From: j.PreviousVersion, Text: &text}
 		if undoErr != nil {
 			msg += "; " + undoErr.Error()
+			rec.Detail = undoErr.Error()
 		}
-		u.st.audit(Record{Time: time.Now().UTC(), Op: j.Op, Outcome: OutcomeInterrupted, Release: j.Release,
-			Version: j.Version, From: j.PreviousVersion, Message: msg})
+		rec.Message = msg
+		u.st.audit(rec)
 		if err := u.st.clearJournal(); err != nil {
 			return err
 		}
@@ -365,13 +389,13 @@ func (u *Upgrader) recoverLocked(ctx context.Context) error {
 		if err != nil {
 			// Without the release its files and images cannot be put in
 			// place; the backup can still put the previous version back.
-			u.emit(j.Op, j.Step, "%s was interrupted (at step %s), and that version is no longer in ferry's store, so it cannot be finished. Putting the previous version back.", what, j.Step)
+			u.emit(j.Op, j.Step, i18n.M("recover.gone", "what", what, "step", j.Step.Name()))
 			return u.startRollback(ctx, j, fmt.Sprintf("version %s was removed from the store while its upgrade was interrupted", j.Version))
 		}
-		u.emit(j.Op, j.Step, "%s was interrupted (at step %s). Finishing it: the new version gets its health check, and the previous one is put back if it fails.", what, j.Step)
+		u.emit(j.Op, j.Step, i18n.M("recover.forward", "what", what, "step", j.Step.Name()))
 		return u.forward(ctx, j, sr)
 	case j.Step == StepRollback:
-		u.emit(j.Op, j.Step, "%s was interrupted while the previous version was being put back. Doing that again from the start.", what)
+		u.emit(j.Op, j.Step, i18n.M("recover.rollback", "what", what))
 		return u.rollback(ctx, j)
 	case j.Op == OpRollback && j.Step == StepCommit:
 		return u.commitReturn(j)
@@ -429,9 +453,9 @@ func (u *Upgrader) Latest() (*release.Signed, error) {
 	}
 	if best == nil {
 		if cur != nil {
-			return nil, fmt.Errorf("no complete release newer than %s is in the store; the site is up to date", cur.Version)
+			return nil, &kindError{ErrNothingToApply, fmt.Sprintf("no complete release newer than %s is in the store; the site is up to date", cur.Version)}
 		}
-		return nil, errors.New("no complete release is in the store ('ferry release list' shows what is here)")
+		return nil, &kindError{ErrNothingToApply, "no complete release is in the store ('ferry release list' shows what is here)"}
 	}
 	return best, nil
 }
@@ -465,6 +489,9 @@ type Status struct {
 	// uncertain (a rollback failed) and someone must look before anything
 	// else is changed; it clears when an operation ends well.
 	Attention string `json:"attention,omitempty"`
+	// AttentionText is Attention's plain sentence as a catalogue message
+	// (its detail is in Attention).
+	AttentionText *i18n.Message `json:"attention_text,omitempty"`
 	// StateDir holds the journal, backups and audit log.
 	StateDir string `json:"state_dir"`
 }
@@ -482,7 +509,7 @@ type Running struct {
 func (u *Upgrader) Status() (Status, error) {
 	s := Status{Project: u.cfg.Project, ComposeDir: u.cfg.ComposeDir, StateDir: u.st.dir}
 	if a := u.st.attention(); a != nil {
-		s.Attention = a.Message
+		s.Attention, s.AttentionText = a.Message, a.Text
 	}
 	cur, err := u.st.current()
 	if err != nil {
@@ -493,7 +520,7 @@ func (u *Upgrader) Status() (Status, error) {
 		if cur.Backup != "" {
 			s.Previous = cur.PreviousVersion
 			if s.Previous == "" {
-				s.Previous = "(as before ferry's first install)"
+				s.Previous = statusBeforeFerry
 			}
 		}
 	}
@@ -513,28 +540,30 @@ func (u *Upgrader) Status() (Status, error) {
 // Records returns the audit log, oldest first.
 func (u *Upgrader) Records() ([]Record, error) { return u.st.records() }
 
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.0f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.0f KB", float64(n)/(1<<10))
+// humanBytes and humanDuration write sizes and durations in the English
+// of error details.
+func humanBytes(n int64) string { return i18n.FormatBytes(i18n.EN, n) }
+
+func humanDuration(d time.Duration) string { return i18n.FormatDuration(i18n.EN, d) }
+
+// VersionPhrase names the version an operation returns to as the
+// messages do: its number ("back on 3.1.0"; "la version 3.1.0" in French).
+// A journal and Status name some versions with a phrase ("the previous
+// version"), which is translated.
+func VersionPhrase(v string) i18n.Message {
+	switch v {
+	case "", "the previous version":
+		return i18n.M("subject.previous")
+	case beforeFerry, statusBeforeFerry:
+		return i18n.M("subject.before_ferry")
 	}
-	return fmt.Sprintf("%d bytes", n)
+	return i18n.M("subject.number", "version", v)
 }
 
-func humanDuration(d time.Duration) string {
-	d = d.Round(time.Second)
-	if d < time.Minute {
-		return fmt.Sprintf("%d seconds", int(d.Seconds()))
-	}
-	if d%time.Minute == 0 {
-		if d == time.Minute {
-			return "1 minute"
-		}
-		return fmt.Sprintf("%d minutes", int(d.Minutes()))
-	}
-	return strings.TrimSuffix(d.String(), "0s")
-}
+// beforeFerry is what a journal names the version a site ran before
+// ferry's first upgrade.
+const beforeFerry = "the version the site ran before ferry's first upgrade"
+
+// statusBeforeFerry is Status.Previous when ferry's first upgrade would be
+// undone.
+const statusBeforeFerry = "(as before ferry's first install)"

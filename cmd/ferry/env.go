@@ -8,14 +8,17 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ferry-mesh/ferry/internal/i18n"
 	"github.com/ferry-mesh/ferry/release"
 )
 
-// env holds what every command shares: global flags and output streams.
+// env holds what every command shares: global flags, output streams, and
+// the language of the messages the site's staff read (from LANG).
 type env struct {
 	dataDir string
 	stdout  io.Writer
 	stderr  io.Writer
+	lang    i18n.Lang
 }
 
 const defaultDataDir = "/var/lib/ferry"
@@ -25,7 +28,7 @@ func newEnv() *env {
 	if d == "" {
 		d = defaultDataDir
 	}
-	return &env{dataDir: d, stdout: os.Stdout, stderr: os.Stderr}
+	return &env{dataDir: d, stdout: os.Stdout, stderr: os.Stderr, lang: i18n.FromEnv(os.Getenv)}
 }
 
 // sayLockWaits has a store opened for a command say on stderr when it waits
@@ -36,6 +39,9 @@ func (e *env) sayLockWaits(st *release.Store, err error) (*release.Store, error)
 	}
 	return st, err
 }
+
+// say puts a message into words in the command's language.
+func (e *env) say(m i18n.Message) string { return m.In(e.lang) }
 
 // parseGlobal takes --data DIR from anywhere before the command's own flags.
 func (e *env) parseGlobal(args []string) ([]string, error) {

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ferry-mesh/ferry/internal/i18n"
 	"github.com/ferry-mesh/ferry/release"
 )
 
@@ -123,6 +124,7 @@ func run(ctx context.Context, args []string) int {
 	}
 	err = cmd.run(ctx, e, rest)
 	var ue usageError
+	var plain *i18n.Error
 	switch {
 	case err == nil, err == errHelp:
 		return 0
@@ -134,6 +136,15 @@ func run(ctx context.Context, args []string) int {
 		return 2
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		fmt.Fprintf(os.Stderr, "ferry %s: interrupted before it finished; what it had started was undone or will resume next time.\n", cmd.name)
+		return 1
+	case errors.As(err, &plain):
+		// The plain sentence in the user's language, then the detail, on
+		// one line: stderr says what happened in one sentence.
+		msg := e.say(plain.Msg)
+		if d := plain.Detail(); d != "" {
+			msg += " " + e.say(i18n.M("cli.details", "detail", d))
+		}
+		fmt.Fprintf(os.Stderr, "ferry %s: %s\n", cmd.name, msg)
 		return 1
 	default:
 		fmt.Fprintf(os.Stderr, "ferry %s: %s\n", cmd.name, sentence(err))

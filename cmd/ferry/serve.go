@@ -12,6 +12,7 @@ import (
 	"github.com/ferry-mesh/ferry/node"
 	"github.com/ferry-mesh/ferry/transfer"
 	"github.com/ferry-mesh/ferry/upgrade"
+	"github.com/ferry-mesh/ferry/web"
 )
 
 func init() {
@@ -19,7 +20,7 @@ func init() {
 		name: "serve",
 		usage: "[--role site|hub|courier|publisher] [--site NAME] [--listen ADDR] [--join ADDR]... [--upstream URL]... " +
 			"[--mesh-key FILE] [--want NAME[@CHANNEL]]... [--compose-dir DIR] [--upgrade-policy manual|now|window:DAYS HH:MM-HH:MM] " +
-			"[--limit RATE] [--mesh-port N] [--mesh-interfaces IF,IF] [--api ADDR]",
+			"[--limit RATE] [--mesh-port N] [--mesh-interfaces IF,IF] [--api ADDR] [--console ADDR|off] [--console-password-file FILE]",
 		summary: "run the node: find peers, fetch wanted releases, serve this store, apply releases as the policy says; answer 'ferry status'",
 		run:     runServe,
 	})
@@ -47,7 +48,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.Upgrade.DBService, "db-service", "", "the compose service of the site's database (default: the one whose image is mariadb, mysql or postgres)")
 	fs.StringVar(&cfg.Upgrade.BackupData, "backup-data", "auto", "save the application's data folder in each backup: auto (for OpenMRS), yes or no")
 	fs.StringVar(&cfg.Upgrade.HealthURL, "health-url", "", "address that must answer 200 after an upgrade (default for OpenMRS: /openmrs/health/started; 'none' to skip)")
+	console := fs.String("console", fmt.Sprintf(":%d", web.DefaultPort), "site console address, HTTPS on the LAN; 'off' for none")
+	consolePass := fs.String("console-password-file", "", "set the site console's password from the first line of FILE (then remove the file)")
 	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	if err := consoleFlags(fs, &cfg, *console, *consolePass); err != nil {
 		return err
 	}
 	var err error

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferry-mesh/ferry/node"
+	"github.com/ferry-mesh/ferry/web"
 )
 
 func init() {
@@ -49,6 +50,10 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "), serving %s on %s, up %v, %s sent\n", n.DataDir, n.Listen,
 		time.Since(n.Started).Round(time.Second), humanBytes(n.SentBytes))
+	if len(n.Console) > 0 {
+		fmt.Fprintf(e.stdout, "site console at %s\n  a browser sees the certificate SHA-256 %s\n",
+			strings.Join(n.Console, " "), web.FormatFingerprint(n.Fingerprint[:]))
+	}
 	if n.MeshID != "" {
 		fmt.Fprintf(e.stdout, "mesh member %s, %d peers near ('ferry peers' lists them)\n", n.MeshID, n.Peers)
 	} else {

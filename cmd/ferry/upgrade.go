@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-mesh/ferry/internal/i18n"
 	"github.com/ferry-mesh/ferry/release"
 	"github.com/ferry-mesh/ferry/upgrade"
 )
@@ -82,7 +83,10 @@ func (f *upgradeFlags) upgrader(e *env) (*upgrade.Upgrader, *release.Store, erro
 			fmt.Fprintln(e.stdout, string(b))
 			return
 		}
-		fmt.Fprintf(e.stdout, "%s  %s\n", ev.Time.Local().Format("15:04:05"), ev.Message)
+		fmt.Fprintf(e.stdout, "%s  %s\n", ev.Time.Local().Format("15:04:05"), e.say(ev.Text))
+		if ev.Detail != "" {
+			fmt.Fprintf(e.stdout, "          %s\n", e.say(i18n.M("cli.details", "detail", ev.Detail)))
+		}
 	}
 	u, err := upgrade.New(f.cfg)
 	if err != nil {
@@ -92,18 +96,20 @@ func (f *upgradeFlags) upgrader(e *env) (*upgrade.Upgrader, *release.Store, erro
 	return u, st, nil
 }
 
-// confirm asks a yes/no question on the terminal.
-func confirm(e *env, question string) (bool, error) {
+// confirm asks a yes/no question on the terminal, in the user's language;
+// when the answer is no it says that nothing was changed.
+func confirm(e *env, question i18n.Message) (bool, error) {
 	if !isTerminal(os.Stdin) {
 		return false, usagef("cannot ask for confirmation without a terminal; add --yes")
 	}
-	fmt.Fprintf(e.stderr, "%s [y/N] ", question)
-	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
-	if err != nil && line == "" {
-		return false, nil
+	fmt.Fprintf(e.stderr, "%s %s ", e.say(question), e.say(i18n.M("cli.yes_no")))
+	line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes", "o", "oui":
+		return true, nil
 	}
-	a := strings.ToLower(strings.TrimSpace(line))
-	return a == "y" || a == "yes", nil
+	fmt.Fprintln(e.stderr, e.say(i18n.M("cli.nothing_changed")))
+	return false, nil
 }
 
 func runUpgrade(ctx context.Context, e *env, args []string) error {
@@ -133,7 +139,7 @@ func runUpgrade(ctx context.Context, e *env, args []string) error {
 	}
 	defer st.Close()
 	if *resume {
-		return plainOutcome(u.Recover(ctx))
+		return explain(u.Recover(ctx))
 	}
 	if !f.yes {
 		var sr *release.Signed
@@ -143,37 +149,36 @@ func runUpgrade(ctx context.Context, e *env, args []string) error {
 			sr, err = st.Resolve(ref)
 		}
 		if err != nil {
-			return err
+			return explain(err)
 		}
 		s, err := u.Status()
 		if err != nil {
 			return err
 		}
-		from := "nothing (first install)"
+		m := sr.Manifest
+		q := i18n.M("cli.confirm_install", "site", u.Project(), "name", m.Name, "version", m.Version)
 		if s.Version != "" {
-			from = s.Version
+			q = i18n.M("cli.confirm_upgrade", "site", u.Project(), "from", s.Version, "name", m.Name, "version", m.Version)
 		}
-		q := fmt.Sprintf("Upgrade site %q from %s to %s %s? The site will be unavailable while it restarts.",
-			u.Project(), from, sr.Manifest.Name, sr.Manifest.Version)
-		ok, err := confirm(e, q)
-		if err != nil || !ok {
-			if err == nil {
-				fmt.Fprintln(e.stderr, "Nothing was changed.")
-			}
+		if ok, err := confirm(e, q); err != nil || !ok {
 			return err
 		}
 		ref = sr.ID.String()
 	}
-	return plainOutcome(u.Apply(ctx, ref))
+	return explain(u.Apply(ctx, ref))
 }
 
-// plainOutcome turns a rollback's long story (already printed step by step)
-// into one sentence.
-func plainOutcome(err error) error {
-	if errors.Is(err, upgrade.ErrRolledBack) {
-		return errors.New("the upgrade failed and the site was put back as it was (see the messages above; 'ferry upgrade log' keeps them)")
+// explain gives an upgrade's error its plain sentence in the user's
+// language; the error itself is the detail. A rollback's long story was
+// printed step by step, so it is not told again.
+func explain(err error) error {
+	switch {
+	case err == nil, errors.Is(err, release.ErrBadRef):
+		return err
+	case errors.Is(err, upgrade.ErrRolledBack):
+		return &i18n.Error{Msg: i18n.M("cli.rolled_back")}
 	}
-	return err
+	return &i18n.Error{Msg: upgrade.Explain(err), Err: err}
 }
 
 func runRollback(ctx context.Context, e *env, args []string) error {
@@ -202,19 +207,14 @@ func runRollback(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		if s.Previous == "" {
-			return fmt.Errorf("%w: ferry has not upgraded this site, so it has no earlier version to return to", upgrade.ErrNoPrevious)
+			return explain(fmt.Errorf("%w: ferry has not upgraded this site, so it has no earlier version to return to", upgrade.ErrNoPrevious))
 		}
-		q := fmt.Sprintf("Return site %q from %s to %s? The database goes back to how it was before the upgrade to %s; today's data is saved in a backup first.",
-			u.Project(), s.Version, s.Previous, s.Version)
-		ok, err := confirm(e, q)
-		if err != nil || !ok {
-			if err == nil {
-				fmt.Fprintln(e.stderr, "Nothing was changed.")
-			}
+		q := i18n.M("cli.confirm_rollback", "site", u.Project(), "version", s.Version, "prev", upgrade.VersionPhrase(s.Previous))
+		if ok, err := confirm(e, q); err != nil || !ok {
 			return err
 		}
 	}
-	return u.Rollback(ctx)
+	return explain(u.Rollback(ctx))
 }
 
 // readCommand parses a read-only upgrade command and opens the upgrader.
@@ -246,30 +246,55 @@ func runUpgradeStatus(ctx context.Context, e *env, args []string) error {
 	if asJSON {
 		return e.printJSON(s)
 	}
-	w := e.stdout
+	line := func(m i18n.Message) { fmt.Fprintln(e.stdout, e.say(m)) }
 	if s.Attention != "" {
-		fmt.Fprintf(w, "ATTENTION: the site needs someone to look at it: %s\n", s.Attention)
+		var why i18n.Message
+		if s.AttentionText != nil {
+			why = *s.AttentionText
+		}
+		line(i18n.M("cli.status_attention", "why", orText(why, s.Attention)))
 	}
-	fmt.Fprintf(w, "site:      %s (%s)\n", s.Project, s.ComposeDir)
+	line(i18n.M("cli.status_site", "site", s.Project, "dir", s.ComposeDir))
 	if s.Version != "" {
-		fmt.Fprintf(w, "runs:      %s %s (release %.12s, since %s)\n", s.Name, s.Version, s.Release, s.Applied.Local().Format("2006-01-02 15:04"))
+		line(i18n.M("cli.status_runs", "name", s.Name, "version", s.Version, "release", s.Release[:min(12, len(s.Release))], "since", s.Applied))
 	} else {
-		fmt.Fprintln(w, "runs:      no release installed by ferry yet")
+		line(i18n.M("cli.status_runs_none"))
 	}
 	if s.Previous != "" {
-		fmt.Fprintf(w, "previous:  %s ('ferry rollback' returns to it)\n", s.Previous)
+		line(i18n.M("cli.status_previous", "prev", upgrade.VersionPhrase(s.Previous)))
 	}
-	if s.Running != nil {
-		fmt.Fprintf(w, "running:   %s to %s, at step %s (since %s)\n", s.Running.Op, s.Running.Version, s.Running.Step, s.Running.Started.Local().Format("15:04:05"))
+	if r := s.Running; r != nil {
+		what := i18n.M("subject.upgrade_to", "version", i18n.M("subject.version", "version", r.Version))
+		if r.Op == upgrade.OpRollback {
+			what = i18n.M("subject.return_to", "version", upgrade.VersionPhrase(r.Version))
+		}
+		line(i18n.M("cli.status_running", "what", what, "step", r.Step.Name(), "since", r.Started))
 	}
 	if s.Last != nil {
-		fmt.Fprintf(w, "last:      %s %s: %s\n", s.Last.Time.Local().Format("2006-01-02 15:04"), s.Last.Outcome, s.Last.Message)
+		line(i18n.M("cli.status_last", "when", s.Last.Time, "what", recordText(s.Last)))
 	}
 	if len(s.Failed) > 0 {
-		fmt.Fprintf(w, "failed:    %s (not tried again on their own)\n", strings.Join(s.Failed, ", "))
+		line(i18n.M("cli.status_failed", "versions", strings.Join(s.Failed, ", ")))
 	}
-	fmt.Fprintf(w, "backups:   %d\n", len(s.Backups))
+	line(i18n.M("cli.status_backups", "n", len(s.Backups)))
 	return nil
+}
+
+// recordText is an audit record's plain sentence: its catalogue message,
+// or for a record older than the catalogue its English message.
+func recordText(r *upgrade.Record) i18n.Message {
+	if r.Text != nil {
+		return *r.Text
+	}
+	return orText(i18n.Message{}, r.Message)
+}
+
+// orText is m, or when m is empty a message that is text as it stands.
+func orText(m i18n.Message, text string) i18n.Message {
+	if m.IsZero() {
+		return i18n.M("text", "text", text)
+	}
+	return m
 }
 
 func runUpgradeLog(ctx context.Context, e *env, args []string) error {
@@ -286,7 +311,10 @@ func runUpgradeLog(ctx context.Context, e *env, args []string) error {
 		return e.printJSON(recs)
 	}
 	for _, r := range recs {
-		fmt.Fprintf(e.stdout, "%s  %-12s %-8s %s\n", r.Time.Local().Format("2006-01-02 15:04:05"), r.Outcome, r.Version, r.Message)
+		fmt.Fprintf(e.stdout, "%s  %-12s %-8s %s\n", r.Time.Local().Format("2006-01-02 15:04:05"), r.Outcome, r.Version, e.say(recordText(&r)))
+		if r.Text != nil && r.Detail != "" {
+			fmt.Fprintf(e.stdout, "%31s%s\n", "", e.say(i18n.M("cli.details", "detail", r.Detail)))
+		}
 	}
 	return nil
 }
