@@ -255,15 +255,18 @@ func (u *Upgrader) forward(ctx context.Context, j *journal, sr *release.Signed) 
 	return u.commit(j)
 }
 
-// up runs docker compose up, for at most HealthTimeout: up waits for the
+// up runs docker compose up, for at most HealthTimeout and two minutes: up waits for the
 // services others depend on to be healthy or done, and one that never is
 // (an init task that hangs) would hold the site down for ever.
 func (u *Upgrader) up(ctx context.Context, d *docker, s *site, args ...string) error {
-	upCtx, cancel := context.WithTimeout(ctx, u.cfg.HealthTimeout)
+	// Two minutes beyond the health timeout: creating the containers takes
+	// its own time on a busy machine, before anything is waited for.
+	limit := u.cfg.HealthTimeout + 2*time.Minute
+	upCtx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	_, err := d.runCompose(upCtx, s.proj, d.upArgs(args...)...)
 	if err != nil && upCtx.Err() != nil && ctx.Err() == nil {
-		return fmt.Errorf("it did not finish within %s: a service the others wait for never became ready or done", humanDuration(u.cfg.HealthTimeout))
+		return fmt.Errorf("it did not finish within %s: a service the others wait for never became ready or done", humanDuration(limit))
 	}
 	return err
 }
