@@ -56,7 +56,7 @@ func TestTransferStaticUpstream(t *testing.T) {
 	})
 
 	stranger := cli{t: t, bin: bin, data: t.TempDir()}
-	stranger.fails([]string{"does not trust", "ferry trust add"}, "fetch", "demo:1.0.0", "--from", url)
+	stranger.fails([]string{"is not trusted by this node", "ferry trust add"}, "fetch", "demo:1.0.0", "--from", url)
 	if out := stranger.ok("release", "list"); strings.Contains(out, "demo") {
 		t.Errorf("the untrusted release was stored:\n%s", out)
 	}
