@@ -27,6 +27,13 @@ type Status struct {
 	// Upgrade is what the site runs and the upgrade policy; nil without a
 	// compose directory.
 	Upgrade *UpgradeStatus `json:"upgrade,omitempty"`
+	// Channels are the channels the node follows that a channel statement
+	// speaks for: their newest release, freshness, and whether the node is
+	// held back.
+	Channels []ChannelStatus `json:"channels"`
+	// Warnings say in plain words what someone should know: a stale
+	// channel statement, a node held back.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // NodeStatus describes the node itself.
@@ -40,6 +47,7 @@ type NodeStatus struct {
 	API       string    `json:"api"`
 	Role      string    `json:"role,omitempty"`
 	Site      string    `json:"site,omitempty"`
+	Ring      string    `json:"ring,omitempty"`
 	Want      []string  `json:"want,omitempty"`
 	DataDir   string    `json:"data_dir"`
 	Started   time.Time `json:"started"`
@@ -79,7 +87,7 @@ func (n *Node) Status() (*Status, error) {
 	st := &Status{
 		Node: NodeStatus{
 			Fingerprint: n.id.Fingerprint, Listen: n.server.Addr().String(), API: n.api.Addr().String(),
-			Role: n.policy.Role.String(), Site: n.cfg.Site, DataDir: n.cfg.DataDir, Started: n.started,
+			Role: n.policy.Role.String(), Site: n.cfg.Site, Ring: n.cfg.Ring, DataDir: n.cfg.DataDir, Started: n.started,
 			Upstreams: []string{}, SentBytes: n.server.Handler().SentBytes(),
 		},
 		Releases:  []ReleaseStatus{},
@@ -127,6 +135,7 @@ func (n *Node) Status() (*Status, error) {
 		}
 		st.Releases = append(st.Releases, rs)
 	}
+	st.Channels, st.Warnings = n.channelStatuses(all, time.Now())
 	if n.up != nil {
 		us, err := n.up.Status()
 		if err != nil {

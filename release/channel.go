@@ -66,6 +66,10 @@ type RingHead struct {
 	Version string `json:"version"`
 }
 
+// CheckRing checks a ring's name: letters, digits and . _ - +, as a
+// channel's.
+func CheckRing(ring string) error { return checkName("ring", ring) }
+
 // ChannelOf names a distribution's channel as "NAME@CHANNEL".
 func ChannelOf(name, channel string) string {
 	if channel == "" {
