@@ -265,3 +265,92 @@ func (t *TrustList) admitChannel(st *Statement) error {
 	}
 	return nil
 }
+
+// ChannelChange is what a publisher changes in a channel's statement.
+type ChannelChange struct {
+	Name, Channel string
+	// Ring is the ring the release is promoted (or rolled back) to; "" or
+	// EveryoneRing: every site.
+	Ring string
+	// Release and Version name the release; none: a refresh, which signs
+	// the same heads again with a new expiry.
+	Release ID
+	Version string
+	// Rollback takes the ring back to an older release; sites that run a
+	// newer one return to it.
+	Rollback bool
+	// Grace is how long the statement stays fresh (0: the previous
+	// statement's, else DefaultGrace).
+	Grace time.Duration
+}
+
+// NextChannel returns the body of the channel statement that follows prev
+// (nil: the channel's first) with change made, issued at now:
+//
+//   - a promotion to everyone makes the release every site's, and drops
+//     the rings whose release it is not older than;
+//   - a promotion to a ring makes it that ring's, and the release of each
+//     ring named before it (promoted to earlier) that is older;
+//   - a rollback (to everyone: every ring returns) is the one change that
+//     may name an older release, and its statement says so; refreshes keep
+//     saying it until the next promotion;
+//   - a refresh signs the same heads again.
+func NextChannel(prev *Statement, ch ChannelChange, now time.Time) (StatementBody, error) {
+	b := StatementBody{Type: TypeChannel, Name: ch.Name, Channel: ch.Channel, Sequence: 1, Issued: now.UTC().Truncate(time.Second)}
+	grace := DefaultGrace
+	where := ChannelOf(ch.Name, ch.Channel)
+	if prev != nil {
+		p := prev.Body
+		b.Sequence, b.Release, b.Version, b.Rings, b.Rollback = p.Sequence+1, p.Release, p.Version, slices.Clone(p.Rings), p.Rollback
+		grace = p.Grace()
+	}
+	if ch.Grace > 0 {
+		grace = ch.Grace
+	}
+	b.Expires = b.Issued.Add(grace)
+	if ch.Release.IsZero() {
+		if prev == nil {
+			return b, fmt.Errorf("%s has no channel statement to refresh; promote a release first ('ferry channel promote NAME:VERSION')", where)
+		}
+		return b, nil
+	}
+	b.Rollback = ch.Rollback
+	ring := ch.Ring
+	if ring == "" {
+		ring = EveryoneRing
+	}
+	_, cur, ok := b.Head(ring)
+	if ok && !ch.Rollback && CompareVersions(ch.Version, cur) < 0 {
+		return b, fmt.Errorf("%s is older than %s, which ring %s of %s may take already; to take sites back, use 'ferry channel rollback'", ch.Version, cur, ring, where)
+	}
+	if ring == EveryoneRing {
+		b.Release, b.Version = ch.Release, ch.Version
+		b.Rings = slices.DeleteFunc(b.Rings, func(r RingHead) bool {
+			return ch.Rollback || CompareVersions(r.Version, ch.Version) <= 0
+		})
+		return b, nil
+	}
+	if b.Version != "" && CompareVersions(b.Version, ch.Version) >= 0 {
+		if ch.Rollback && b.Release == ch.Release {
+			// The ring returns to what every site may take.
+			b.Rings = slices.DeleteFunc(b.Rings, func(r RingHead) bool { return r.Ring == ring })
+			return b, nil
+		}
+		if ch.Rollback {
+			return b, fmt.Errorf("every site of %s may take %s, newer than %s; roll every site back (without --ring)", where, b.Version, ch.Version)
+		}
+		return b, fmt.Errorf("every site of %s may take %s already, which is not older than %s", where, b.Version, ch.Version)
+	}
+	i := slices.IndexFunc(b.Rings, func(r RingHead) bool { return r.Ring == ring })
+	if i < 0 {
+		i = len(b.Rings)
+		b.Rings = append(b.Rings, RingHead{Ring: ring})
+	}
+	b.Rings[i].Release, b.Rings[i].Version = ch.Release, ch.Version
+	for j := range b.Rings[:i] {
+		if !ch.Rollback && CompareVersions(b.Rings[j].Version, ch.Version) < 0 {
+			b.Rings[j].Release, b.Rings[j].Version = ch.Release, ch.Version
+		}
+	}
+	return b, nil
+}

@@ -212,3 +212,73 @@ func TestMixAndMatchAttack(t *testing.T) {
 		t.Fatalf("channels: %v", tl.Channels())
 	}
 }
+
+func TestNextChannel(t *testing.T) {
+	key := newKey(t)
+	now := t2026
+	var prev *Statement
+	step := func(ch ChannelChange) error {
+		t.Helper()
+		ch.Name, ch.Channel = "demo", "stable"
+		if ch.Version != "" {
+			ch.Release = idOf(ch.Version)
+		}
+		now = now.Add(time.Hour)
+		b, err := NextChannel(prev, ch, now)
+		if err != nil {
+			return err
+		}
+		if prev != nil && goesBack(&prev.Body, &b) != "" && !b.Rollback {
+			t.Fatalf("NextChannel went back without a rollback: %+v", b)
+		}
+		if prev, err = NewStatement(b, key); err != nil {
+			t.Fatalf("NextChannel made a statement that does not validate: %v", err)
+		}
+		return nil
+	}
+	heads := func() string {
+		b := prev.Body
+		s := b.Version
+		for _, r := range b.Rings {
+			s += " " + r.Ring + "=" + r.Version
+		}
+		if b.Rollback {
+			s += " rollback"
+		}
+		return s
+	}
+	for _, c := range []struct {
+		ch    ChannelChange
+		heads string // after it; "" when it must fail (and nothing changes)
+	}{
+		{ChannelChange{}, ""}, // nothing to refresh yet
+		{ChannelChange{Version: "1.0.0"}, "1.0.0"},
+		{ChannelChange{Version: "1.1.0", Ring: "pilot"}, "1.0.0 pilot=1.1.0"},
+		{ChannelChange{Version: "1.1.0", Ring: "district"}, "1.0.0 pilot=1.1.0 district=1.1.0"},
+		{ChannelChange{Version: "1.2.0", Ring: "district"}, "1.0.0 pilot=1.2.0 district=1.2.0"}, // pilot comes along
+		{ChannelChange{Version: "1.1.5", Ring: "pilot"}, ""},                                    // older: a rollback
+		{ChannelChange{Version: "0.9.0"}, ""},
+		{ChannelChange{Version: "1.0.0", Ring: "pilot"}, ""},  // everyone has it
+		{ChannelChange{}, "1.0.0 pilot=1.2.0 district=1.2.0"}, // refresh
+		{ChannelChange{Version: "1.1.0"}, "1.1.0 pilot=1.2.0 district=1.2.0"},
+		{ChannelChange{Version: "1.1.0", Ring: "pilot", Rollback: true}, "1.1.0 district=1.2.0 rollback"},
+		{ChannelChange{}, "1.1.0 district=1.2.0 rollback"}, // a refresh keeps saying it
+		{ChannelChange{Version: "1.2.0"}, "1.2.0"},
+		{ChannelChange{Version: "1.0.0", Rollback: true}, "1.0.0 rollback"},
+	} {
+		before := prev
+		err := step(c.ch)
+		if c.heads == "" {
+			if err == nil || prev != before {
+				t.Fatalf("%+v: accepted (%s)", c.ch, heads())
+			}
+			continue
+		}
+		if err != nil || heads() != c.heads {
+			t.Fatalf("%+v: %v, heads %q, want %q", c.ch, err, heads(), c.heads)
+		}
+	}
+	if prev.Body.Sequence != 10 || prev.Body.Grace() != DefaultGrace {
+		t.Fatalf("sequence %d, grace %v", prev.Body.Sequence, prev.Body.Grace())
+	}
+}
