@@ -179,6 +179,9 @@ func (st *Statement) SignedBy(k PublicKey) bool {
 
 // String names the statement for messages.
 func (st *Statement) String() string {
+	if st.Body.Type == TypeChannel {
+		return fmt.Sprintf("channel statement %d of %s (%s)", st.Body.Sequence, channelKey(&st.Body), st.ID.Short())
+	}
 	return fmt.Sprintf("%s of %s (%s)", st.Body.Type, st.Body.Key.Short(), st.ID.Short())
 }
 
