@@ -151,3 +151,35 @@ func TestRollbackAttackAtASite(t *testing.T) {
 		t.Fatalf("running 1.0.0 after the rollback: %v", got)
 	}
 }
+
+// TestRingsTakeWhatIsPromotedToThem: the hub holds 1.0.0 and 1.1.0; the
+// channel statement gives 1.1.0 to the pilot ring only. The pilot site
+// takes it, the other site keeps 1.0.0 and is not held back; a promotion to
+// every site (a new statement, nothing re-signed or re-sent) lets it take
+// the same release.
+func TestRingsTakeWhatIsPromotedToThem(t *testing.T) {
+	hubDir := t.TempDir()
+	v10 := seedStore(t, hubDir, "1.0.0", 128<<10, 86)
+	v11 := seedStore(t, hubDir, "1.1.0", 128<<10, 87)
+	stateChannel(t, hubDir, 1, v10, func(b *release.StatementBody) {
+		b.Rings = []release.RingHead{{Ring: "pilot", Release: v11.ID, Version: "1.1.0"}}
+	})
+	hub := start(t, Config{DataDir: hubDir, Role: "hub"})
+	site := func(ring string) *Node {
+		dir := t.TempDir()
+		trustOnly(t, dir)
+		return start(t, Config{DataDir: dir, Ring: ring, Upstreams: []transfer.Peer{wirePeer(hub)}, Want: []Want{{Name: "demo"}},
+			PollInterval: 500 * time.Millisecond})
+	}
+	pilot, everyone := site("pilot"), site("")
+	waitComplete(t, pilot, v11.ID, 60*time.Second)
+	waitComplete(t, everyone, v10.ID, 60*time.Second)
+	if c, w := channelOf(t, everyone); inStore(t, everyone, v11.ID) || c.Version != "1.0.0" || !c.HeadHeld || c.HeldBack || len(w) != 0 {
+		t.Fatalf("the site outside the pilot ring: holds 1.1.0 %v, channel %+v, warnings %q", inStore(t, everyone, v11.ID), c, w)
+	}
+	if c, _ := channelOf(t, pilot); c.Ring != "pilot" || c.Version != "1.1.0" || !c.HeadHeld {
+		t.Fatalf("the pilot site's channel: %+v", c)
+	}
+	stateChannel(t, hubDir, 2, v11, nil) // promoted to every site
+	waitComplete(t, everyone, v11.ID, 60*time.Second)
+}
