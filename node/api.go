@@ -71,6 +71,9 @@ type ReleaseStatus struct {
 	Fetching       bool     `json:"fetching"`
 	BytesPerSecond float64  `json:"bytes_per_second"`
 	Sources        []string `json:"sources,omitempty"`
+	// Halt is the publisher's pause or withdrawal of the release, if any:
+	// it is not applied here.
+	Halt *Halt `json:"halt,omitempty"`
 }
 
 // UpgradeStatus is the site as the upgrade package sees it, and the
@@ -80,6 +83,9 @@ type UpgradeStatus struct {
 	Policy string `json:"policy"`
 	// Applying is the release the daemon is applying now, if any.
 	Applying string `json:"applying,omitempty"`
+	// Halt flags that the release the site runs was paused or withdrawn
+	// by the publisher.
+	Halt *Halt `json:"halt,omitempty"`
 }
 
 // Status reports the node, its releases and running transfers.
@@ -107,13 +113,17 @@ func (n *Node) Status() (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
+	tl, err := n.trusted()
+	if err != nil {
+		return nil, err
+	}
 	for _, sr := range all {
 		bm, chunks, err := n.server.Handler().Have(sr.ID)
 		if err != nil {
 			return nil, err
 		}
 		rs := ReleaseStatus{ID: sr.ID, Name: sr.Manifest.Name, Version: sr.Manifest.Version, Channel: sr.Manifest.Channel,
-			TotalChunks: len(chunks), HaveChunks: bm.Count()}
+			TotalChunks: len(chunks), HaveChunks: bm.Count(), Halt: haltOf(tl, sr)}
 		for i, c := range chunks {
 			rs.Bytes += int64(c.Size)
 			if bm.Has(i) {
@@ -142,6 +152,13 @@ func (n *Node) Status() (*Status, error) {
 			return nil, err
 		}
 		st.Upgrade = &UpgradeStatus{Status: us, Policy: n.cfg.Upgrade.Policy.String()}
+		for _, sr := range all {
+			if sr.ID.String() == us.Release {
+				if st.Upgrade.Halt = haltOf(tl, sr); st.Upgrade.Halt != nil {
+					st.Warnings = append(st.Warnings, haltWarning(sr, st.Upgrade.Halt))
+				}
+			}
+		}
 		n.mu.Lock()
 		if !n.applying.IsZero() {
 			st.Upgrade.Applying = n.applying.String()

@@ -57,15 +57,47 @@ func (n *Node) ring() string {
 }
 
 // channelAllows reports whether the node may take the release e under the
-// channel statements of tl: always for a hub, courier or publisher, and for
-// a site when no statement speaks for e's channel, or it allows e for the
-// site's ring.
+// channel statements of tl: always for a hub, courier or publisher (they
+// carry paused releases too, so that a resume needs nothing re-sent), and
+// for a site when e is not paused or withdrawn, and no statement speaks for
+// e's channel or it allows e for the site's ring.
 func (n *Node) channelAllows(tl *release.TrustList, e transfer.IndexEntry) bool {
 	if n.policy.Role != mesh.RoleSite {
 		return true
 	}
+	if tl.HaltOf(e.ID, e.Name, e.Version, e.Channel) != nil {
+		return false
+	}
 	cs := tl.Channel(e.Name, e.Channel)
 	return cs == nil || cs.Body.Allows(n.ring(), e.ID, e.Version)
+}
+
+// Halt is a signed pause or withdrawal of a release: it is not applied
+// anywhere it arrives.
+type Halt struct {
+	State     string     `json:"state"` // "paused" or "withdrawn"
+	Issued    time.Time  `json:"issued"`
+	Reason    string     `json:"reason,omitempty"`
+	Statement release.ID `json:"statement"`
+}
+
+// haltOf returns the pause or withdrawal in force for sr, nil if none.
+func haltOf(tl *release.TrustList, sr *release.Signed) *Halt {
+	st := tl.Halted(sr)
+	if st == nil {
+		return nil
+	}
+	return &Halt{State: release.HaltState(st), Issued: st.Body.Issued, Reason: st.Body.Reason, Statement: st.ID}
+}
+
+// haltWarning says that the site runs a release the publisher stopped.
+func haltWarning(sr *release.Signed, h *Halt) string {
+	why := ""
+	if h.Reason != "" {
+		why = " (" + h.Reason + ")"
+	}
+	return fmt.Sprintf("the site runs %s %s, which the publisher %s on %s%s: it is kept running; look at what the publisher advises, or return to the previous release with 'ferry rollback'",
+		sr.Manifest.Name, sr.Manifest.Version, h.State, h.Issued.Format(time.DateOnly), why)
 }
 
 // rollbackTarget returns the release a signed rollback of the channel the
@@ -90,7 +122,7 @@ func (n *Node) rollbackTarget(tl *release.TrustList, st upgrade.Status, all []*r
 	id, version, ok := cs.Body.Head(n.ring())
 	target := findRelease(all, id)
 	if !ok || target == nil || target.Manifest.Name != m.Name || target.Manifest.Version != version ||
-		!n.isComplete(target) || n.up.Failed(id) || tl.Check(target) != nil {
+		!n.isComplete(target) || n.up.Failed(id) || tl.Check(target) != nil || tl.Halted(target) != nil {
 		return nil
 	}
 	return target

@@ -1,6 +1,9 @@
 package node
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +28,14 @@ func stateChannel(t *testing.T, dir string, seq uint64, head *release.Signed, ed
 	if err != nil {
 		t.Fatal(err)
 	}
+	keepStatement(t, dir, st)
+	return st
+}
+
+// keepStatement keeps st in the store at dir, which trusts the publisher
+// key.
+func keepStatement(t *testing.T, dir string, st *release.Statement) {
+	t.Helper()
 	s, err := release.OpenStore(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +47,6 @@ func stateChannel(t *testing.T, dir string, seq uint64, head *release.Signed, ed
 	if _, err := s.AddStatement(st); err != nil {
 		t.Fatal(err)
 	}
-	return st
 }
 
 func channelOf(t *testing.T, n *Node) (ChannelStatus, []string) {
@@ -182,4 +192,113 @@ func TestRingsTakeWhatIsPromotedToThem(t *testing.T) {
 	}
 	stateChannel(t, hubDir, 2, v11, nil) // promoted to every site
 	waitComplete(t, everyone, v11.ID, 60*time.Second)
+}
+
+// haltRelease keeps in the store at dir the publisher key's statement of
+// typ (pause, resume, withdraw) about sr.
+func haltRelease(t *testing.T, dir, typ string, sr *release.Signed, issued time.Time) {
+	t.Helper()
+	m := sr.Manifest
+	st, err := release.NewStatement(release.StatementBody{Type: typ, Issued: issued, Release: sr.ID, Name: m.Name,
+		Version: m.Version, Channel: m.Channel, Reason: "migration fails"}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keepStatement(t, dir, st)
+}
+
+// TestPausedReleaseIsNotApplied: a site with policy now applies what
+// upgradeCandidate picks; a paused release is not picked until resumed, a
+// withdrawn one never. A site running a release the publisher withdrew is
+// flagged in its status.
+func TestPausedReleaseIsNotApplied(t *testing.T) {
+	dir := t.TempDir()
+	v10 := seedStore(t, dir, "1.0.0", 64<<10, 88)
+	v11 := seedStore(t, dir, "1.1.0", 64<<10, 89)
+	composeDir := t.TempDir()
+	open := func() *Node {
+		t.Helper()
+		n, err := New(Config{DataDir: dir, Listen: "127.0.0.1:0", APIAddr: "127.0.0.1:0", Want: []Want{{Name: "demo"}},
+			Upgrade: UpgradeConfig{ComposeDir: composeDir, Policy: mustPolicy(t, "now")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		return n
+	}
+	picks := func(running *release.Signed) *release.Signed {
+		t.Helper()
+		n := open()
+		sr, _, err := n.upgradeCandidate(upgrade.Status{Name: "demo", Version: running.Manifest.Version, Release: running.ID.String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sr
+	}
+	now := time.Now()
+	haltRelease(t, dir, release.TypePause, v11, now.Add(-3*time.Hour))
+	if got := picks(v10); got != nil {
+		t.Fatalf("a paused release was picked: %v", got)
+	}
+	haltRelease(t, dir, release.TypeResume, v11, now.Add(-2*time.Hour))
+	if got := picks(v10); got == nil || got.ID != v11.ID {
+		t.Fatalf("after the resume: %v", got)
+	}
+	haltRelease(t, dir, release.TypeWithdraw, v11, now.Add(-time.Hour))
+	if got := picks(v10); got != nil {
+		t.Fatalf("a withdrawn release was picked: %v", got)
+	}
+
+	// The site runs 1.1.0 (as the upgrade state says): it is flagged.
+	n := open()
+	us, err := n.up.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, _ := json.Marshal(map[string]any{"release": v11.ID.String(), "name": "demo", "version": "1.1.0", "applied": now})
+	if err := os.MkdirAll(us.StateDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(us.StateDir, "current.json"), cur, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := n.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Upgrade == nil || st.Upgrade.Halt == nil || st.Upgrade.Halt.State != release.HaltWithdrawn ||
+		len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "withdrawn") || !strings.Contains(st.Warnings[0], "migration fails") {
+		t.Fatalf("status of a site running a withdrawn release: upgrade %+v, warnings %q", st.Upgrade, st.Warnings)
+	}
+	for _, r := range st.Releases {
+		if (r.Halt != nil) != (r.ID == v11.ID) {
+			t.Errorf("release %s %s: halt %+v", r.Name, r.Version, r.Halt)
+		}
+	}
+}
+
+// TestPausedReleaseIsNotFetchedBySites: a hub carries a paused release; a
+// site takes the newest release that is not paused.
+func TestPausedReleaseIsNotFetchedBySites(t *testing.T) {
+	hubDir := t.TempDir()
+	v10 := seedStore(t, hubDir, "1.0.0", 128<<10, 90)
+	v11 := seedStore(t, hubDir, "1.1.0", 128<<10, 91)
+	haltRelease(t, hubDir, release.TypePause, v11, time.Now())
+	hub := start(t, Config{DataDir: hubDir, Role: "hub"})
+	siteDir := t.TempDir()
+	trustOnly(t, siteDir)
+	site := start(t, Config{DataDir: siteDir, Upstreams: []transfer.Peer{wirePeer(hub)}, Want: []Want{{Name: "demo"}}, PollInterval: 500 * time.Millisecond})
+	waitComplete(t, site, v10.ID, 60*time.Second)
+	if inStore(t, site, v11.ID) {
+		t.Fatal("the site took the paused release")
+	}
+}
+
+func mustPolicy(t *testing.T, s string) upgrade.Policy {
+	t.Helper()
+	p, err := upgrade.ParsePolicy(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -124,7 +124,7 @@ func (n *Node) upgradeCandidate(st upgrade.Status) (sr *release.Signed, back boo
 		m := sr.Manifest
 		e := entryOf(sr)
 		if len(n.policy.Want) > 0 && n.policy.match(e) < 0 || len(n.policy.Want) == 0 && !channelMatches("", e.Channel, n.policy.Role) ||
-			!n.channelAllows(tl, e) {
+			!n.channelAllows(tl, e) || tl.Halted(sr) != nil {
 			continue
 		}
 		if st.Name != "" && (m.Name != st.Name || release.CompareVersions(m.Version, st.Version) <= 0) {

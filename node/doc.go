@@ -58,6 +58,12 @@
 // or upstream offers it) and whether the statement is stale (past its
 // grace period); both are said in Warnings. Neither stops anything.
 //
+// A release the publisher paused or withdrew (release/halt.go) is never
+// applied by the node, whatever its upgrade policy, and a site does not
+// fetch it (a hub or a courier carries it); a site that runs one is flagged
+// in status (upgrade.halt, and a warning), and each such release in the
+// store has its halt.
+//
 // One name, one release: a listed release with the name and version of
 // another release the node held is read (its manifest, at most
 // maxConflictChecks a pass), and once its signature verifies it is refused
@@ -119,13 +125,16 @@
 //	releases   per release in the store: id, name, version, channel,
 //	           total_chunks, have_chunks, bytes, have_bytes (content bytes),
 //	           complete, fetching, bytes_per_second (receive rate while
-//	           fetching), sources (peers it receives from now)
+//	           fetching), sources (peers it receives from now), halt (the
+//	           publisher's pause or withdrawal: state, issued, reason,
+//	           statement)
 //	transfers  per running fetch, transfer.Progress: release, name, version,
 //	           done/total chunks and bytes, wire_bytes, rate, eta_ns, and per
 //	           peer its state, rate, in_flight and chunks held
 //	upgrade    (with --compose-dir) upgrade.Status: name, version, release,
 //	           applied, previous, running, last, failed, attention; and
-//	           policy, applying
+//	           policy, applying, halt (the release that runs was paused or
+//	           withdrawn)
 //	channels   per channel the node follows that a statement speaks for:
 //	           name, channel, ring, release, version (stated for the ring),
 //	           statement, sequence, issued, expires, rollback, stale, holds
@@ -158,6 +167,7 @@
 //   - A site never applies an older release than it runs on its own,
 //     unless the publisher signed a rollback of that channel; a stale
 //     channel statement is warned about and stops nothing.
+//   - The node never applies a release the publisher paused or withdrew.
 //   - The local API listens on a loopback address only, answers only
 //     requests whose Host is loopback, and changes nothing for a request
 //     without the node's token (or, later, a console session) or from

@@ -71,12 +71,7 @@ type RingHead struct {
 func CheckRing(ring string) error { return checkName("ring", ring) }
 
 // ChannelOf names a distribution's channel as "NAME@CHANNEL".
-func ChannelOf(name, channel string) string {
-	if channel == "" {
-		channel = "stable"
-	}
-	return name + "@" + channel
-}
+func ChannelOf(name, channel string) string { return name + "@" + channelName(channel) }
 
 // Head returns the newest release a site of ring may take under the
 // statement: the ring's own head or everyone's, whichever is newer. ok is

@@ -22,7 +22,8 @@
 // Freshness follows TUF's timestamp and snapshot roles (channel.go): a
 // channel statement, signed by a key that may sign the channel, names the
 // channel's newest release for every site and for rings of early sites,
-// with a sequence and an expiry.
+// with a sequence and an expiry. A pause, resume or withdraw (halt.go)
+// stops a release from being applied, without touching it.
 //
 // What always holds:
 //

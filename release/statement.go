@@ -31,6 +31,9 @@ import (
 //	channel      the newest release of a distribution's channel, for
 //	             every site and for rings of early sites; it expires
 //	             (see channel.go)
+//	pause, resume, withdraw
+//	             a release is not to be applied until resumed, or for
+//	             good (see halt.go)
 //
 // A statement of a type this ferry does not know decodes (a newer ferry
 // made it), is kept and passed on when a trusted root signed it, and
@@ -67,18 +70,19 @@ type StatementBody struct {
 	// Comment (certificate) names the key for people, e.g. who holds it.
 	Comment string `json:"comment,omitempty"`
 
-	// Reason (revocation) says why, for people.
+	// Reason (revocation, pause, resume, withdraw) says why, for people.
 	Reason string `json:"reason,omitempty"`
 
-	// Name and Channel (channel) are the distribution and channel the
-	// statement speaks for.
+	// Name and Channel (channel, pause, resume, withdraw) are the
+	// distribution and channel the statement speaks for.
 	Name    string `json:"name,omitempty"`
 	Channel string `json:"channel,omitempty"`
 	// Sequence (channel) orders the statements of one name and channel;
 	// only the highest counts.
 	Sequence uint64 `json:"sequence,omitempty"`
 	// Release and Version (channel) are the newest release every site may
-	// take; none when only rings may take one yet.
+	// take; none when only rings may take one yet. (pause, resume,
+	// withdraw) the release the statement is about.
 	Release ID     `json:"release,omitzero"`
 	Version string `json:"version,omitempty"`
 	// Rings (channel) are the newest releases rings of early sites may
@@ -182,6 +186,9 @@ func (st *Statement) String() string {
 	if st.Body.Type == TypeChannel {
 		return fmt.Sprintf("channel statement %d of %s (%s)", st.Body.Sequence, channelKey(&st.Body), st.ID.Short())
 	}
+	if isHaltType(st.Body.Type) {
+		return fmt.Sprintf("%s of %s %s (%s)", st.Body.Type, st.Body.Name, st.Body.Version, st.ID.Short())
+	}
 	return fmt.Sprintf("%s of %s (%s)", st.Body.Type, st.Body.Key.Short(), st.ID.Short())
 }
 
@@ -212,6 +219,8 @@ func (b *StatementBody) validate() error {
 	case TypeRevocation:
 	case TypeChannel:
 		return b.validateChannel()
+	case TypePause, TypeResume, TypeWithdraw:
+		return b.validateHalt()
 	}
 	if (b.Type == TypeCertificate || b.Type == TypeRevocation) && b.Key == (PublicKey{}) {
 		return fmt.Errorf("%s names no key", b.Type)

@@ -53,6 +53,9 @@ func FuzzDecodeStatement(f *testing.F) {
 	ch, _ := NewChannelStatement(StatementBody{Name: "demo", Channel: "stable", Sequence: 1, Release: idOf("1"), Version: "1.0.0",
 		Rings: []RingHead{{Ring: "pilot", Release: idOf("2"), Version: "2.0.0"}}}, key)
 	f.Add(ch.Encode())
+	pause, _ := NewStatement(StatementBody{Type: TypePause, Issued: t2026, Release: idOf("1"), Name: "demo", Version: "1.0.0",
+		Channel: "stable", Reason: "bad"}, key)
+	f.Add(pause.Encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, err := DecodeStatement(b)
 		if err != nil {

@@ -195,13 +195,15 @@ type trustIndex struct {
 	// channels holds, per "NAME@CHANNEL", the channel statement that
 	// counts.
 	channels map[string]*Statement
+	// halts holds, per release, the pause or withdraw in force.
+	halts map[ID]*Statement
 }
 
 func (t *TrustList) index() *trustIndex {
 	if t.idx != nil {
 		return t.idx
 	}
-	ix := &trustIndex{revoked: map[PublicKey]*Statement{}, certs: map[PublicKey][]*Statement{}, channels: map[string]*Statement{}}
+	ix := &trustIndex{revoked: map[PublicKey]*Statement{}, certs: map[PublicKey][]*Statement{}, channels: map[string]*Statement{}, halts: map[ID]*Statement{}}
 	for _, st := range t.statements {
 		if st.Body.Type == TypeRevocation && t.revocationCounts(st) {
 			if old := ix.revoked[st.Body.Key]; old == nil || st.Body.Issued.Before(old.Body.Issued) {
@@ -232,6 +234,7 @@ func (t *TrustList) index() *trustIndex {
 	}
 	t.idx = ix
 	t.indexChannels(ix) // judges signers with what is above
+	t.indexHalts(ix)
 	return ix
 }
 
@@ -247,12 +250,13 @@ func (t *TrustList) Revoked(k PublicKey) *Statement { return t.index().revoked[k
 // Relevant reports whether the node should keep a statement (and pass it
 // on): one a root in the file signed, a revocation signed by the key it
 // revokes when this node trusts that key (in the file or certified), or a
-// channel statement signed by a key that may sign releases of its channel.
+// channel statement, pause, resume or withdraw signed by a key that may
+// sign releases of its channel.
 func (t *TrustList) Relevant(st *Statement) bool {
 	if slices.ContainsFunc(st.Signatures, func(s Signature) bool { return t.IsRoot(s.Key) }) {
 		return true
 	}
-	if st.Body.Type == TypeChannel {
+	if st.Body.Type == TypeChannel || isHaltType(st.Body.Type) {
 		return t.signerMayState(st, st.Body.Channel)
 	}
 	k := st.Body.Key

@@ -38,10 +38,22 @@ func init() {
 			return runChannelChange(e, "channel refresh", args)
 		},
 	})
+	for _, h := range []struct{ typ, summary string }{
+		{release.TypePause, "sign that a release is not to be applied anywhere it arrives, until 'ferry release resume'"},
+		{release.TypeResume, "lift a pause: sites apply the release again as their policy says"},
+		{release.TypeWithdraw, "sign that a release is not to be applied anywhere, for good; sites that run it are flagged"},
+	} {
+		register(&command{
+			name:    "release " + h.typ,
+			usage:   "REF --key FILE [--reason TEXT] [--to DIR] [--publish DIR] [--json]",
+			summary: h.summary,
+			run:     func(ctx context.Context, e *env, args []string) error { return runReleaseHalt(e, h.typ, args) },
+		})
+	}
 	register(&command{
 		name:    "channel show",
 		usage:   "[NAME[@CHANNEL]] [--json]",
-		summary: "show the channel statements this store holds: each channel's newest release for everyone and per ring, and until when it is fresh",
+		summary: "show the channel statements this store holds (each channel's newest release for everyone and per ring, and until when it is fresh) and the releases paused or withdrawn",
 		run:     runChannelShow,
 	})
 }
@@ -121,13 +133,8 @@ func runChannelChange(e *env, name string, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := keep(e, st, *to, stmt); err != nil {
+	if err := keepAndPublish(e, st, *to, *publish, stmt); err != nil {
 		return err
-	}
-	if *publish != "" {
-		if _, err := transfer.PublishStatements(st, *publish); err != nil {
-			return err
-		}
 	}
 	if *jsonOut {
 		return e.printJSON(channelJSON(stmt, time.Now()))
@@ -136,6 +143,70 @@ func runChannelChange(e *env, name string, args []string) error {
 	fmt.Fprintf(e.stderr, "%s, statement %d, fresh until %s. It spreads from this store to every node (peers, 'ferry release export', 'ferry release publish').\n",
 		headsSentence(&stmt.Body), body.Sequence, body.Expires.Format(time.DateOnly))
 	return nil
+}
+
+// runReleaseHalt signs and keeps a pause, resume or withdraw of a release.
+func runReleaseHalt(e *env, typ string, args []string) error {
+	c := commands["release "+typ]
+	fs := newFlags(c)
+	keyFile, passFile := keyFileFlags(fs, "key", "the signing key (certified for the release's channel) or publisher key that signs the statement")
+	reason := fs.String("reason", "", "why, for the people at the sites (one line)")
+	to := fs.String("to", "", "also write the store's statements to this folder (a USB stick)")
+	publish := fs.String("publish", "", "also write the store's statements into this static directory (ferry release publish)")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	st, sr, err := openRef(e, fs, c, args, func() error {
+		if *keyFile == "" {
+			return usagef("--key FILE is required: the key that signs the channel's releases")
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	priv, err := loadKey(e, *keyFile, *passFile)
+	if err != nil {
+		return err
+	}
+	stmt, err := release.NewHalt(typ, sr, *reason, priv)
+	if err != nil {
+		return err
+	}
+	if err := keepAndPublish(e, st, *to, *publish, stmt); err != nil {
+		return err
+	}
+	if *jsonOut {
+		return e.printJSON(haltJSON(stmt))
+	}
+	fmt.Fprintln(e.stdout, stmt.ID)
+	what := map[string]string{
+		release.TypePause:    "is paused: no site applies it until 'ferry release resume'",
+		release.TypeResume:   "is resumed: sites apply it as their policy says",
+		release.TypeWithdraw: "is withdrawn: no site applies it again, and sites that run it are flagged",
+	}[typ]
+	fmt.Fprintf(e.stderr, "%s %s. The statement spreads from this store to every node (peers, 'ferry release export', 'ferry release publish').\n", sr, what)
+	return nil
+}
+
+// keepAndPublish keeps statements (and writes them to a stick with to) and,
+// with publish, writes the store's statements into a static directory.
+func keepAndPublish(e *env, st *release.Store, to, publish string, sts ...*release.Statement) error {
+	if err := keep(e, st, to, sts...); err != nil {
+		return err
+	}
+	if publish != "" {
+		if _, err := transfer.PublishStatements(st, publish); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// haltJSON is a pause, resume or withdraw as the commands print it.
+func haltJSON(st *release.Statement) map[string]any {
+	b := st.Body
+	return map[string]any{"id": st.ID.String(), "type": b.Type, "release": b.Release, "name": b.Name, "version": b.Version,
+		"channel": b.Channel, "issued": b.Issued, "reason": b.Reason, "signed_by": st.Signatures[0].Key.String()}
 }
 
 // headsSentence says what each ring may take under a channel statement.
@@ -215,12 +286,30 @@ func runChannelShow(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", release.ChannelOf(b.Name, b.Channel), b.Sequence, everyone,
 			strings.Join(rings, " "), b.Issued.Format(time.DateOnly), until)
 	}
+	halts := []map[string]any{}
+	var haltLines []string
+	for _, h := range tl.Halts() {
+		b := h.Body
+		if only.Name != "" && (b.Name != only.Name || only.Channel != "" && only.Channel != node.AnyChannel && only.Channel != b.Channel) {
+			continue
+		}
+		halts = append(halts, haltJSON(h))
+		line := fmt.Sprintf("%s %s (%s) is %s since %s", b.Name, b.Version, b.Release.Short(), release.HaltState(h), b.Issued.Format(time.DateOnly))
+		if b.Reason != "" {
+			line += ": " + b.Reason
+		}
+		haltLines = append(haltLines, line)
+	}
 	if *jsonOut {
-		return e.printJSON(map[string]any{"channels": list})
+		return e.printJSON(map[string]any{"channels": list, "halted": halts})
 	}
 	if len(list) == 0 {
 		fmt.Fprintln(e.stdout, "no channel statements in this store ('ferry channel promote' makes one)")
-		return nil
+	} else if err := tw.Flush(); err != nil {
+		return err
 	}
-	return tw.Flush()
+	for _, l := range haltLines {
+		fmt.Fprintln(e.stdout, l)
+	}
+	return nil
 }

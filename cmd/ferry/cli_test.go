@@ -179,10 +179,21 @@ func TestChannelCommands(t *testing.T) {
 	if show := ok(t, "--data", pub, "channel", "show", "demo@stable"); !strings.Contains(show, "(rollback)") || strings.Contains(show, "pilot=") {
 		t.Errorf("after the rollback of pilot:\n%s", show)
 	}
-	// The stick carries the first statement to a site that trusts the key.
+	ok(t, "--data", pub, "release", "pause", "demo:1.1.0", "--key", keyFile, "--reason", "migration fails")
+	if show := ok(t, "--data", pub, "channel", "show"); !strings.Contains(show, "demo 1.1.0") || !strings.Contains(show, "paused since") || !strings.Contains(show, "migration fails") {
+		t.Errorf("channel show after the pause:\n%s", show)
+	}
+	ok(t, "--data", pub, "release", "withdraw", "demo:1.1.0", "--key", keyFile, "--to", stick)
+	if show := ok(t, "--data", pub, "channel", "show", "demo"); !strings.Contains(show, "withdrawn since") {
+		t.Errorf("channel show after the withdrawal:\n%s", show)
+	}
+	if code, _, errs := ferry(t, "--data", pub, "release", "pause", "demo:1.1.0"); code != 2 || !strings.Contains(errs, "--key") {
+		t.Errorf("pause without --key: exit %d, %s", code, errs)
+	}
+	// The stick carries the statements to a site that trusts the key.
 	ok(t, "--data", site, "trust", "add", pubKey)
 	ok(t, "--data", site, "release", "import", stick)
-	if show := ok(t, "--data", site, "channel", "show", "--json"); !strings.Contains(show, `"sequence": 1`) {
+	if show := ok(t, "--data", site, "channel", "show", "--json"); !strings.Contains(show, `"sequence": 4`) || !strings.Contains(show, `"type": "withdraw"`) {
 		t.Errorf("the site's channels after the stick: %s", show)
 	}
 }

@@ -93,6 +93,9 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 			if !r.Complete {
 				held = fmt.Sprintf("%.1f%% (%d/%d chunks)", 100*float64(r.HaveBytes)/float64(max(r.Bytes, 1)), r.HaveChunks, r.TotalChunks)
 			}
+			if r.Halt != nil {
+				held += ", " + strings.ToUpper(r.Halt.State) + " by the publisher"
+			}
 			fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s\t%s\n", r.Name, r.Version, r.ID.Short(), r.Channel, held, humanBytes(r.Bytes))
 		}
 		tw.Flush()
