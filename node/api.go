@@ -27,6 +27,13 @@ type Status struct {
 	// Upgrade is what the site runs and the upgrade policy; nil without a
 	// compose directory.
 	Upgrade *UpgradeStatus `json:"upgrade,omitempty"`
+	// Channels are the channels the node follows that a channel statement
+	// speaks for: their newest release, freshness, and whether the node is
+	// held back.
+	Channels []ChannelStatus `json:"channels"`
+	// Warnings say in plain words what someone should know: a stale
+	// channel statement, a node held back.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // NodeStatus describes the node itself.
@@ -40,6 +47,7 @@ type NodeStatus struct {
 	API       string    `json:"api"`
 	Role      string    `json:"role,omitempty"`
 	Site      string    `json:"site,omitempty"`
+	Ring      string    `json:"ring,omitempty"`
 	Want      []string  `json:"want,omitempty"`
 	DataDir   string    `json:"data_dir"`
 	Started   time.Time `json:"started"`
@@ -66,6 +74,9 @@ type ReleaseStatus struct {
 	Fetching       bool     `json:"fetching"`
 	BytesPerSecond float64  `json:"bytes_per_second"`
 	Sources        []string `json:"sources,omitempty"`
+	// Halt is the publisher's pause or withdrawal of the release, if any:
+	// it is not applied here.
+	Halt *Halt `json:"halt,omitempty"`
 }
 
 // UpgradeStatus is the site as the upgrade package sees it, and the
@@ -75,6 +86,9 @@ type UpgradeStatus struct {
 	Policy string `json:"policy"`
 	// Applying is the release the daemon is applying now, if any.
 	Applying string `json:"applying,omitempty"`
+	// Halt flags that the release the site runs was paused or withdrawn
+	// by the publisher.
+	Halt *Halt `json:"halt,omitempty"`
 }
 
 // Status reports the node, its releases and running transfers.
@@ -82,7 +96,7 @@ func (n *Node) Status() (*Status, error) {
 	st := &Status{
 		Node: NodeStatus{
 			Fingerprint: n.id.Fingerprint, Listen: n.server.Addr().String(), API: n.api.Addr().String(),
-			Role: n.policy.Role.String(), Site: n.cfg.Site, DataDir: n.cfg.DataDir, Started: n.started,
+			Role: n.policy.Role.String(), Site: n.cfg.Site, Ring: n.cfg.Ring, DataDir: n.cfg.DataDir, Started: n.started,
 			Upstreams: []string{}, SentBytes: n.server.Handler().SentBytes(), Console: n.ConsoleURLs(),
 		},
 		Releases:  []ReleaseStatus{},
@@ -102,13 +116,17 @@ func (n *Node) Status() (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
+	tl, err := n.trusted()
+	if err != nil {
+		return nil, err
+	}
 	for _, sr := range all {
 		bm, chunks, err := n.server.Handler().Have(sr.ID)
 		if err != nil {
 			return nil, err
 		}
 		rs := ReleaseStatus{ID: sr.ID, Name: sr.Manifest.Name, Version: sr.Manifest.Version, Channel: sr.Manifest.Channel,
-			TotalChunks: len(chunks), HaveChunks: bm.Count()}
+			TotalChunks: len(chunks), HaveChunks: bm.Count(), Halt: haltOf(tl, sr)}
 		for i, c := range chunks {
 			rs.Bytes += int64(c.Size)
 			if bm.Has(i) {
@@ -130,12 +148,20 @@ func (n *Node) Status() (*Status, error) {
 		}
 		st.Releases = append(st.Releases, rs)
 	}
+	st.Channels, st.Warnings = n.channelStatuses(all, time.Now())
 	if n.up != nil {
 		us, err := n.up.Status()
 		if err != nil {
 			return nil, err
 		}
 		st.Upgrade = &UpgradeStatus{Status: us, Policy: n.upgradePolicy().String()}
+		for _, sr := range all {
+			if sr.ID.String() == us.Release {
+				if st.Upgrade.Halt = haltOf(tl, sr); st.Upgrade.Halt != nil {
+					st.Warnings = append(st.Warnings, haltWarning(sr, st.Upgrade.Halt))
+				}
+			}
+		}
 		n.mu.Lock()
 		if !n.applying.IsZero() {
 			st.Upgrade.Applying = n.applying.String()

@@ -63,7 +63,7 @@ func (n *Node) maybeUpgrade(ctx context.Context) {
 		n.say("upgrade", "upgrade: not upgrading on its own: "+st.Attention)
 		return
 	}
-	sr, err := n.upgradeCandidate(st)
+	sr, back, err := n.upgradeCandidate(st)
 	if err != nil {
 		n.say("upgrade", "upgrade: "+err.Error())
 		return
@@ -71,12 +71,24 @@ func (n *Node) maybeUpgrade(ctx context.Context) {
 	if sr == nil {
 		return
 	}
+	up := n.up
+	if back {
+		// The publisher signed a rollback of the channel: the one way the
+		// daemon installs an older version.
+		cfg := n.upgradeConfig()
+		cfg.AllowDowngrade = true
+		if up, err = upgrade.New(cfg); err != nil {
+			n.say("upgrade", "upgrade: "+err.Error())
+			return
+		}
+		n.cfg.Logf("upgrade: the publisher rolled %s back to %s; returning the site to it", release.ChannelOf(sr.Manifest.Name, sr.Manifest.Channel), sr.Manifest.Version)
+	}
 	n.mu.Lock()
 	n.applying = sr.ID
 	n.mu.Unlock()
 	n.cfg.Logf("upgrade: applying %s (policy %s)", sr, pol)
 	n.console.Begin(upgrade.OpUpgrade)
-	err = n.up.Apply(ctx, sr.ID.String())
+	err = up.Apply(ctx, sr.ID.String())
 	n.console.End(err)
 	n.mu.Lock()
 	n.applying = release.ID{}
@@ -94,20 +106,30 @@ func (n *Node) maybeUpgrade(ctx context.Context) {
 	wake(n.kick)
 }
 
-// upgradeCandidate is the newest complete release the policy wants, of the
-// distribution the site runs (any wanted one before the first install),
-// newer than what runs, that has not failed here; nil if none.
-func (n *Node) upgradeCandidate(st upgrade.Status) (*release.Signed, error) {
+// upgradeCandidate is the newest complete release the policy and the
+// channel statements want, of the distribution the site runs (any wanted
+// one before the first install), newer than what runs, that has not failed
+// here; nil if none. When a signed rollback of the channel the site runs
+// takes it back, it is that rollback's release instead, and back is true.
+func (n *Node) upgradeCandidate(st upgrade.Status) (sr *release.Signed, back bool, err error) {
 	all, err := n.store.List()
 	if err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	tl, err := n.trusted()
+	if err != nil {
+		return nil, false, err
+	}
+	if target := n.rollbackTarget(tl, st, all); target != nil {
+		return target, true, nil
 	}
 	var best *release.Signed
 	names := map[string]bool{}
 	for _, sr := range all {
 		m := sr.Manifest
 		e := entryOf(sr)
-		if len(n.policy.Want) > 0 && n.policy.match(e) < 0 || len(n.policy.Want) == 0 && !channelMatches("", e.Channel, n.policy.Role) {
+		if len(n.policy.Want) > 0 && n.policy.match(e) < 0 || len(n.policy.Want) == 0 && !channelMatches("", e.Channel, n.policy.Role) ||
+			!n.channelAllows(tl, e) || tl.Halted(sr) != nil {
 			continue
 		}
 		if st.Name != "" && (m.Name != st.Name || release.CompareVersions(m.Version, st.Version) <= 0) {
@@ -125,9 +147,9 @@ func (n *Node) upgradeCandidate(st upgrade.Status) (*release.Signed, error) {
 		}
 	}
 	if len(names) > 1 {
-		return nil, errors.New("the store holds complete releases of several distributions and the site runs none yet; apply one with 'ferry upgrade NAME:VERSION'")
+		return nil, false, errors.New("the store holds complete releases of several distributions and the site runs none yet; apply one with 'ferry upgrade NAME:VERSION'")
 	}
-	return best, nil
+	return best, false, nil
 }
 
 // say logs msg unless it is what was last said about the same subject.

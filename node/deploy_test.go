@@ -56,7 +56,7 @@ func TestUpgradeCandidate(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer n.Close()
-			got, err := n.upgradeCandidate(tc.deployed)
+			got, _, err := n.upgradeCandidate(tc.deployed)
 			if (err != nil) != tc.fails {
 				t.Fatalf("err = %v", err)
 			}

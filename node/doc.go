@@ -44,6 +44,26 @@
 // least every 20 IndexIntervals, so a statement crosses each hop within
 // about 20 seconds.
 //
+// # Channels and freshness
+//
+// A channel statement (release/channel.go) names the newest release of a
+// distribution's channel for every site and for rings of early sites
+// (Config.Ring). A site takes, of a channel with a statement, only the
+// release stated for its ring or older ones, never a newer one (hubs and
+// couriers carry everything); it applies an older release than it runs
+// only when the statement in force is a signed rollback of the channel it
+// runs (then it returns to the stated release, once complete). Status
+// reports, per channel the node follows, the stated release, whether the
+// node is held back (it knows of a newer release than it holds and no peer
+// or upstream offers it) and whether the statement is stale (past its
+// grace period); both are said in Warnings. Neither stops anything.
+//
+// A release the publisher paused or withdrew (release/halt.go) is never
+// applied by the node, whatever its upgrade policy, and a site does not
+// fetch it (a hub or a courier carries it); a site that runs one is flagged
+// in status (upgrade.halt, and a warning), and each such release in the
+// store has its halt.
+//
 // One name, one release: a listed release with the name and version of
 // another release the node held is read (its manifest, at most
 // maxConflictChecks a pass), and once its signature verifies it is refused
@@ -120,18 +140,26 @@
 // Status ('ferry status --json'):
 //
 //	node       fingerprint, mesh_id ("" without mesh), peers (how many), listen,
-//	           api, role, site, want, data_dir, started, upstreams, sent_bytes,
+//	           api, role, site, ring, want, data_dir, started, upstreams, sent_bytes,
 //	           console (the site console's URLs; absent when it is off)
 //	releases   per release in the store: id, name, version, channel,
 //	           total_chunks, have_chunks, bytes, have_bytes (content bytes),
 //	           complete, fetching, bytes_per_second (receive rate while
-//	           fetching), sources (peers it receives from now)
+//	           fetching), sources (peers it receives from now), halt (the
+//	           publisher's pause or withdrawal: state, issued, reason,
+//	           statement)
 //	transfers  per running fetch, transfer.Progress: release, name, version,
 //	           done/total chunks and bytes, wire_bytes, rate, eta_ns, and per
 //	           peer its state, rate, in_flight and chunks held
 //	upgrade    (with --compose-dir) upgrade.Status: name, version, release,
 //	           applied, previous, running, last, failed, attention; and
-//	           policy, applying
+//	           policy, applying, halt (the release that runs was paused or
+//	           withdrawn)
+//	channels   per channel the node follows that a statement speaks for:
+//	           name, channel, ring, release, version (stated for the ring),
+//	           statement, sequence, issued, expires, rollback, stale, holds
+//	           (newest version held complete), head_held, held_back, message
+//	warnings   sentences for people: stale statements, held back
 //
 // Peers ('ferry peers --json'): mesh (false without a key), mesh_id, and
 // peers, each with id, role, site, api_addr (wire HOST:PORT), fingerprint,
@@ -156,6 +184,10 @@
 //     fingerprint they gossiped.
 //   - A site never removes the release it runs, the one it would roll back
 //     to, or one being applied.
+//   - A site never applies an older release than it runs on its own,
+//     unless the publisher signed a rollback of that channel; a stale
+//     channel statement is warned about and stops nothing.
+//   - The node never applies a release the publisher paused or withdrew.
 //   - The local API listens on a loopback address only, answers only
 //     requests whose Host is loopback, and changes nothing for a request
 //     without the node's token or from another origin.

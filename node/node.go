@@ -47,6 +47,10 @@ type Config struct {
 	// Role is site (default), hub, courier or publisher; Site names the
 	// site. Both are gossiped and shown in status.
 	Role, Site string
+	// Ring is the ring of sites a site belongs to, for staged rollouts
+	// (channel statements name the newest release of each ring); empty:
+	// release.EveryoneRing.
+	Ring string
 	// PollInterval is how often upstreams' release lists are read (30 s).
 	PollInterval time.Duration
 	// MaxInFlight caps the bytes being fetched at once (transfer default).
@@ -142,6 +146,7 @@ type Node struct {
 	said         map[string]string                 // last message logged per subject, to say it once
 	retryAt      map[release.ID]time.Time          // releases whose fetch failed: not restarted before
 	meta         *mesh.NodeMeta                    // metadata last gossiped
+	trust        trustCache                        // the trust list as last read
 	wg           sync.WaitGroup                    // fetch goroutines and peer list reads
 }
 
@@ -171,6 +176,11 @@ func New(cfg Config) (*Node, error) {
 	role, err := mesh.ParseRole(cfg.Role)
 	if err != nil {
 		return nil, fmt.Errorf("role %q: want site, hub, courier or publisher", cfg.Role)
+	}
+	if cfg.Ring != "" {
+		if err := release.CheckRing(cfg.Ring); err != nil {
+			return nil, err
+		}
 	}
 	if host, _, err := net.SplitHostPort(cfg.APIAddr); err != nil || !isLoopback(host) {
 		return nil, fmt.Errorf("local API address %q: must be a loopback address such as 127.0.0.1:7748", cfg.APIAddr)
@@ -236,13 +246,7 @@ func New(cfg Config) (*Node, error) {
 		}
 	}
 	if cfg.Upgrade.ComposeDir != "" {
-		n.up, err = upgrade.New(upgrade.Config{
-			Store: n.store, DataDir: cfg.DataDir, ComposeDir: cfg.Upgrade.ComposeDir, Project: cfg.Upgrade.Project,
-			HealthTimeout: cfg.Upgrade.HealthTimeout, HealthURL: cfg.Upgrade.HealthURL,
-			DBService: cfg.Upgrade.DBService, BackupData: cfg.Upgrade.BackupData,
-			OnEvent: func(ev upgrade.Event) { cfg.Logf("upgrade: %s", ev.Message); n.console.Event(ev) },
-		})
-		if err != nil {
+		if n.up, err = upgrade.New(n.upgradeConfig()); err != nil {
 			return nil, err
 		}
 		if err := n.loadPolicy(dir); err != nil {
@@ -267,6 +271,17 @@ func New(cfg Config) (*Node, error) {
 	}
 	ok = true
 	return n, nil
+}
+
+// upgradeConfig is the configuration of the node's upgrader.
+func (n *Node) upgradeConfig() upgrade.Config {
+	cfg := n.cfg
+	return upgrade.Config{
+		Store: n.store, DataDir: cfg.DataDir, ComposeDir: cfg.Upgrade.ComposeDir, Project: cfg.Upgrade.Project,
+		HealthTimeout: cfg.Upgrade.HealthTimeout, HealthURL: cfg.Upgrade.HealthURL,
+		DBService: cfg.Upgrade.DBService, BackupData: cfg.Upgrade.BackupData,
+		OnEvent: func(ev upgrade.Event) { cfg.Logf("upgrade: %s", ev.Message); n.console.Event(ev) },
+	}
 }
 
 func isLoopback(host string) bool {

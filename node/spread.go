@@ -53,11 +53,19 @@ func (n *Node) reconcile(ctx context.Context) {
 		n.judgeHeld(all)
 	}
 	entries, holders := n.known(all)
+	tl, err := n.trusted()
+	if err != nil {
+		n.say("trust", "read the trust list: "+err.Error())
+		return
+	}
 	// A refused pick (untrusted, or not what its list said) is left out and
-	// the next newest taken, a few times at most per pass.
+	// the next newest taken, a few times at most per pass. A site leaves out
+	// what the channel statements do not allow it yet.
 	for range 4 {
 		n.mu.Lock()
-		candidates := slices.DeleteFunc(slices.Clone(entries), func(e transfer.IndexEntry) bool { return n.refused[e.ID] != "" })
+		candidates := slices.DeleteFunc(slices.Clone(entries), func(e transfer.IndexEntry) bool {
+			return n.refused[e.ID] != "" || !n.channelAllows(tl, e)
+		})
 		n.mu.Unlock()
 		again := false
 		for _, e := range n.policy.Wanted(candidates) {

@@ -89,10 +89,13 @@ func (n *Node) pullStatements(ctx context.Context) {
 			}
 			added, err := n.store.AddStatement(st)
 			switch {
-			case errors.Is(err, release.ErrUntrusted):
+			case errors.Is(err, release.ErrUntrusted), errors.Is(err, release.ErrStale):
 				n.mu.Lock()
 				n.stmtIgnored[id] = true
 				n.mu.Unlock()
+				if errors.Is(err, release.ErrStale) {
+					n.cfg.Logf("%s offers an old statement: %v", p, err)
+				}
 			case err != nil:
 				n.cfg.Logf("keep %s from %s: %v", st, p, err)
 			case added:

@@ -119,3 +119,28 @@ func TestMeshOneNameOneRelease(t *testing.T) {
 		t.Fatal("the site stored both releases of demo 1.0.0")
 	}
 }
+
+// TestMeshIndefiniteFreeze: over the mesh, a site whose hub holds it on
+// 1.0.0 learns of 1.1.0 from a courier that joins with only the newer
+// channel statement, and says it is held back.
+func TestMeshIndefiniteFreeze(t *testing.T) {
+	mkey := meshKey(t)
+	hubDir, courierDir := t.TempDir(), t.TempDir()
+	v10 := seedStore(t, hubDir, "1.0.0", 128<<10, 92)
+	stateChannel(t, hubDir, 1, v10, nil)
+	v11 := seedStore(t, t.TempDir(), "1.1.0", 128<<10, 93)
+	stateChannel(t, courierDir, 2, v11, nil)
+	hub := startMesh(t, Config{DataDir: hubDir, Role: "hub"}, mkey)
+	siteDir := t.TempDir()
+	trustOnly(t, siteDir)
+	site := startMesh(t, Config{DataDir: siteDir, Want: []Want{{Name: "demo"}}}, mkey, hub)
+	waitFor(t, 60*time.Second, "the site takes 1.0.0 from the hub", func() bool { return holds(t, site, v10.ID) })
+	if c, _ := channelOf(t, site); c.HeldBack || c.Version != "1.0.0" {
+		t.Fatalf("before the courier: %+v", c)
+	}
+	startMesh(t, Config{DataDir: courierDir, Role: "courier"}, mkey, hub)
+	waitFor(t, 60*time.Second, "the site says it is held back from 1.1.0", func() bool {
+		c, _ := channelOf(t, site)
+		return c.HeldBack && c.Version == "1.1.0"
+	})
+}

@@ -19,6 +19,12 @@
 // was before roots. Private keys at rest are age-encrypted with a
 // passphrase unless asked otherwise (keyfile.go).
 //
+// Freshness follows TUF's timestamp and snapshot roles (channel.go): a
+// channel statement, signed by a key that may sign the channel, names the
+// channel's newest release for every site and for rings of early sites,
+// with a sequence and an expiry. A pause, resume or withdraw (halt.go)
+// stops a release from being applied, without touching it.
+//
 // What always holds:
 //
 //   - Store.Add refuses a release no trusted key signed; a stored release's
@@ -27,8 +33,13 @@
 //     Import and TrustList.Check, whatever its creation time says; a
 //     certificate never brings a revoked key back. A root signs no release.
 //   - A store keeps a statement only when its trust makes it relevant
-//     (signed by a root in the list, or a revocation by the trusted key it
-//     revokes), at most MaxStatements, each verified and under its ID.
+//     (signed by a root in the list, a revocation by the trusted key it
+//     revokes, a channel statement by a key that may sign its channel), at
+//     most MaxStatements, each verified and under its ID.
+//   - Channel statements only go forward: a store keeps the one of the
+//     highest sequence per name and channel, and refuses (ErrStale) an
+//     older one, or one under which a ring could take only an older
+//     version, unless it says it is a rollback.
 //   - Import takes a stick's statements in before it judges the releases
 //     on it, and keeps them even when it refuses those releases.
 //   - One name, one release: a store refuses (ErrConflict) any release

@@ -28,6 +28,12 @@ import (
 //	             sign, and when a release it signs may have been created
 //	revocation   a key is revoked for good: every release it signed is
 //	             refused, and so is every certificate of it
+//	channel      the newest release of a distribution's channel, for
+//	             every site and for rings of early sites; it expires
+//	             (see channel.go)
+//	pause, resume, withdraw
+//	             a release is not to be applied until resumed, or for
+//	             good (see halt.go)
 //
 // A statement of a type this ferry does not know decodes (a newer ferry
 // made it), is kept and passed on when a trusted root signed it, and
@@ -43,6 +49,7 @@ type Statement struct {
 const (
 	TypeCertificate = "certificate"
 	TypeRevocation  = "revocation"
+	// TypeChannel is in channel.go.
 )
 
 // StatementBody is the decoded payload. Fields a type does not use are
@@ -51,7 +58,7 @@ type StatementBody struct {
 	Type   string    `json:"type"`
 	Issued time.Time `json:"issued"`
 	// Key is the key certified or revoked.
-	Key PublicKey `json:"key"`
+	Key PublicKey `json:"key,omitzero"`
 
 	// Channels (certificate) are the channels the key may sign releases
 	// of; "*" is every channel.
@@ -63,8 +70,30 @@ type StatementBody struct {
 	// Comment (certificate) names the key for people, e.g. who holds it.
 	Comment string `json:"comment,omitempty"`
 
-	// Reason (revocation) says why, for people.
+	// Reason (revocation, pause, resume, withdraw) says why, for people.
 	Reason string `json:"reason,omitempty"`
+
+	// Name and Channel (channel, pause, resume, withdraw) are the
+	// distribution and channel the statement speaks for.
+	Name    string `json:"name,omitempty"`
+	Channel string `json:"channel,omitempty"`
+	// Sequence (channel) orders the statements of one name and channel;
+	// only the highest counts.
+	Sequence uint64 `json:"sequence,omitempty"`
+	// Release and Version (channel) are the newest release every site may
+	// take; none when only rings may take one yet. (pause, resume,
+	// withdraw) the release the statement is about.
+	Release ID     `json:"release,omitzero"`
+	Version string `json:"version,omitempty"`
+	// Rings (channel) are the newest releases rings of early sites may
+	// take, ahead of everyone.
+	Rings []RingHead `json:"rings,omitempty"`
+	// Expires (channel) is when a node that has heard nothing newer warns
+	// that it may be held back: Issued plus the channel's grace period.
+	Expires time.Time `json:"expires,omitzero"`
+	// Rollback (channel) says that the statement takes a ring back to an
+	// older version, and that sites running a newer one return to it.
+	Rollback bool `json:"rollback,omitempty"`
 }
 
 // statementContext prefixes the bytes a statement's signature covers.
@@ -95,6 +124,7 @@ func NewStatement(body StatementBody, priv ed25519.PrivateKey) (*Statement, erro
 	body.Issued = body.Issued.UTC().Truncate(time.Second)
 	body.NotBefore = body.NotBefore.UTC().Truncate(time.Second)
 	body.NotAfter = body.NotAfter.UTC().Truncate(time.Second)
+	body.Expires = body.Expires.UTC().Truncate(time.Second)
 	if err := body.validate(); err != nil {
 		return nil, err
 	}
@@ -153,6 +183,12 @@ func (st *Statement) SignedBy(k PublicKey) bool {
 
 // String names the statement for messages.
 func (st *Statement) String() string {
+	if st.Body.Type == TypeChannel {
+		return fmt.Sprintf("channel statement %d of %s (%s)", st.Body.Sequence, channelKey(&st.Body), st.ID.Short())
+	}
+	if isHaltType(st.Body.Type) {
+		return fmt.Sprintf("%s of %s %s (%s)", st.Body.Type, st.Body.Name, st.Body.Version, st.ID.Short())
+	}
 	return fmt.Sprintf("%s of %s (%s)", st.Body.Type, st.Body.Key.Short(), st.ID.Short())
 }
 
@@ -181,6 +217,10 @@ func (b *StatementBody) validate() error {
 			return fmt.Errorf("certificate: validity %s to %s is empty", b.NotBefore.Format(time.RFC3339), b.NotAfter.Format(time.RFC3339))
 		}
 	case TypeRevocation:
+	case TypeChannel:
+		return b.validateChannel()
+	case TypePause, TypeResume, TypeWithdraw:
+		return b.validateHalt()
 	}
 	if (b.Type == TypeCertificate || b.Type == TypeRevocation) && b.Key == (PublicKey{}) {
 		return fmt.Errorf("%s names no key", b.Type)

@@ -21,9 +21,9 @@ func TestStatementRoundTrip(t *testing.T) {
 		t.Fatalf("round trip: %+v", got.Body)
 	}
 	// A payload of a type this ferry does not know decodes and says so.
-	body := []byte(`{"type":"pause","issued":"2026-01-01T00:00:00Z","release":"x","new_field":1}`)
+	body := []byte(`{"type":"forecast","issued":"2026-01-01T00:00:00Z","weather":"x","new_field":1}`)
 	f, _ := json.Marshal(statementFile{Payload: body, Signatures: []Signature{Sign(append([]byte(statementContext), body...), root)}})
-	if got, err := DecodeStatement(f); err != nil || got.Body.Type != "pause" {
+	if got, err := DecodeStatement(f); err != nil || got.Body.Type != "forecast" {
 		t.Fatalf("unknown type: %v, %v", got, err)
 	}
 	for name, b := range map[string][]byte{
@@ -50,6 +50,12 @@ func FuzzDecodeStatement(f *testing.F) {
 	st, _ := NewStatement(StatementBody{Type: TypeCertificate, Issued: t2026, Key: pubOf(key),
 		Channels: []string{"stable"}, NotBefore: t2026, NotAfter: t2027}, root)
 	f.Add(st.Encode())
+	ch, _ := NewChannelStatement(StatementBody{Name: "demo", Channel: "stable", Sequence: 1, Release: idOf("1"), Version: "1.0.0",
+		Rings: []RingHead{{Ring: "pilot", Release: idOf("2"), Version: "2.0.0"}}}, key)
+	f.Add(ch.Encode())
+	pause, _ := NewStatement(StatementBody{Type: TypePause, Issued: t2026, Release: idOf("1"), Name: "demo", Version: "1.0.0",
+		Channel: "stable", Reason: "bad"}, key)
+	f.Add(pause.Encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, err := DecodeStatement(b)
 		if err != nil {

@@ -101,6 +101,11 @@ func (s *Store) AddStatement(st *Statement) (bool, error) {
 	if !t.Relevant(st) {
 		return false, errorOf(ErrUntrusted, "%s is signed by %s, which is not a root this node trusts; it is not kept", st, st.Signatures[0].Key.Short())
 	}
+	if st.Body.Type == TypeChannel {
+		if err := t.admitChannel(st); err != nil {
+			return false, err
+		}
+	}
 	if n := len(t.statements); n >= MaxStatements {
 		return false, fmt.Errorf("this store holds %d statements, the most it keeps; %s is not kept", n, st)
 	}
@@ -110,7 +115,26 @@ func (s *Store) AddStatement(st *Statement) (bool, error) {
 	if err := compose.WriteFileAtomic(path, st.Encode(), 0o644); err != nil {
 		return false, fmt.Errorf("keep %s: %w", st, err)
 	}
+	if st.Body.Type == TypeChannel {
+		s.dropSuperseded(t, st)
+	}
 	return true, nil
+}
+
+// dropSuperseded removes the channel statements of st's name and channel
+// that no longer count once st is kept: those of a lower sequence, and
+// those whose signer is no longer trusted to speak for the channel. A
+// store so holds one channel statement per channel, however often the
+// publisher refreshes it.
+func (s *Store) dropSuperseded(t *TrustList, st *Statement) {
+	for _, old := range t.statements {
+		if old.Body.Type != TypeChannel || old.ID == st.ID || channelKey(&old.Body) != channelKey(&st.Body) {
+			continue
+		}
+		if old.Body.Sequence < st.Body.Sequence || !t.signerMayState(old, old.Body.Channel) {
+			os.Remove(filepath.Join(s.statementsDir(), old.ID.String()+".json"))
+		}
+	}
 }
 
 // TrustStamp changes whenever the trust list or the statements change, so

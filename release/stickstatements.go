@@ -71,7 +71,8 @@ func exportStatementsIn(s *Store, root *os.Root, dir string, ids []ID) (int, err
 type StatementsImported struct {
 	Added []*Statement `json:"-"`
 	// Kept names the statements taken in; Ignored counts those this node
-	// has no reason to keep (signed by a key it does not trust) or had.
+	// has no reason to keep (signed by a key it does not trust, older than
+	// what it knows) or had.
 	Kept    []string `json:"kept"`
 	Ignored int      `json:"ignored"`
 }
@@ -128,7 +129,7 @@ func ImportStatements(s *Store, dir string) (StatementsImported, error) {
 			}
 			added, err := s.AddStatement(st)
 			switch {
-			case errors.Is(err, ErrUntrusted):
+			case errors.Is(err, ErrUntrusted), errors.Is(err, ErrStale):
 				res.Ignored++
 			case err != nil:
 				return res, err

@@ -192,13 +192,18 @@ type trustIndex struct {
 	// certs holds, per signing key, the newest certificate of it from
 	// each root that is in the file and not revoked.
 	certs map[PublicKey][]*Statement
+	// channels holds, per "NAME@CHANNEL", the channel statement that
+	// counts.
+	channels map[string]*Statement
+	// halts holds, per release, the pause or withdraw in force.
+	halts map[ID]*Statement
 }
 
 func (t *TrustList) index() *trustIndex {
 	if t.idx != nil {
 		return t.idx
 	}
-	ix := &trustIndex{revoked: map[PublicKey]*Statement{}, certs: map[PublicKey][]*Statement{}}
+	ix := &trustIndex{revoked: map[PublicKey]*Statement{}, certs: map[PublicKey][]*Statement{}, channels: map[string]*Statement{}, halts: map[ID]*Statement{}}
 	for _, st := range t.statements {
 		if st.Body.Type == TypeRevocation && t.revocationCounts(st) {
 			if old := ix.revoked[st.Body.Key]; old == nil || st.Body.Issued.Before(old.Body.Issued) {
@@ -228,6 +233,8 @@ func (t *TrustList) index() *trustIndex {
 		}
 	}
 	t.idx = ix
+	t.indexChannels(ix) // judges signers with what is above
+	t.indexHalts(ix)
 	return ix
 }
 
@@ -241,11 +248,16 @@ func (t *TrustList) revocationCounts(st *Statement) bool {
 func (t *TrustList) Revoked(k PublicKey) *Statement { return t.index().revoked[k] }
 
 // Relevant reports whether the node should keep a statement (and pass it
-// on): one a root in the file signed, or a revocation signed by the key it
-// revokes when this node trusts that key (in the file or certified).
+// on): one a root in the file signed, a revocation signed by the key it
+// revokes when this node trusts that key (in the file or certified), or a
+// channel statement, pause, resume or withdraw signed by a key that may
+// sign releases of its channel.
 func (t *TrustList) Relevant(st *Statement) bool {
 	if slices.ContainsFunc(st.Signatures, func(s Signature) bool { return t.IsRoot(s.Key) }) {
 		return true
+	}
+	if st.Body.Type == TypeChannel || isHaltType(st.Body.Type) {
+		return t.signerMayState(st, st.Body.Channel)
 	}
 	k := st.Body.Key
 	return st.Body.Type == TypeRevocation && st.SignedBy(k) && (t.role(k) != "" || len(t.index().certs[k]) > 0)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferry-mesh/ferry/release"
+	"github.com/ferry-mesh/ferry/transfer/transfertest"
 )
 
 // ferry runs the command line in this process and returns its exit code,
@@ -137,5 +138,62 @@ func TestKeyLifecycleByCommandLine(t *testing.T) {
 	ok(t, "--data", site, "trust", "rm", rootPub)
 	if code, _, errs := ferry(t, "--data", site, "trust", "rm", rootPub); code != 1 || !strings.Contains(errs, "not in this node's trust list") {
 		t.Fatalf("trust rm of a key not there: exit %d, %s", code, errs)
+	}
+}
+
+func TestChannelCommands(t *testing.T) {
+	dir := t.TempDir()
+	pub, site, stick, keyFile := filepath.Join(dir, "publisher"), filepath.Join(dir, "site"), filepath.Join(dir, "stick"), filepath.Join(dir, "signing.key")
+	pubKey := strings.TrimSpace(ok(t, "--data", pub, "key", "generate", "--unencrypted", "--out", keyFile))
+	priv, err := release.LoadPrivateKeyWith(keyFile, func() (string, error) { return "", nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range []string{"1.0.0", "1.1.0"} {
+		if _, err := transfertest.SeedDir(pub, priv, "demo", v, 64<<10, uint64(90+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ok(t, "--data", pub, "channel", "promote", "demo:1.0.0", "--key", keyFile, "--to", stick)
+	var pilot struct {
+		Sequence int                `json:"sequence"`
+		Version  string             `json:"version"`
+		Rings    []release.RingHead `json:"rings"`
+	}
+	out := ok(t, "--data", pub, "channel", "promote", "demo:1.1.0", "--key", keyFile, "--ring", "pilot", "--json")
+	if err := json.Unmarshal([]byte(out), &pilot); err != nil || pilot.Sequence != 2 || pilot.Version != "1.0.0" ||
+		len(pilot.Rings) != 1 || pilot.Rings[0].Ring != "pilot" || pilot.Rings[0].Version != "1.1.0" {
+		t.Fatalf("promote to pilot printed %s (%v)", out, err)
+	}
+	if code, _, errs := ferry(t, "--data", pub, "channel", "promote", "demo:1.0.0", "--key", keyFile, "--ring", "pilot"); code != 1 || !strings.Contains(errs, "channel rollback") {
+		t.Fatalf("promoting an older release to pilot: exit %d, %s", code, errs)
+	}
+	ok(t, "--data", pub, "channel", "refresh", "demo", "--key", keyFile, "--grace", "30d")
+	show := ok(t, "--data", pub, "channel", "show")
+	for _, want := range []string{"demo@stable", "3", "1.0.0", "pilot=1.1.0", time.Now().AddDate(0, 0, 30).UTC().Format(time.DateOnly)} {
+		if !strings.Contains(show, want) {
+			t.Errorf("channel show lacks %q:\n%s", want, show)
+		}
+	}
+	ok(t, "--data", pub, "channel", "rollback", "demo:1.0.0", "--key", keyFile, "--ring", "pilot")
+	if show := ok(t, "--data", pub, "channel", "show", "demo@stable"); !strings.Contains(show, "(rollback)") || strings.Contains(show, "pilot=") {
+		t.Errorf("after the rollback of pilot:\n%s", show)
+	}
+	ok(t, "--data", pub, "release", "pause", "demo:1.1.0", "--key", keyFile, "--reason", "migration fails")
+	if show := ok(t, "--data", pub, "channel", "show"); !strings.Contains(show, "demo 1.1.0") || !strings.Contains(show, "paused since") || !strings.Contains(show, "migration fails") {
+		t.Errorf("channel show after the pause:\n%s", show)
+	}
+	ok(t, "--data", pub, "release", "withdraw", "demo:1.1.0", "--key", keyFile, "--to", stick)
+	if show := ok(t, "--data", pub, "channel", "show", "demo"); !strings.Contains(show, "withdrawn since") {
+		t.Errorf("channel show after the withdrawal:\n%s", show)
+	}
+	if code, _, errs := ferry(t, "--data", pub, "release", "pause", "demo:1.1.0"); code != 2 || !strings.Contains(errs, "--key") {
+		t.Errorf("pause without --key: exit %d, %s", code, errs)
+	}
+	// The stick carries the statements to a site that trusts the key.
+	ok(t, "--data", site, "trust", "add", pubKey)
+	ok(t, "--data", site, "release", "import", stick)
+	if show := ok(t, "--data", site, "channel", "show", "--json"); !strings.Contains(show, `"sequence": 4`) || !strings.Contains(show, `"type": "withdraw"`) {
+		t.Errorf("the site's channels after the stick: %s", show)
 	}
 }

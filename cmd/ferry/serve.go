@@ -10,6 +10,7 @@ import (
 
 	"github.com/ferry-mesh/ferry/mesh"
 	"github.com/ferry-mesh/ferry/node"
+	"github.com/ferry-mesh/ferry/release"
 	"github.com/ferry-mesh/ferry/transfer"
 	"github.com/ferry-mesh/ferry/upgrade"
 	"github.com/ferry-mesh/ferry/web"
@@ -19,7 +20,7 @@ func init() {
 	register(&command{
 		name: "serve",
 		usage: "[--role site|hub|courier|publisher] [--site NAME] [--listen ADDR] [--join ADDR]... [--upstream URL]... " +
-			"[--mesh-key FILE] [--want NAME[@CHANNEL]]... [--compose-dir DIR] [--upgrade-policy manual|now|window:DAYS HH:MM-HH:MM] " +
+			"[--mesh-key FILE] [--want NAME[@CHANNEL]]... [--ring RING] [--compose-dir DIR] [--upgrade-policy manual|now|window:DAYS HH:MM-HH:MM] " +
 			"[--limit RATE] [--mesh-port N] [--mesh-interfaces IF,IF] [--api ADDR] [--console ADDR|off] [--console-password-file FILE]",
 		summary: "run the node: find peers, fetch wanted releases, serve this store, apply releases as the policy says; answer 'ferry status'",
 		run:     runServe,
@@ -37,6 +38,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	limit := fs.String("limit", "", "bandwidth cap for each direction: bits (4Mbit, 500kbit) or bytes (2MB, 500kB) per second")
 	fs.StringVar(&cfg.Role, "role", "site", "what this node is: site, hub, courier or publisher")
 	fs.StringVar(&cfg.Site, "site", "", "site name, gossiped and shown in status")
+	fs.StringVar(&cfg.Ring, "ring", "", "the ring of sites this site belongs to for staged rollouts, e.g. pilot or district ('ferry channel promote --ring'); default every site's")
 	keyFile := fs.String("mesh-key", "", "the organisation's mesh key file (ferry mesh key generate); without it the node does not join the mesh")
 	fs.Var(&joins, "join", "mesh node to join where multicast does not pass: HOST[:PORT] (gossip port, default 7749; repeatable)")
 	fs.IntVar(&cfg.Mesh.Port, "mesh-port", mesh.DefaultPort, "gossip port, UDP and TCP")
@@ -62,6 +64,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	if _, err := mesh.ParseRole(cfg.Role); err != nil {
 		return usagef("--role %q: want site, hub, courier or publisher", cfg.Role)
+	}
+	if cfg.Ring != "" {
+		if err := release.CheckRing(cfg.Ring); err != nil {
+			return usagef("--ring: %v", err)
+		}
 	}
 	if cfg.Upgrade.Policy, err = upgrade.ParsePolicy(*policy); err != nil {
 		return usagef("--upgrade-policy: %v", err)

@@ -62,6 +62,9 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if len(n.Want) > 0 {
 		fmt.Fprintf(e.stdout, "wants %s\n", strings.Join(n.Want, ", "))
 	}
+	if n.Ring != "" {
+		fmt.Fprintf(e.stdout, "ring %s\n", n.Ring)
+	}
 	for _, u := range n.Upstreams {
 		fmt.Fprintf(e.stdout, "upstream %s\n", u)
 	}
@@ -78,6 +81,12 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "  needs attention: %s\n", u.Attention)
 		}
 	}
+	for _, c := range st.Channels {
+		fmt.Fprintf(e.stdout, "channel %s: %s\n", c.Name+"@"+c.Channel, channelLine(c))
+	}
+	for _, w := range st.Warnings {
+		fmt.Fprintf(e.stdout, "WARNING: %s\n", w)
+	}
 	fmt.Fprintln(e.stdout)
 	if len(st.Releases) == 0 {
 		fmt.Fprintln(e.stdout, "no releases in the store")
@@ -88,6 +97,9 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 			held := "complete"
 			if !r.Complete {
 				held = fmt.Sprintf("%.1f%% (%d/%d chunks)", 100*float64(r.HaveBytes)/float64(max(r.Bytes, 1)), r.HaveChunks, r.TotalChunks)
+			}
+			if r.Halt != nil {
+				held += ", " + strings.ToUpper(r.Halt.State) + " by the publisher"
 			}
 			fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s\t%s\n", r.Name, r.Version, r.ID.Short(), r.Channel, held, humanBytes(r.Bytes))
 		}
@@ -109,4 +121,34 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	return nil
+}
+
+// channelLine says in a few words where a followed channel stands.
+func channelLine(c node.ChannelStatus) string {
+	s := "no release stated for ring " + c.Ring + " yet"
+	if c.Version != "" {
+		s = "newest " + c.Version
+		if c.Ring != "everyone" {
+			s += " for ring " + c.Ring
+		}
+	}
+	switch {
+	case c.HeadHeld:
+		s += ", held"
+	case c.HeldBack:
+		s += ", HELD BACK: no peer offers it"
+	case c.Version != "":
+		s += ", not held yet"
+	}
+	if c.Holds != "" && !c.HeadHeld {
+		s += " (holds " + c.Holds + ")"
+	}
+	if c.Rollback {
+		s += "; the publisher rolled the channel back"
+	}
+	fresh := "fresh until "
+	if c.Stale {
+		fresh = "STALE since "
+	}
+	return fmt.Sprintf("%s; stated %s, %s%s", s, c.Issued.Format(time.DateOnly), fresh, c.Expires.Format(time.DateOnly))
 }
